@@ -1,0 +1,5 @@
+import sys
+
+from blobsvc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,259 @@
+"""The REST resources of the API; each method is named after its HTTP verb.
+
+Handlers stay thin: parse the request, call the driver, shape the answer.
+Storage errors become JSON errors in :mod:`blobsvc.app`'s router, so no
+handler catches them itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from email.utils import formatdate
+from typing import Iterator
+
+import cherrypy
+
+from blobsvc.bodies import abandon_unread_body, body_chunks
+from blobsvc.config import ServerSettings
+from blobsvc.responses import ApiError, send_json
+from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
+
+log = logging.getLogger(__name__)
+
+LIST_DEFAULT_LIMIT = 1000
+LIST_MAX_LIMIT = 10000
+
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def object_headers(info: ObjectInfo) -> None:
+    """Headers GET and HEAD share, all from one ObjectInfo."""
+    headers = cherrypy.serving.response.headers
+    headers["Content-Length"] = str(info.size)
+    headers["Content-Type"] = info.content_type or "application/octet-stream"
+    headers["Accept-Ranges"] = "bytes"
+    if info.etag:
+        headers["ETag"] = f'"{info.etag}"'
+    if info.ctime is not None:
+        headers["Last-Modified"] = formatdate(info.ctime, usegmt=True)
+
+
+class ObjectResource:
+    """``/v1/objects/{path}``: one object."""
+
+    def __init__(self, driver: StorageDriver, settings: ServerSettings) -> None:
+        self.driver = driver
+        self.settings = settings
+
+    def GET(self, path: str) -> Iterator[bytes]:
+        info, stream = self.driver.open_object(path)
+        object_headers(info)
+        cherrypy.serving.response.stream = True
+        return send_exactly(stream, info.size or 0, path)
+
+    def HEAD(self, path: str) -> bytes:
+        object_headers(self.driver.stat_object(path))
+        return b""
+
+    def PUT(self, path: str) -> bytes:
+        try:
+            paths.validate_path(path)
+            upload = self._upload_from_request()
+            info = self.driver.put_object(path, upload)
+        except BaseException:
+            abandon_unread_body()
+            raise
+        cherrypy.serving.response.headers["ETag"] = f'"{info.etag}"'
+        document = info.to_json()
+        document.update(md5=upload.md5_hex, sha256=upload.sha256_hex)
+        return send_json(document, 201)
+
+    def DELETE(self, path: str) -> None:
+        self.driver.delete_object(path)
+        cherrypy.serving.response.status = 204
+
+    def _upload_from_request(self) -> Upload:
+        request = cherrypy.serving.request
+        headers = request.headers
+        content_length = _content_length(headers)
+        max_size = self.settings.max_object_size
+        if max_size is not None and content_length is not None and content_length > max_size:
+            raise ApiError(413, f"object larger than the limit of {max_size} bytes")
+        return Upload(
+            body_chunks(request.rfile, content_length, self.settings.chunk_size),
+            content_type=headers.get("Content-Type"),
+            expected_size=content_length,
+            max_size=max_size,
+            content_md5=_content_md5(headers.get("Content-MD5")),
+            sha256_hex=_sha256(headers.get("X-Checksum-Sha256")),
+        )
+
+
+def send_exactly(stream: ObjectStream, size: int, path: str) -> Iterator[bytes]:
+    """Yield the stream, and abort the connection if it is not ``size`` long.
+
+    The status line and Content-Length are already out; a short body would
+    leave the client waiting forever, so an exception here makes the server
+    drop the connection instead.
+    """
+    sent = 0
+    with stream:
+        for chunk in stream:
+            sent += len(chunk)
+            if sent > size:
+                break
+            yield chunk
+    if sent != size:
+        log.error("object %s changed size while being sent (%d of %d bytes); "
+                  "connection aborted", path, sent, size)
+        raise ConnectionAbortedError(f"object {path} ended after {sent} of {size} bytes")
+
+
+class ListingResource:
+    """``/v1/objects/`` and ``/v1/objects/{dir}/``: one directory level."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+
+    def GET(self, path: str) -> bytes:
+        directory = paths.validate_dir(path)
+        params = cherrypy.serving.request.params
+        limit = _limit(params.get("limit"))
+        marker = params.get("marker") or None
+        if marker is not None and not isinstance(marker, str):
+            raise ApiError(400, "marker must be given once")
+        entries = self.driver.list_objects(directory, marker=marker, limit=limit + 1)
+        truncated = len(entries) > limit
+        entries = entries[:limit]
+        return send_json({
+            "path": f"{directory}/" if directory else "",
+            "entries": [entry.to_json() for entry in entries],
+            "truncated": truncated,
+            "next_marker": entries[-1].name if truncated else None,
+        })
+
+    HEAD = GET
+
+
+class MoveResource:
+    """``POST /v1/move``: rename an object, server side."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+
+    def POST(self) -> bytes:
+        body = read_json_body()
+        source, target = _string_field(body, "from"), _string_field(body, "to")
+        return send_json(self.driver.move_object(source, target).to_json(), 201)
+
+
+class CatResource:
+    """``POST /v1/cat``: concatenate chunks into a new object."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+
+    def POST(self) -> bytes:
+        body = read_json_body()
+        target = _string_field(body, "path")
+        chunks = body.get("chunks")
+        if not isinstance(chunks, list) or not chunks or not all(isinstance(c, str) for c in chunks):
+            raise ApiError(400, "'chunks' must be a non-empty list of paths")
+        return send_json(self.driver.cat_objects(target, chunks).to_json(), 201)
+
+
+class HealthResource:
+    """``/healthz``: the process serves requests."""
+
+    def GET(self) -> bytes:
+        return send_json({"status": "ok"})
+
+    HEAD = GET
+
+
+class ReadyResource:
+    """``/readyz``: the backend answers too."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+
+    def GET(self) -> bytes:
+        self.driver.check_ready()
+        return send_json({"status": "ready", "driver": self.driver.name})
+
+    HEAD = GET
+
+
+#: A move or cat request is a few paths; anything bigger is a mistake.
+MAX_JSON_BODY = 1024 * 1024
+
+
+def read_json_body() -> dict:
+    request = cherrypy.serving.request
+    content_length = _content_length(request.headers)
+    if content_length is not None and content_length > MAX_JSON_BODY:
+        abandon_unread_body()
+        raise ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
+    raw = b"".join(body_chunks(request.rfile, content_length, 64 * 1024))
+    if len(raw) > MAX_JSON_BODY:
+        raise ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return document
+
+
+def _string_field(document: dict, name: str) -> str:
+    value = document.get(name)
+    if not isinstance(value, str):
+        raise ApiError(400, f"'{name}' must be a string path")
+    return value
+
+
+def _content_length(headers) -> int | None:
+    """The announced body length; None for a chunked body."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return None
+    raw = headers.get("Content-Length")
+    if raw is None:
+        if cherrypy.serving.request.method in ("PUT", "POST"):
+            raise ApiError(411, "Content-Length or Transfer-Encoding: chunked is required")
+        return 0
+    if not raw.isdigit():
+        raise ApiError(400, "Content-Length must be a non-negative integer")
+    return int(raw)
+
+
+def _content_md5(raw: str | None) -> bytes | None:
+    if raw is None:
+        return None
+    try:
+        digest = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != 16:
+        raise ApiError(400, "Content-MD5 must be the base64 of a 16-byte MD5 digest")
+    return digest
+
+
+def _sha256(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not _SHA256_HEX.match(raw):
+        raise ApiError(400, "X-Checksum-Sha256 must be 64 hex digits")
+    return raw
+
+
+def _limit(raw: object) -> int:
+    if raw is None:
+        return LIST_DEFAULT_LIMIT
+    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_LIMIT:
+        raise ApiError(400, f"limit must be an integer from 1 to {LIST_MAX_LIMIT}")
+    return int(raw)

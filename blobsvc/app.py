@@ -1,0 +1,149 @@
+"""The WSGI application: routes, JSON errors, and the CherryPy settings.
+
+Routing is done here rather than by CherryPy's object tree because object
+paths are data: CherryPy's dispatcher would drop empty segments (``a//b``)
+and redirect on trailing slashes, both of which mean something in the API.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cherrypy
+
+import blobsvc.accesslog  # noqa: F401  (registers the access-log tool)
+from blobsvc.api import (
+    CatResource,
+    HealthResource,
+    ListingResource,
+    MoveResource,
+    ObjectResource,
+    ReadyResource,
+)
+from blobsvc.config import Config
+from blobsvc.openapi import OpenApiResource
+from blobsvc.responses import (
+    ApiError,
+    cherrypy_error_page,
+    send_error,
+    send_storage_error,
+    status_of,
+)
+from blobsvc.storage import StorageDriver
+from blobsvc.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+OBJECTS_PREFIX = "/v1/objects/"
+
+
+class Router(cherrypy.dispatch.Dispatcher):
+    """Maps a request path to ``(resource, route name, path argument)``."""
+
+    def __init__(self, driver: StorageDriver, config: Config) -> None:
+        super().__init__()
+        self.objects = ObjectResource(driver, config.server)
+        self.listing = ListingResource(driver)
+        self.fixed = {
+            "/v1/move": MoveResource(driver),
+            "/v1/cat": CatResource(driver),
+            "/healthz": HealthResource(),
+            "/readyz": ReadyResource(driver),
+            "/openapi.json": OpenApiResource(),
+        }
+
+    def route(self, path_info: str) -> tuple[object, str, tuple[str, ...]]:
+        if path_info.startswith(OBJECTS_PREFIX):
+            # cheroot leaves an encoded slash undecoded; the API decodes once.
+            path = path_info[len(OBJECTS_PREFIX):].replace("%2F", "/").replace("%2f", "/")
+            if path == "" or path.endswith("/"):
+                return self.listing, "listing", (path,)
+            return self.objects, "object", (path,)
+        if path_info == "/v1/objects":
+            return self.listing, "listing", ("",)
+        resource = self.fixed.get(path_info)
+        if resource is None:
+            raise ApiError(404, f"no such endpoint: {path_info}")
+        return resource, path_info, ()
+
+    def __call__(self, path_info: str) -> None:
+        request = cherrypy.serving.request
+        request.config = dict(cherrypy.config)
+        request.config.update(request.app.config.get("/", {}))
+        request.is_index = False
+        request.handler = _ApiHandler(self, path_info)
+
+
+def raw_path_info(environ: dict, fallback: str) -> str:
+    """PATH_INFO as the client sent it (decoded once), as text."""
+    raw = environ.get("PATH_INFO")
+    if raw is None:
+        return fallback
+    try:
+        return raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise ApiError(400, "path is not valid UTF-8", code="invalid_path") from None
+
+
+class _ApiHandler:
+    """Calls the resource's verb method and turns errors into JSON."""
+
+    def __init__(self, router: Router, path_info: str) -> None:
+        self.router = router
+        self.path_info = path_info
+
+    def __call__(self) -> object:
+        request = cherrypy.serving.request
+        try:
+            # CherryPy's path_info has "//" collapsed; the API needs it intact.
+            path_info = raw_path_info(request.wsgi_environ, self.path_info)
+            resource, route, args = self.router.route(path_info)
+            request.blobsvc_route = route
+            method = getattr(resource, request.method, None)
+            if method is None:
+                allowed = sorted(m for m in ("GET", "HEAD", "PUT", "DELETE", "POST")
+                                 if hasattr(resource, m))
+                cherrypy.serving.response.headers["Allow"] = ", ".join(allowed)
+                raise ApiError(405, f"{request.method} is not allowed here")
+            return method(*args)
+        except ApiError as exc:
+            cherrypy.serving.response.headers.update(exc.headers)
+            return send_error(exc.status, exc.code, exc.message)
+        except StorageError as exc:
+            if status_of(exc) >= 500:
+                log.warning("%s %s: %s", request.method, self.path_info, exc.message)
+            return send_storage_error(exc)
+
+
+def _unexpected_error() -> None:
+    """Any exception a handler did not expect: a JSON 500, traceback logged."""
+    log.exception("unhandled error in %s %s", cherrypy.serving.request.method,
+                  cherrypy.serving.request.path_info)
+    response = cherrypy.serving.response
+    response.headers.clear()
+    response.body = send_error(500, "internal_error", "internal error; see the server log")
+
+
+def build_app(config: Config, driver: StorageDriver) -> cherrypy.Application:
+    """The WSGI application serving ``driver`` with ``config``."""
+    app_config = {
+        "/": {
+            "request.dispatch": Router(driver, config),
+            "request.process_request_body": False,
+            "request.show_tracebacks": False,
+            "request.show_mismatched_params": False,
+            "request.error_response": _unexpected_error,
+            "error_page.default": cherrypy_error_page,
+            "tools.trailing_slash.on": False,
+            "tools.encode.on": False,
+            "tools.gzip.on": False,
+            "tools.sessions.on": False,
+            "tools.blobsvc_access_log.on": config.log.access_log,
+            "response.headers.server": "blobsvc",
+        },
+    }
+    app = cherrypy.Application(None, script_name="", config=app_config)
+    app.log.access_log.propagate = False
+    app.log.error_log.propagate = False
+    return app
+

@@ -1,0 +1,235 @@
+"""Configuration: YAML file (or the embedded default), then the environment.
+
+Loading order: the YAML document, ``${VAR}`` / ``${VAR:-default}``
+substituted in its string values, then ``BLOBSVC_<SECTION>_<KEY>``
+environment variables (e.g. ``BLOBSVC_SERVER_PORT=9000``,
+``BLOBSVC_STORAGE_ROOT=/data``) override single settings, so a container
+needs no file at all. Everything is checked before the service starts: an
+unknown key, a wrong type or a missing driver setting raises
+:class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import yaml
+
+from blobsvc.storage import DRIVER_NAMES, load_driver_class
+from blobsvc.storage.base import REQUIRED
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the one line start-up prints."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Worker threads of the HTTP server: concurrent requests served.
+    threads: int = 16
+    #: Seconds a connection may stay silent before the server drops it.
+    socket_timeout: float = 30.0
+    #: Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    shutdown_timeout: float = 10.0
+    #: Largest object accepted, in bytes; null for no limit.
+    max_object_size: int | None = None
+    #: Bytes read from the client per read on uploads.
+    chunk_size: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    access_log: bool = True
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    driver: str = "filesystem"
+    #: The driver's own settings (``root``, ``fsync``... for filesystem).
+    params: dict = field(default_factory=lambda: {"root": "./data"})
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SECTIONS = ("server", "storage", "log")
+ENV_PREFIX = "BLOBSVC_"
+
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """The validated configuration from ``path`` (None: embedded default)."""
+    environ = os.environ if environ is None else environ
+    document: Any = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as stream:
+                document = yaml.safe_load(stream)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {_one_line(exc)}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError("config: the top level must be a mapping of sections")
+    document = substitute(document, environ, "")
+    apply_environment(document, environ)
+    return build(document)
+
+
+def substitute(value: Any, environ: Mapping[str, str], where: str) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string value.
+
+    A value that is nothing but one reference takes the variable's YAML
+    type, so ``port: ${PORT}`` is an integer.
+    """
+    if isinstance(value, dict):
+        return {key: substitute(item, environ, _join(where, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [substitute(item, environ, f"{where}[{i}]") for i, item in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"config: {where} uses ${{{name}}}, which is not set in the environment")
+
+    result = _SUBSTITUTION.sub(replace, value)
+    if _SUBSTITUTION.fullmatch(value):
+        return _yaml_scalar(result)
+    return result
+
+
+def apply_environment(document: dict, environ: Mapping[str, str]) -> None:
+    """Apply ``BLOBSVC_<SECTION>_<KEY>`` overrides onto ``document``."""
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            continue  # not a settings override (e.g. a secret referenced as ${VAR})
+        key = rest[len(section) + 1:]
+        target = document.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"config: section {section} must be a mapping")
+        target[key] = _yaml_scalar(raw)
+
+
+def build(document: dict) -> Config:
+    for key in document:
+        if key not in SECTIONS:
+            raise ConfigError(f"config: unknown section {key!r} (known: {', '.join(SECTIONS)})")
+    server = _build_section(ServerSettings, document.get("server"), "server")
+    log = _build_section(LogSettings, document.get("log"), "log")
+    if log.level not in LOG_LEVELS:
+        raise ConfigError(f"config: log.level must be one of {', '.join(LOG_LEVELS)}")
+    _check_server(server)
+    return Config(server=server, storage=_build_storage(document.get("storage")), log=log)
+
+
+def _check_server(server: ServerSettings) -> None:
+    if not 0 <= server.port <= 65535:
+        raise ConfigError("config: server.port must be between 0 and 65535")
+    for name in ("threads", "chunk_size"):
+        if getattr(server, name) < 1:
+            raise ConfigError(f"config: server.{name} must be at least 1")
+    for name in ("socket_timeout", "shutdown_timeout"):
+        if getattr(server, name) <= 0:
+            raise ConfigError(f"config: server.{name} must be positive")
+    if server.max_object_size is not None and server.max_object_size < 0:
+        raise ConfigError("config: server.max_object_size must not be negative")
+
+
+def _build_storage(section: Any) -> StorageSettings:
+    section = dict(_mapping(section, "storage"))
+    driver = section.pop("driver", StorageSettings.driver)
+    if driver not in DRIVER_NAMES:
+        raise ConfigError(f"config: storage.driver must be one of {', '.join(DRIVER_NAMES)}, not {driver!r}")
+    if driver == "filesystem" and not section:
+        section = {"root": "./data"}
+    try:
+        settings_schema = load_driver_class(driver).SETTINGS
+    except ImportError as exc:
+        raise ConfigError(f"config: storage.driver {driver} needs a missing library: {exc}") from None
+    params = {}
+    for key, value in section.items():
+        if key not in settings_schema:
+            raise ConfigError(f"config: unknown key storage.{key} for driver {driver}")
+        params[key] = _check_type(value, settings_schema[key][0], f"storage.{key}")
+    for key, (_, default) in settings_schema.items():
+        if key in params:
+            continue
+        if default is REQUIRED:
+            raise ConfigError(f"config: storage.{key} is required by driver {driver}")
+        params[key] = default
+    return StorageSettings(driver=driver, params=params)
+
+
+def _build_section(cls: type, section: Any, name: str) -> Any:
+    section = _mapping(section, name)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in section.items():
+        if key not in fields:
+            raise ConfigError(f"config: unknown key {name}.{key}")
+        values[key] = _check_type(value, _field_type(fields[key]), f"{name}.{key}")
+    return cls(**values)
+
+
+def _field_type(f: dataclasses.Field) -> tuple[type, ...]:
+    annotation = str(f.type)
+    types = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,),
+             "int | None": (int, type(None))}
+    return types[annotation]
+
+
+def _check_type(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    is_bool = isinstance(value, bool)
+    if is_bool and bool not in expected or not isinstance(value, expected):
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
+        raise ConfigError(f"config: {where} must be {names}, not {value!r}")
+    return float(value) if float in expected and not is_bool and value is not None else value
+
+
+def _mapping(section: Any, name: str) -> dict:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config: section {name} must be a mapping")
+    return section
+
+
+def _yaml_scalar(raw: str) -> Any:
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    return value if isinstance(value, (int, float, bool, str)) or value is None else raw
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,70 @@
+"""Errors every driver raises, so the HTTP layer maps them in one place.
+
+Each error carries a stable ``code`` (the JSON error code of the API) and the
+path it concerns; drivers never raise backend-specific exceptions upward.
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class: an error the service answers with a JSON error body."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+class NotFound(StorageError):
+    code = "not_found"
+
+
+class InvalidPath(StorageError):
+    code = "invalid_path"
+
+
+class Conflict(StorageError):
+    """The path is a directory where an object is expected, or the reverse."""
+
+    code = "conflict"
+
+
+class BackendUnavailable(StorageError):
+    """The backend did not answer (down, too slow, refusing connections)."""
+
+    code = "backend_unavailable"
+
+
+class InsufficientStorage(StorageError):
+    """The backend is full (ENOSPC, EDQUOT, Swift's 507)."""
+
+    code = "insufficient_storage"
+
+
+class ChecksumMismatch(StorageError):
+    code = "checksum_mismatch"
+
+
+class PreconditionFailed(StorageError):
+    code = "precondition_failed"
+
+
+class TooLarge(StorageError):
+    code = "too_large"
+
+
+class IncompleteBody(StorageError):
+    """The client sent fewer bytes than it announced, or vanished."""
+
+    code = "incomplete_body"
+
+
+class MissingChunks(NotFound):
+    """``cat`` was given chunks that do not exist; names them all."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("missing chunks: " + ", ".join(missing))
+        self.missing = missing

@@ -1,0 +1,32 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="blobsvc",
+    version="0.1.0",
+    description="A standalone HTTP blob-storage service",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["blobsvc", "blobsvc.*"]),
+    install_requires=[
+        "CherryPy>=18.8",
+        "cheroot>=9.0",
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        "swift": ["python-swiftclient>=4.1"],
+        "test": [
+            "pytest>=7.2",
+            "WebTest>=3.0",
+            "requests>=2.28",
+            "python-swiftclient>=4.1",
+        ],
+    },
+    entry_points={"console_scripts": ["blobsvc = blobsvc.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: CherryPy",
+        "Topic :: System :: Archiving",
+    ],
+)
