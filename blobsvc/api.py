@@ -17,8 +17,10 @@ from typing import Iterator
 
 import cherrypy
 
+from blobsvc import preconditions
 from blobsvc.bodies import abandon_unread_body, body_chunks
 from blobsvc.config import ServerSettings
+from blobsvc.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.responses import ApiError, send_json
 from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
 
@@ -28,6 +30,10 @@ LIST_DEFAULT_LIMIT = 1000
 LIST_MAX_LIMIT = 10000
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+#: A ranged GET reads the object's version, then opens it; if a writer
+#: replaced it in between, it tries again this many times.
+_RANGE_ATTEMPTS = 3
 
 
 def object_headers(info: ObjectInfo) -> None:
@@ -49,15 +55,75 @@ class ObjectResource:
         self.driver = driver
         self.settings = settings
 
-    def GET(self, path: str) -> Iterator[bytes]:
-        info, stream = self.driver.open_object(path)
-        object_headers(info)
-        cherrypy.serving.response.stream = True
-        return send_exactly(stream, info.size or 0, path)
+    def GET(self, path: str) -> Iterator[bytes] | bytes:
+        headers = cherrypy.serving.request.headers
+        if "Range" not in headers:
+            info, stream = self.driver.open_object(path)
+            if not self._conditions_allow(info):
+                stream.close()
+                return b""
+            object_headers(info)
+            return self._stream(stream, info.size or 0, path)
+        for _ in range(_RANGE_ATTEMPTS):
+            info = self.driver.stat_object(path)
+            if not self._conditions_allow(info):
+                return b""
+            byte_range = self._range_of(info)
+            if byte_range is None:
+                opened, stream = self.driver.open_object(path)
+            else:
+                opened, stream = self.driver.open_object(path, byte_range.start, byte_range.length)
+            if opened.etag == info.etag and opened.size == info.size:
+                break
+            stream.close()  # replaced between stat and open: decide again
+        else:
+            raise ApiError(503, f"{path} keeps changing; try again", code="backend_unavailable")
+        object_headers(opened)
+        if byte_range is None:
+            return self._stream(stream, info.size or 0, path)
+        response = cherrypy.serving.response
+        response.status = 206
+        response.headers["Content-Range"] = byte_range.content_range(info.size or 0)
+        response.headers["Content-Length"] = str(byte_range.length)
+        return self._stream(stream, byte_range.length, path)
 
     def HEAD(self, path: str) -> bytes:
-        object_headers(self.driver.stat_object(path))
+        info = self.driver.stat_object(path)
+        if self._conditions_allow(info):
+            object_headers(info)
         return b""
+
+    def _conditions_allow(self, info: ObjectInfo) -> bool:
+        """Apply If-* headers; False when a 304 has been set up instead."""
+        outcome = preconditions.evaluate(cherrypy.serving.request.headers,
+                                         cherrypy.serving.request.method, info)
+        if outcome == preconditions.FAILED:
+            raise ApiError(412, "the object does not match the request's preconditions")
+        if outcome == preconditions.NOT_MODIFIED:
+            response = cherrypy.serving.response
+            response.status = 304
+            response.headers.pop("Content-Type", None)
+            if info.etag:
+                response.headers["ETag"] = f'"{info.etag}"'
+            if info.ctime is not None:
+                response.headers["Last-Modified"] = formatdate(info.ctime, usegmt=True)
+            return False
+        return True
+
+    def _range_of(self, info: ObjectInfo) -> ByteRange | None:
+        headers = cherrypy.serving.request.headers
+        if not preconditions.if_range_allows(headers.get("If-Range"), info):
+            return None
+        try:
+            return parse_range(headers.get("Range"), info.size or 0)
+        except Unsatisfiable:
+            raise ApiError(416, f"range not satisfiable for {info.size} bytes",
+                           headers={"Content-Range": f"bytes */{info.size}"}) from None
+
+    @staticmethod
+    def _stream(stream: ObjectStream, size: int, path: str) -> Iterator[bytes]:
+        cherrypy.serving.response.stream = True
+        return send_exactly(stream, size, path)
 
     def PUT(self, path: str) -> bytes:
         try:
@@ -73,7 +139,8 @@ class ObjectResource:
         return send_json(document, 201)
 
     def DELETE(self, path: str) -> None:
-        self.driver.delete_object(path)
+        headers = cherrypy.serving.request.headers
+        self.driver.delete_object(path, preconditions.write_precondition(headers, "DELETE"))
         cherrypy.serving.response.status = 204
 
     def _upload_from_request(self) -> Upload:
@@ -85,6 +152,7 @@ class ObjectResource:
             raise ApiError(413, f"object larger than the limit of {max_size} bytes")
         return Upload(
             body_chunks(request.rfile, content_length, self.settings.chunk_size),
+            precondition=preconditions.write_precondition(headers, "PUT"),
             content_type=headers.get("Content-Type"),
             expected_size=content_length,
             max_size=max_size,

@@ -95,7 +95,10 @@ class Upload:
         sha256_hex: str | None = None,
         precondition: Precondition | None = None,
     ) -> None:
-        self._chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+        in_memory = isinstance(data, (bytes, bytearray, memoryview))
+        self._chunks = [data] if in_memory else data
+        if in_memory and expected_size is None:
+            expected_size = len(data)
         self.content_type = content_type or DEFAULT_CONTENT_TYPE
         self.expected_size = expected_size
         self.max_size = max_size

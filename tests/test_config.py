@@ -1,0 +1,74 @@
+"""Config loading: substitution, environment overrides, one-line errors."""
+
+from pathlib import Path
+
+import pytest
+
+from blobsvc.config import ConfigError, load
+
+
+def write(tmp_path, text):
+    path = tmp_path / "blobsvc.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_no_file_is_filesystem_under_data_on_loopback_8080():
+    config = load(None, environ={})
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
+    assert config.storage.driver == "filesystem"
+    assert config.storage.params == {"root": "./data", "fsync": True}
+
+
+def test_variables_are_substituted_with_their_yaml_type(tmp_path):
+    path = write(tmp_path, "server:\n  port: ${PORT}\n  host: ${HOST:-127.0.0.2}\n")
+    config = load(path, environ={"PORT": "9001"})
+    assert config.server.port == 9001
+    assert config.server.host == "127.0.0.2"
+
+
+def test_substitution_inside_a_longer_string(tmp_path):
+    path = write(tmp_path, "storage:\n  driver: filesystem\n  root: ${BASE}/blobs\n")
+    assert load(path, environ={"BASE": "/srv"}).storage.params["root"] == "/srv/blobs"
+
+
+def test_missing_variable_names_the_key(tmp_path):
+    path = write(tmp_path, "server:\n  port: ${NOPE}\n")
+    with pytest.raises(ConfigError, match=r"server\.port uses \$\{NOPE\}"):
+        load(path, environ={})
+
+
+def test_environment_overrides_single_settings(tmp_path):
+    path = write(tmp_path, "server:\n  port: 1234\n")
+    config = load(path, environ={"BLOBSVC_SERVER_PORT": "4321", "BLOBSVC_STORAGE_ROOT": "/d",
+                                 "BLOBSVC_SERVER_MAX_OBJECT_SIZE": "10"})
+    assert config.server.port == 4321
+    assert config.server.max_object_size == 10
+    assert config.storage.params["root"] == "/d"
+
+
+@pytest.mark.parametrize("text, key", [
+    ("server:\n  prot: 1\n", "server.prot"),
+    ("serve:\n  port: 1\n", "'serve'"),
+    ("server:\n  port: eighty\n", "server.port"),
+    ("server:\n  threads: 0\n", "server.threads"),
+    ("server:\n  port: true\n", "server.port"),
+    ("storage:\n  driver: filesystem\n  fsync: 1\n", "storage.fsync"),
+    ("storage:\n  driver: filesystem\n  fsync: false\n", "storage.root"),
+    ("storage:\n  driver: memory\n  root: /x\n", "storage.root"),
+    ("storage:\n  driver: ftp\n", "storage.driver"),
+    ("log:\n  level: loud\n", "log.level"),
+    ("- a\n- b\n", "top level"),
+    ("server: [\n", "not valid YAML"),
+])
+def test_bad_config_is_refused_naming_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as error:
+        load(write(tmp_path, text), environ={})
+    assert key in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_example_configs_are_valid():
+    config_dir = Path(__file__).resolve().parent.parent / "config"
+    for name in ("blobsvc.yaml", "memory.yaml"):
+        load(str(config_dir / name), environ={})
