@@ -84,41 +84,45 @@ class FilesystemDriver(StorageDriver):
     def _list(self, path, marker, limit):
         directory = self._resolve(path) if path else self.root
         try:
-            scan = os.scandir(directory)
+            names = os.listdir(directory)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no directory at {path}/", path) from None
-        with scan:
-            wanted = (e for e in scan if self._listable(e, path, marker))
-            entries = (heapq.nsmallest(limit, wanted, key=_entry_name)
-                       if limit is not None else sorted(wanted, key=_entry_name))
-        infos = []
-        for entry in entries:
-            info = self._entry_info(paths.join(path, entry.name), entry)
-            if info is not None:
-                infos.append(info)
+        if not path and PRIVATE_DIR in names:
+            names.remove(PRIVATE_DIR)
+        infos: list[ObjectInfo] = []
+        while limit is None or len(infos) < limit:
+            # Names only (no stat) until a page is chosen: a page of a huge
+            # directory costs one listdir, a C-level filter and sort, and
+            # one lstat per entry on the page.
+            if marker is not None:
+                names = [name for name in names if name > marker]
+            want = None if limit is None else limit - len(infos)
+            page = sorted(names) if want is None else heapq.nsmallest(want, names)
+            if not page:
+                break
+            for name in page:
+                info = self._entry_info(paths.join(path, name), os.path.join(directory, name))
+                if info is not None:
+                    infos.append(info)
+            marker = page[-1]  # entries skipped (links...) are made up for
+            if want is None:
+                break
         return infos
 
-    def _listable(self, entry: os.DirEntry, directory: str, marker: str | None) -> bool:
-        if marker is not None and entry.name <= marker:
-            return False
-        if not directory and entry.name == PRIVATE_DIR:
-            return False
-        if entry.is_symlink():
-            return False
+    def _entry_info(self, path: str, full: str) -> ObjectInfo | None:
+        """A listing entry; None for what clients cannot address."""
         try:
-            entry.name.encode("utf-8")
+            path.encode("utf-8")
+            st = os.lstat(full)
         except UnicodeEncodeError:
-            return False  # not a name any client could have written
-        return True
-
-    def _entry_info(self, path: str, entry: os.DirEntry) -> ObjectInfo | None:
-        try:
-            st = entry.stat(follow_symlinks=False)
+            return None  # not a name any client could have written
         except FileNotFoundError:
             return None  # deleted while we listed
         if stat.S_ISDIR(st.st_mode):
             return ObjectInfo.directory(path, st.st_mtime)
-        return self._file_info(path, st, entry.path, compute_etag=False)
+        if not stat.S_ISREG(st.st_mode):
+            return None  # symlinks and the like are never served
+        return self._file_info(path, st, full, compute_etag=False)
 
     def _stat(self, path):
         full = self._resolve(path)
@@ -361,10 +365,6 @@ class FilesystemDriver(StorageDriver):
 def _no_follow(handle: int | str) -> dict:
     """xattr calls on a name must not follow links; on an fd they cannot."""
     return {} if isinstance(handle, int) else {"follow_symlinks": False}
-
-
-def _entry_name(entry: os.DirEntry) -> str:
-    return entry.name
 
 
 def _read_range(fd: int, offset: int, end: int | None):
