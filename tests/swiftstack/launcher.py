@@ -1,0 +1,104 @@
+"""Runs inside the Swift virtualenv (python -I launcher.py MODE ...).
+
+Modes:
+  serve SWIFT_CONF SERVER_CONF NAME   run one Swift WSGI server in this process
+  exec PROGRAM [ARG...]               exec a program (memcached) with the same
+                                      parent-death guard as the servers
+  rings ETC_DIR account=PORT container=PORT object=PORT
+                                      build the three one-device rings
+
+Kept free of anything but the standard library and Swift itself: the test
+process never imports it.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+PART_POWER = 8
+REPLICAS = 1
+MIN_PART_HOURS = 1
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the test process dies.
+
+    A test run killed with SIGKILL (a CI timeout, say) never runs its atexit
+    stop; without this the servers would outlive it and keep their ports.
+    """
+    expected_parent = int(os.environ.get("SWIFTSTACK_PARENT_PID", "0"))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if expected_parent and os.getppid() != expected_parent:
+        sys.exit("launcher: parent exited before the server started")
+
+
+def serve(swift_conf: str, server_conf: str, name: str) -> int:
+    """Run one server the way the stock swift-<name>-server script does.
+
+    swift.conf is read from a module global at import time, so it has to be
+    re-pointed before swift.common.wsgi (and with it the storage policies and
+    constraints) is imported.
+    """
+    from swift.common import utils
+
+    utils.SWIFT_CONF_FILE = swift_conf
+    from swift.common.wsgi import run_wsgi
+
+    return run_wsgi(server_conf, f"{name}-server", verbose=True)
+
+
+def build_rings(etc_dir: str, ports: dict[str, int]) -> None:
+    """Build account/container/object rings with one device each, in one go.
+
+    One process with RingBuilder instead of nine swift-ring-builder calls.
+    """
+    from swift.common.ring import RingBuilder
+
+    for kind, port in ports.items():
+        builder = RingBuilder(PART_POWER, REPLICAS, MIN_PART_HOURS)
+        builder.add_dev({"region": 1, "zone": 1, "ip": "127.0.0.1",
+                         "port": port, "device": "d1", "weight": 1.0})
+        builder.rebalance()
+        builder.save(os.path.join(etc_dir, f"{kind}.builder"))
+        ring_tmp = os.path.join(etc_dir, f"{kind}.ring.gz.tmp")
+        builder.get_ring().save(ring_tmp)
+        os.replace(ring_tmp, os.path.join(etc_dir, f"{kind}.ring.gz"))
+
+
+def _parse_ports(args: list[str]) -> dict[str, int]:
+    """Turn ['account=1234', ...] into {'account': 1234, ...}."""
+    ports = {}
+    for arg in args:
+        kind, _, port = arg.partition("=")
+        ports[kind] = int(port)
+    return ports
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch on the mode word."""
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    mode, args = argv[1], argv[2:]
+    if mode == "serve" and len(args) == 3:
+        die_with_parent()
+        return serve(*args)
+    if mode == "exec" and args:
+        die_with_parent()
+        os.execvp(args[0], args)
+    if mode == "rings" and len(args) >= 2:
+        build_rings(args[0], _parse_ports(args[1:]))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
