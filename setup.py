@@ -13,6 +13,7 @@ setup(
         "CherryPy>=18.8",
         "cheroot>=9.0",
         "PyYAML>=6.0",
+        "prometheus-client>=0.16",
     ],
     extras_require={
         "swift": ["python-swiftclient>=4.1"],

@@ -13,13 +13,14 @@ import json
 import logging
 import re
 from email.utils import formatdate
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cherrypy
 
 from blobsvc import preconditions
 from blobsvc.bodies import abandon_unread_body, body_chunks
 from blobsvc.config import ServerSettings
+from blobsvc.metrics import Metrics
 from blobsvc.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.responses import ApiError, send_json
 from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
@@ -126,6 +127,7 @@ class ObjectResource:
         return send_exactly(stream, size, path)
 
     def PUT(self, path: str) -> bytes:
+        upload = None
         try:
             paths.validate_path(path)
             upload = self._upload_from_request()
@@ -133,6 +135,9 @@ class ObjectResource:
         except BaseException:
             abandon_unread_body()
             raise
+        finally:
+            if upload is not None:
+                cherrypy.serving.request.blobsvc_bytes_in = upload.size
         cherrypy.serving.response.headers["ETag"] = f'"{info.etag}"'
         document = info.to_json()
         document.update(md5=upload.md5_hex, sha256=upload.sha256_hex)
@@ -210,20 +215,24 @@ class ListingResource:
 class MoveResource:
     """``POST /v1/move``: rename an object, server side."""
 
-    def __init__(self, driver: StorageDriver) -> None:
+    def __init__(self, driver: StorageDriver, require_write: Callable[[str], None]) -> None:
         self.driver = driver
+        self.require_write = require_write
 
     def POST(self) -> bytes:
         body = read_json_body()
         source, target = _string_field(body, "from"), _string_field(body, "to")
+        for path in (source, target):
+            self.require_write(path)  # the source is removed: writing it too
         return send_json(self.driver.move_object(source, target).to_json(), 201)
 
 
 class CatResource:
     """``POST /v1/cat``: concatenate chunks into a new object."""
 
-    def __init__(self, driver: StorageDriver) -> None:
+    def __init__(self, driver: StorageDriver, require_write: Callable[[str], None]) -> None:
         self.driver = driver
+        self.require_write = require_write
 
     def POST(self) -> bytes:
         body = read_json_body()
@@ -231,6 +240,8 @@ class CatResource:
         chunks = body.get("chunks")
         if not isinstance(chunks, list) or not chunks or not all(isinstance(c, str) for c in chunks):
             raise ApiError(400, "'chunks' must be a non-empty list of paths")
+        for path in (target, *chunks):
+            self.require_write(path)  # the chunks are deleted afterwards
         return send_json(self.driver.cat_objects(target, chunks).to_json(), 201)
 
 
@@ -241,6 +252,18 @@ class HealthResource:
         return send_json({"status": "ok"})
 
     HEAD = GET
+
+
+class MetricsResource:
+    """``/metrics``: Prometheus text format."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def GET(self) -> bytes:
+        body, content_type = self.metrics.exposition()
+        cherrypy.serving.response.headers["Content-Type"] = content_type
+        return body
 
 
 class ReadyResource:

@@ -11,16 +11,20 @@ import logging
 
 import cherrypy
 
-import blobsvc.accesslog  # noqa: F401  (registers the access-log tool)
+import blobsvc.requestlog  # noqa: F401  (registers the request-log tool)
 from blobsvc.api import (
     CatResource,
     HealthResource,
     ListingResource,
+    MetricsResource,
     MoveResource,
     ObjectResource,
     ReadyResource,
 )
+from blobsvc.auth import AuthDenied, Authenticator
+from blobsvc.bodies import abandon_unread_body
 from blobsvc.config import Config
+from blobsvc.metrics import Metrics
 from blobsvc.openapi import OpenApiResource
 from blobsvc.responses import (
     ApiError,
@@ -36,20 +40,26 @@ log = logging.getLogger(__name__)
 
 OBJECTS_PREFIX = "/v1/objects/"
 
+#: Routes anyone may call: probes and the API description.
+PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/openapi.json"})
+
 
 class Router(cherrypy.dispatch.Dispatcher):
     """Maps a request path to ``(resource, route name, path argument)``."""
 
-    def __init__(self, driver: StorageDriver, config: Config) -> None:
+    def __init__(self, driver: StorageDriver, config: Config, metrics: Metrics) -> None:
         super().__init__()
+        self.auth = Authenticator(config.auth)
+        self.metrics = metrics
         self.objects = ObjectResource(driver, config.server)
         self.listing = ListingResource(driver)
         self.fixed = {
-            "/v1/move": MoveResource(driver),
-            "/v1/cat": CatResource(driver),
+            "/v1/move": MoveResource(driver, self.require_write),
+            "/v1/cat": CatResource(driver, self.require_write),
             "/healthz": HealthResource(),
             "/readyz": ReadyResource(driver),
             "/openapi.json": OpenApiResource(),
+            "/metrics": MetricsResource(metrics),
         }
 
     def route(self, path_info: str) -> tuple[object, str, tuple[str, ...]]:
@@ -65,6 +75,27 @@ class Router(cherrypy.dispatch.Dispatcher):
         if resource is None:
             raise ApiError(404, f"no such endpoint: {path_info}")
         return resource, path_info, ()
+
+    def authorize(self, route: str, args: tuple[str, ...]) -> None:
+        """Decide access before any storage is touched (see blobsvc.auth)."""
+        request = cherrypy.serving.request
+        if route in PUBLIC_ROUTES or (route == "/metrics" and self.auth.settings.public_metrics):
+            return
+        object_path = args[0] if route == "object" else None
+        principal = self.auth.identify(request.headers, request.params, request.method, object_path)
+        request.blobsvc_principal = principal
+        if route == "object":
+            access = "read" if request.method in ("GET", "HEAD") else "write"
+            self.auth.require(principal, access, args[0], request.method)
+        elif route == "listing":
+            self.auth.require(principal, "read", args[0], request.method)
+        elif route == "/metrics":
+            self.auth.require(principal, "read", "", request.method)
+        # move and cat name their paths in the body: see require_write.
+
+    def require_write(self, path: str) -> None:
+        request = cherrypy.serving.request
+        self.auth.require(request.blobsvc_principal, "write", path, request.method)
 
     def __call__(self, path_info: str) -> None:
         request = cherrypy.serving.request
@@ -99,6 +130,7 @@ class _ApiHandler:
             path_info = raw_path_info(request.wsgi_environ, self.path_info)
             resource, route, args = self.router.route(path_info)
             request.blobsvc_route = route
+            self.router.authorize(route, args)
             method = getattr(resource, request.method, None)
             if method is None:
                 allowed = sorted(m for m in ("GET", "HEAD", "PUT", "DELETE", "POST")
@@ -106,11 +138,19 @@ class _ApiHandler:
                 cherrypy.serving.response.headers["Allow"] = ", ".join(allowed)
                 raise ApiError(405, f"{request.method} is not allowed here")
             return method(*args)
+        except AuthDenied as exc:
+            headers = cherrypy.serving.response.headers
+            if exc.status == 401:
+                headers["WWW-Authenticate"] = self.router.auth.challenge
+            code = "unauthorized" if exc.status == 401 else "forbidden"
+            abandon_unread_body()
+            return send_error(exc.status, code, exc.message)
         except ApiError as exc:
             cherrypy.serving.response.headers.update(exc.headers)
             return send_error(exc.status, exc.code, exc.message)
         except StorageError as exc:
             if status_of(exc) >= 500:
+                self.router.metrics.backend_errors.labels(exc.code).inc()
                 log.warning("%s %s: %s", request.method, self.path_info, exc.message)
             return send_storage_error(exc)
 
@@ -124,11 +164,13 @@ def _unexpected_error() -> None:
     response.body = send_error(500, "internal_error", "internal error; see the server log")
 
 
-def build_app(config: Config, driver: StorageDriver) -> cherrypy.Application:
+def build_app(config: Config, driver: StorageDriver,
+              metrics: Metrics | None = None) -> cherrypy.Application:
     """The WSGI application serving ``driver`` with ``config``."""
+    metrics = metrics or Metrics()
     app_config = {
         "/": {
-            "request.dispatch": Router(driver, config),
+            "request.dispatch": Router(driver, config, metrics),
             "request.process_request_body": False,
             "request.show_tracebacks": False,
             "request.show_mismatched_params": False,
@@ -138,7 +180,9 @@ def build_app(config: Config, driver: StorageDriver) -> cherrypy.Application:
             "tools.encode.on": False,
             "tools.gzip.on": False,
             "tools.sessions.on": False,
-            "tools.blobsvc_access_log.on": config.log.access_log,
+            "tools.blobsvc_request_log.on": True,
+            "tools.blobsvc_request_log.metrics": metrics,
+            "tools.blobsvc_request_log.access_log_on": config.log.access_log,
             "response.headers.server": "blobsvc",
         },
     }

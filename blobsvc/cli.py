@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from urllib.parse import quote
 
 from blobsvc import __version__
 from blobsvc.config import ConfigError, load
@@ -13,6 +15,8 @@ EXIT_CONFIG_ERROR = 2
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "hash-secret":
+        return _hash_secret()
     try:
         config = load(args.config)
     except ConfigError as exc:
@@ -22,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config OK: driver {config.storage.driver}, "
               f"listening on {config.server.host}:{config.server.port}")
         return 0
+    if args.command == "sign":
+        return _sign(config, args)
     from blobsvc.server import serve
 
     try:
@@ -40,4 +46,49 @@ def _parser() -> argparse.ArgumentParser:
                        "filesystem under ./data on 127.0.0.1:8080)")
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("-c", "--config", required=True, help="YAML config file")
+    commands.add_parser("hash-secret", help="read a password or token on stdin, print its hash "
+                        "for the config")
+    sign = commands.add_parser("sign", help="print a time-limited URL for one GET or PUT of a path")
+    sign.add_argument("-c", "--config", help="YAML config file with auth.signing_key")
+    sign.add_argument("--method", choices=("GET", "PUT"), default="GET")
+    sign.add_argument("--expires-in", type=int, default=3600, metavar="SECONDS")
+    sign.add_argument("--base-url", help="default: http://HOST:PORT from the config")
+    sign.add_argument("path", help="object path, e.g. builds/app.tar.gz")
     return parser
+
+
+def _hash_secret() -> int:
+    """Hash a secret read from stdin (a prompt on a terminal), never argv."""
+    from blobsvc.secrets import hash_secret
+
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("secret: ")
+    else:
+        secret = sys.stdin.readline().rstrip("\n")
+    if not secret:
+        print("blobsvc: no secret given", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(hash_secret(secret))
+    return 0
+
+
+def _sign(config, args) -> int:
+    from blobsvc.auth import signed_query
+    from blobsvc.storage.errors import InvalidPath
+    from blobsvc.storage.paths import validate_path
+
+    key = config.auth.signing_key
+    if not key:
+        print("blobsvc: the config has no auth.signing_key", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    try:
+        path = validate_path(args.path)
+    except InvalidPath as exc:
+        print(f"blobsvc: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    base = args.base_url or f"http://{config.server.host}:{config.server.port}"
+    expires = int(time.time()) + args.expires_in
+    print(f"{base.rstrip('/')}/v1/objects/{quote(path)}?{signed_query(key, args.method, path, expires)}")
+    return 0

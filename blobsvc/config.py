@@ -12,6 +12,7 @@ unknown key, a wrong type or a missing driver setting raises
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from blobsvc import auth
 from blobsvc.storage import DRIVER_NAMES, load_driver_class
 from blobsvc.storage.base import REQUIRED
 
@@ -46,7 +48,20 @@ class ServerSettings:
 @dataclass(frozen=True)
 class LogSettings:
     level: str = "info"
+    #: ``text`` for people, ``json`` (one object per line) for collectors.
+    format: str = "text"
     access_log: bool = True
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    #: PEM certificate chain and private key; both set serves HTTPS.
+    cert: str = ""
+    key: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert)
 
 
 @dataclass(frozen=True)
@@ -61,10 +76,12 @@ class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    auth: auth.AuthSettings = field(default_factory=auth.AuthSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-SECTIONS = ("server", "storage", "log")
+SECTIONS = ("server", "storage", "log", "auth", "tls")
 ENV_PREFIX = "BLOBSVC_"
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -88,7 +105,7 @@ def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> C
         raise ConfigError("config: the top level must be a mapping of sections")
     document = substitute(document, environ, "")
     apply_environment(document, environ)
-    return build(document)
+    return build(document, environ)
 
 
 def substitute(value: Any, environ: Mapping[str, str], where: str) -> Any:
@@ -125,6 +142,8 @@ def apply_environment(document: dict, environ: Mapping[str, str]) -> None:
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section == "auth" and rest[len("auth_"):] not in ("anonymous", "signing_key", "public_metrics"):
+            continue  # users and tokens are structured: from the file (or BLOBSVC_TOKEN)
         if section is None:
             continue  # not a settings override (e.g. a secret referenced as ${VAR})
         key = rest[len(section) + 1:]
@@ -134,7 +153,7 @@ def apply_environment(document: dict, environ: Mapping[str, str]) -> None:
         target[key] = _yaml_scalar(raw)
 
 
-def build(document: dict) -> Config:
+def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
     for key in document:
         if key not in SECTIONS:
             raise ConfigError(f"config: unknown section {key!r} (known: {', '.join(SECTIONS)})")
@@ -142,8 +161,35 @@ def build(document: dict) -> Config:
     log = _build_section(LogSettings, document.get("log"), "log")
     if log.level not in LOG_LEVELS:
         raise ConfigError(f"config: log.level must be one of {', '.join(LOG_LEVELS)}")
+    if log.format not in ("text", "json"):
+        raise ConfigError("config: log.format must be text or json")
     _check_server(server)
-    return Config(server=server, storage=_build_storage(document.get("storage")), log=log)
+    try:
+        auth_settings = auth.parse_settings(document.get("auth"), environ or {})
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
+    if not auth_settings.enabled and not is_loopback(server.host):
+        raise ConfigError(
+            f"config: refusing to serve {server.host} without authentication; set "
+            f"{auth.ENV_TOKEN} or an auth section, or auth.anonymous: write to serve openly on purpose")
+    tls = _build_section(TlsSettings, document.get("tls"), "tls")
+    if bool(tls.cert) != bool(tls.key):
+        raise ConfigError("config: tls.cert and tls.key go together")
+    for name in ("cert", "key"):
+        value = getattr(tls, name)
+        if value and not os.path.isfile(value):
+            raise ConfigError(f"config: tls.{name}: no such file {value}")
+    return Config(server=server, storage=_build_storage(document.get("storage")), log=log,
+                  auth=auth_settings, tls=tls)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _check_server(server: ServerSettings) -> None:

@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 
 from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from blobsvc import logs
 from blobsvc.app import build_app
 from blobsvc.config import Config
 from blobsvc.storage import StorageDriver, create_driver
 
 log = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def configure_logging(config: Config) -> None:
-    logging.basicConfig(level=config.log.level.upper(), format=LOG_FORMAT, stream=sys.stderr)
-    # CherryPy's own loggers would repeat what the JSON errors already say.
-    logging.getLogger("cherrypy.error").setLevel(logging.CRITICAL)
-    logging.getLogger("cherrypy.access").setLevel(logging.CRITICAL)
 
 
 def make_server(config: Config, driver: StorageDriver) -> wsgi.Server:
@@ -39,6 +32,8 @@ def make_server(config: Config, driver: StorageDriver) -> wsgi.Server:
         shutdown_timeout=config.server.shutdown_timeout,
         server_name="blobsvc",
     )
+    if config.tls.enabled:
+        server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert, config.tls.key)
     # The app enforces max_object_size itself, streaming; 0 = no server cap.
     server.max_request_body_size = 0
     server.max_request_header_size = 64 * 1024
@@ -47,7 +42,7 @@ def make_server(config: Config, driver: StorageDriver) -> wsgi.Server:
 
 def serve(config: Config) -> int:
     """Run until SIGTERM or SIGINT, then let in-flight requests finish."""
-    configure_logging(config)
+    logs.configure(config.log.level, config.log.format)
     driver = create_driver(config.storage.driver, config.storage.params)
     server = make_server(config, driver)
     stop_requested = threading.Event()
@@ -60,7 +55,8 @@ def serve(config: Config) -> int:
     signal.signal(signal.SIGINT, request_stop)
     server.prepare()  # binds now, so a busy port fails here, loudly
     host, port = server.bind_addr[:2]
-    log.info("blobsvc serving %s driver on http://%s:%d", driver.name, host, port)
+    scheme = "https" if config.tls.enabled else "http"
+    log.info("blobsvc serving %s driver on %s://%s:%d", driver.name, scheme, host, port)
     thread = threading.Thread(target=server.serve, name="blobsvc-http", daemon=True)
     thread.start()
     while not stop_requested.wait(timeout=1.0):

@@ -1,0 +1,256 @@
+"""Who may do what: users (HTTP Basic), API tokens (Bearer), signed URLs.
+
+Access levels are ``none`` < ``read`` < ``write``; a user or token may be
+limited to a path prefix (``builds/``). Without an ``auth`` section the
+service is open, which the config only allows on a loopback address.
+
+The decision is made before storage is touched, so a refused request never
+reveals whether an object exists: a request without (valid) credentials that
+anonymous access does not cover gets ``401`` with a challenge, a known
+client asking beyond its grant gets ``403``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import quote
+
+from blobsvc.secrets import SecretChecker, check_hash_format, is_hashed
+
+LEVELS = {"none": 0, "read": 1, "write": 2}
+ENV_TOKEN = "BLOBSVC_TOKEN"
+
+
+class AuthDenied(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A user's or token's access: its level, limited to ``prefix``."""
+
+    name: str
+    secret: str
+    access: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    #: False when the config has no auth section: everyone may write.
+    enabled: bool = False
+    anonymous: str = "none"
+    users: tuple[Grant, ...] = ()
+    tokens: tuple[Grant, ...] = ()
+    signing_key: str | None = None
+    #: Serve /metrics without credentials (for scrapers on a private network).
+    public_metrics: bool = False
+    realm: str = "blobsvc"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The client of one request, as far as access is concerned."""
+
+    name: str
+    access: str
+    prefix: str = ""
+    authenticated: bool = False
+    #: Signed URLs grant one method on one path.
+    only_path: str | None = None
+    only_method: str | None = None
+
+    def allows(self, access: str, path: str, method: str) -> bool:
+        if LEVELS[self.access] < LEVELS[access]:
+            return False
+        if self.only_path is not None:
+            return path == self.only_path and method in _methods_for(self.only_method)
+        return path.startswith(self.prefix)
+
+
+OPEN = Principal(name="anonymous", access="write")
+
+
+def parse_settings(section: object, environ: Mapping[str, str]) -> AuthSettings:
+    """AuthSettings from the config's ``auth`` section (None: absent).
+
+    Raises ValueError naming the key. ``BLOBSVC_TOKEN`` in the environment
+    adds a write token, so a container needs nothing else to be safe.
+    """
+    env_token = environ.get(ENV_TOKEN)
+    if section is None and not env_token:
+        return AuthSettings(enabled=False)
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        raise ValueError("auth must be a mapping")
+    known = {"anonymous", "users", "tokens", "signing_key", "public_metrics", "realm"}
+    for key in section:
+        if key not in known:
+            raise ValueError(f"unknown key auth.{key}")
+    anonymous = _level(section.get("anonymous", "none"), "auth.anonymous", allow_none=True)
+    users = tuple(_user_grants(section.get("users") or {}))
+    tokens = list(_token_grants(section.get("tokens") or []))
+    if env_token:
+        tokens.append(Grant(name="env-token", secret=env_token, access="write"))
+    signing_key = section.get("signing_key")
+    if signing_key is not None and (not isinstance(signing_key, str) or len(signing_key) < 16):
+        raise ValueError("auth.signing_key must be a string of at least 16 characters")
+    public_metrics = section.get("public_metrics", False)
+    if not isinstance(public_metrics, bool):
+        raise ValueError("auth.public_metrics must be true or false")
+    realm = section.get("realm", "blobsvc")
+    if not isinstance(realm, str) or '"' in realm:
+        raise ValueError("auth.realm must be a string without quotes")
+    return AuthSettings(enabled=True, anonymous=anonymous, users=users, tokens=tuple(tokens),
+                        signing_key=signing_key, public_metrics=public_metrics, realm=realm)
+
+
+def _user_grants(users: object):
+    if not isinstance(users, dict):
+        raise ValueError("auth.users must map user names to {password, access, prefix}")
+    for name, entry in users.items():
+        where = f"auth.users.{name}"
+        if not isinstance(name, str) or ":" in name or not name:
+            raise ValueError(f"{where}: a user name is a non-empty string without ':'")
+        yield _grant(name, entry, "password", where)
+
+
+def _token_grants(tokens: object):
+    if not isinstance(tokens, list):
+        raise ValueError("auth.tokens must be a list of {name, token, access, prefix}")
+    for index, entry in enumerate(tokens):
+        where = f"auth.tokens[{index}]"
+        name = entry.get("name", f"token-{index}") if isinstance(entry, dict) else None
+        yield _grant(str(name), entry, "token", where)
+
+
+def _grant(name: str, entry: object, secret_key: str, where: str) -> Grant:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be a mapping")
+    allowed = {secret_key, "access", "prefix", "name"}
+    for key in entry:
+        if key not in allowed:
+            raise ValueError(f"unknown key {where}.{key}")
+    secret = entry.get(secret_key)
+    if not isinstance(secret, str) or not secret:
+        raise ValueError(f"{where}.{secret_key} is required (a string; may be ${{VAR}} or a hash)")
+    if is_hashed(secret):
+        try:
+            check_hash_format(secret)
+        except (ValueError, binascii.Error) as exc:
+            raise ValueError(f"{where}.{secret_key}: {exc}") from None
+    access = _level(entry.get("access", "read"), f"{where}.access", allow_none=False)
+    prefix = entry.get("prefix", "")
+    if not isinstance(prefix, str) or prefix.startswith("/"):
+        raise ValueError(f"{where}.prefix must be a path prefix such as 'builds/'")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return Grant(name=name, secret=secret, access=access, prefix=prefix)
+
+
+def _level(value: object, where: str, allow_none: bool) -> str:
+    levels = ("none", "read", "write") if allow_none else ("read", "write")
+    if value not in levels:
+        raise ValueError(f"{where} must be one of {', '.join(levels)}")
+    return str(value)
+
+
+class Authenticator:
+    """Turns a request's credentials into a :class:`Principal`."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self.checker = SecretChecker()
+        self.challenge = f'Basic realm="{settings.realm}", Bearer realm="{settings.realm}"'
+        self._anonymous = Principal(name="anonymous", access=settings.anonymous)
+
+    def identify(self, headers: Mapping[str, str], params: Mapping[str, object],
+                 method: str, object_path: str | None) -> Principal:
+        if not self.settings.enabled:
+            return OPEN
+        if "signature" in params or "expires" in params:
+            return self._signed_url(params, method, object_path)
+        header = headers.get("Authorization")
+        if header is None:
+            return self._anonymous
+        scheme, _, credentials = header.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            return self._basic(credentials.strip())
+        if scheme == "bearer":
+            return self._bearer(credentials.strip())
+        raise AuthDenied(401, "unsupported Authorization scheme; use Basic or Bearer")
+
+    def require(self, principal: Principal, access: str, path: str, method: str) -> None:
+        """Raise AuthDenied unless ``principal`` may ``access`` ``path``."""
+        if principal.allows(access, path, method):
+            return
+        if not principal.authenticated and principal.only_path is None:
+            raise AuthDenied(401, "credentials required")
+        raise AuthDenied(403, f"{principal.name} may not {access} {path or 'the root'}")
+
+    def _basic(self, credentials: str) -> Principal:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise AuthDenied(401, "malformed Basic credentials") from None
+        name, sep, password = decoded.partition(":")
+        grant = next((u for u in self.settings.users if u.name == name), None)
+        if not sep or grant is None or not self.checker.matches(password, grant.secret):
+            raise AuthDenied(401, "wrong user name or password")
+        return _principal(grant)
+
+    def _bearer(self, token: str) -> Principal:
+        for grant in self.settings.tokens:
+            if token and self.checker.matches(token, grant.secret):
+                return _principal(grant)
+        raise AuthDenied(401, "unknown token")
+
+    def _signed_url(self, params: Mapping[str, object], method: str,
+                    object_path: str | None) -> Principal:
+        key = self.settings.signing_key
+        signature, expires = params.get("signature"), params.get("expires")
+        if key is None or object_path is None:
+            raise AuthDenied(403, "signed URLs are not accepted here")
+        if not isinstance(signature, str) or not isinstance(expires, str) or not expires.isdigit():
+            raise AuthDenied(403, "a signed URL needs one 'expires' and one 'signature'")
+        if int(expires) < time.time():
+            raise AuthDenied(403, "the signed URL has expired")
+        for signed_method in _methods_signed_for(method):
+            expected = sign(key, signed_method, object_path, int(expires))
+            if hmac.compare_digest(expected, signature):
+                return Principal(name="signed-url", access="write" if signed_method == "PUT" else "read",
+                                 only_path=object_path, only_method=signed_method)
+        raise AuthDenied(403, "the signature does not match this method and path")
+
+
+def _principal(grant: Grant) -> Principal:
+    return Principal(name=grant.name, access=grant.access, prefix=grant.prefix, authenticated=True)
+
+
+def _methods_for(signed_method: str | None) -> tuple[str, ...]:
+    return ("GET", "HEAD") if signed_method == "GET" else (signed_method or "",)
+
+
+def _methods_signed_for(method: str) -> tuple[str, ...]:
+    return ("GET",) if method in ("GET", "HEAD") else (method,)
+
+
+def sign(key: str, method: str, object_path: str, expires: int) -> str:
+    """The signature of a URL granting ``method`` on ``object_path``."""
+    message = f"{method}\n{expires}\n{object_path}".encode()
+    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def signed_query(key: str, method: str, object_path: str, expires: int) -> str:
+    return f"expires={expires}&signature={quote(sign(key, method, object_path, expires))}"

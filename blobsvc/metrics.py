@@ -1,0 +1,62 @@
+"""Prometheus metrics of one app instance (its own registry, so tests and
+several apps in one process never share counters).
+
+Labels are bounded on purpose: the route name (``object``, ``listing``,
+``/v1/move``...), never an object path; unknown methods count as ``other``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "POST", "OPTIONS"})
+
+#: Seconds; spans a cached 4 KiB GET to a multi-gigabyte upload.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("blobsvc_requests", "HTTP requests answered",
+                                ("method", "route", "status"), registry=self.registry)
+        self.latency = Histogram("blobsvc_request_duration_seconds",
+                                 "Time from request start to the last byte sent",
+                                 ("method", "route"), buckets=LATENCY_BUCKETS,
+                                 registry=self.registry)
+        self.bytes_in = Counter("blobsvc_received_bytes", "Object bytes received in uploads",
+                                registry=self.registry)
+        self.bytes_out = Counter("blobsvc_sent_bytes", "Object bytes sent in downloads",
+                                 registry=self.registry)
+        self.in_flight = Gauge("blobsvc_requests_in_flight", "Requests being served now",
+                               registry=self.registry)
+        self.backend_errors = Counter("blobsvc_backend_errors", "Storage backend failures by kind",
+                                      ("kind",), registry=self.registry)
+        self.objects_written = Counter("blobsvc_objects_written", "Objects created or replaced "
+                                       "(PUT, move, cat)", registry=self.registry)
+        self.objects_deleted = Counter("blobsvc_objects_deleted", "Objects deleted",
+                                       registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, duration: float,
+                bytes_in: int, bytes_out: int) -> None:
+        method = method if method in KNOWN_METHODS else "other"
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(duration)
+        if bytes_in:
+            self.bytes_in.inc(bytes_in)
+        if bytes_out:
+            self.bytes_out.inc(bytes_out)
+        if status == 201 and route in ("object", "/v1/move", "/v1/cat"):
+            self.objects_written.inc()
+        elif status == 204 and route == "object":
+            self.objects_deleted.inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

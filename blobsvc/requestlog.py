@@ -1,0 +1,66 @@
+"""Per-request bookkeeping: request id, one access-log line, metrics.
+
+Runs as a CherryPy tool: it starts the clock when the request arrives and
+records everything in ``on_end_request``, which CherryPy calls after the last
+byte of a streamed body has been sent, so durations and byte counts are
+true for large downloads too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+import cherrypy
+
+from blobsvc.metrics import Metrics
+
+access_log = logging.getLogger("blobsvc.access")
+
+#: A client's request id is echoed only if it is short and plain.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+
+def _start(metrics: Metrics, access_log_on: bool) -> None:
+    request = cherrypy.serving.request
+    request.blobsvc_started = time.monotonic()
+    request.blobsvc_bytes_in = 0
+    incoming = request.headers.get("X-Request-Id", "")
+    request.blobsvc_request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    cherrypy.serving.response.headers["X-Request-Id"] = request.blobsvc_request_id
+    metrics.in_flight.inc()
+    request.hooks.attach("on_end_request", _finish, priority=90,
+                         metrics=metrics, access_log_on=access_log_on)
+
+
+def _finish(metrics: Metrics, access_log_on: bool) -> None:
+    request, response = cherrypy.serving.request, cherrypy.serving.response
+    metrics.in_flight.dec()
+    duration = time.monotonic() - request.blobsvc_started
+    status = int(str(response.status).split(" ", 1)[0])
+    route = getattr(request, "blobsvc_route", "unknown")
+    bytes_out = _body_bytes_sent(request.method, route, status, response.headers)
+    metrics.observe(request.method, route, status, duration, request.blobsvc_bytes_in, bytes_out)
+    if access_log_on and access_log.isEnabledFor(logging.INFO):
+        principal = getattr(request, "blobsvc_principal", None)
+        fields = {
+            "remote": request.remote.ip, "method": request.method, "path": request.path_info,
+            "route": route, "status": status, "bytes_in": request.blobsvc_bytes_in,
+            "bytes_out": bytes_out, "duration_ms": round(duration * 1000, 1),
+            "request_id": request.blobsvc_request_id,
+            "user": principal.name if principal is not None else "-",
+        }
+        access_log.info("%(remote)s %(method)s %(path)s %(status)s in=%(bytes_in)s "
+                        "out=%(bytes_out)s %(duration_ms)sms id=%(request_id)s user=%(user)s",
+                        fields, extra=fields)
+
+
+def _body_bytes_sent(method: str, route: str, status: int, headers) -> int:
+    if method != "GET" or route != "object" or status not in (200, 206):
+        return 0
+    return int(headers.get("Content-Length", 0))
+
+
+cherrypy.tools.blobsvc_request_log = cherrypy.Tool("on_start_resource", _start, priority=10)
