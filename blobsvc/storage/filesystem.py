@@ -18,14 +18,18 @@ here, and any symlink on the way to an object is refused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import fcntl
 import hashlib
 import heapq
 import itertools
 import logging
 import os
+import random
 import stat
 import threading
+import time
 import uuid
 import zlib
 
@@ -60,8 +64,9 @@ PRIVATE_DIR = paths.RESERVED_PREFIX
 TEMP_SUFFIX = ".tmp"
 
 #: How often a commit retries when a concurrent delete pruned the parent
-#: directory it had just created.
-_PRUNE_RACE_RETRIES = 5
+#: directory it had just created; each retry waits a little, at random, so
+#: writers and pruners cannot stay in lockstep.
+_PRUNE_RACE_RETRIES = 200
 
 _FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
@@ -74,8 +79,13 @@ class FilesystemDriver(StorageDriver):
         self.root = os.path.realpath(root)
         self.fsync = fsync
         self._tmp_dir = os.path.join(self.root, PRIVATE_DIR, "tmp")
+        self._lock_dir = os.path.join(self.root, PRIVATE_DIR, "locks")
         os.makedirs(self._tmp_dir, exist_ok=True)
+        os.makedirs(self._lock_dir, exist_ok=True)
         self._locks = [threading.Lock() for _ in range(64)]
+        # Stripe lock files, opened once each; the thread lock of a stripe
+        # is always held while its fd is used.
+        self._lock_fds: dict[int, int] = {}
         self._xattrs_supported = True
         remove_abandoned_temp_files(self._tmp_dir)
 
@@ -196,6 +206,7 @@ class FilesystemDriver(StorageDriver):
             self._set_xattr(fd, CONTENT_TYPE_XATTR, upload.content_type)
             if self.fsync:
                 os.fsync(fd)
+            written = os.fstat(fd)
         except BaseException as exc:
             os.close(fd)
             _unlink_quietly(tmp_path)
@@ -208,7 +219,11 @@ class FilesystemDriver(StorageDriver):
         except BaseException:
             _unlink_quietly(tmp_path)
             raise
-        return self._stat(path)
+        # Described from what was written, not read back: a concurrent
+        # writer may already have replaced it.
+        return ObjectInfo(path=path, name=paths.basename(path), isdir=False, size=written.st_size,
+                          ctime=written.st_mtime, etag=upload.md5_hex,
+                          content_type=upload.content_type)
 
     def _write_all(self, fd: int, chunks) -> None:
         for chunk in chunks:
@@ -218,24 +233,42 @@ class FilesystemDriver(StorageDriver):
                 view = view[written:]
 
     def _commit(self, source: str, target: str, path: str) -> None:
-        """Rename ``source`` over ``target``, creating parent directories."""
+        """Rename ``source`` over ``target``, creating parent directories.
+
+        A concurrent delete may prune a parent directory between its creation
+        and the rename (seen as ENOENT, or as EEXIST from makedirs); that is
+        retried. A parent that really is an object is a Conflict.
+        """
         parent = os.path.dirname(target)
         for attempt in itertools.count():
             try:
                 os.makedirs(parent, exist_ok=True)
                 os.rename(source, target)
                 break
-            except (FileExistsError, NotADirectoryError):
-                raise Conflict(f"a parent of {path} is an object", path) from None
             except IsADirectoryError:
                 raise Conflict(f"{path} is a directory", path) from None
-            except FileNotFoundError:
+            except (FileExistsError, NotADirectoryError, FileNotFoundError):
+                if self._parent_is_object(parent):
+                    raise Conflict(f"a parent of {path} is an object", path) from None
                 if attempt >= _PRUNE_RACE_RETRIES or not os.path.exists(source):
                     raise
+                time.sleep(random.random() * min(0.0001 * attempt, 0.005))
             except OSError as exc:
                 raise self._os_error(exc, path) from None
         if self.fsync:
             _fsync_directory(parent)
+
+    def _parent_is_object(self, directory: str) -> bool:
+        relative = os.path.relpath(directory, self.root)
+        current = self.root
+        for segment in relative.split(os.sep) if relative != "." else []:
+            current = os.path.join(current, segment)
+            try:
+                if not stat.S_ISDIR(os.lstat(current).st_mode):
+                    return True
+            except FileNotFoundError:
+                return False
+        return False
 
     def _delete(self, path, precondition: Precondition | None):
         full = self._resolve(path)
@@ -264,13 +297,13 @@ class FilesystemDriver(StorageDriver):
     def _move(self, src, dst):
         full_src, full_dst = self._resolve(src), self._resolve(dst)
         with self._locked(src, dst):
-            self._current_or_dir(src, full_src)
+            moved = self._current_or_dir(src, full_src)
             try:
                 self._commit(full_src, full_dst, dst)
             except FileNotFoundError:
                 raise NotFound(f"no object at {src}", src) from None
         self._prune(os.path.dirname(full_src))
-        return self._stat(dst)
+        return dataclasses.replace(moved, path=dst, name=paths.basename(dst))
 
     def _cat(self, path, chunks):
         missing = [chunk for chunk in chunks if not self._is_object(chunk)]
@@ -282,6 +315,11 @@ class FilesystemDriver(StorageDriver):
             if chunk != path:
                 self._delete_quietly(chunk)
         return info
+
+    def close(self) -> None:
+        for fd in self._lock_fds.values():
+            os.close(fd)
+        self._lock_fds.clear()
 
     def _delete_quietly(self, path: str) -> None:
         try:
@@ -312,12 +350,28 @@ class FilesystemDriver(StorageDriver):
 
     @contextlib.contextmanager
     def _locked(self, *names: str):
-        """Hold the commit locks of ``names`` (striped, taken in one order)."""
+        """Hold the commit locks of ``names`` (striped, taken in one order).
+
+        A thread lock orders this process's threads; an ``flock`` on the
+        stripe's lock file orders the worker processes sharing the root, so
+        a precondition check and its commit are atomic across all of them.
+        """
         indexes = sorted({zlib.crc32(name.encode()) % len(self._locks) for name in names})
         with contextlib.ExitStack() as stack:
             for index in indexes:
                 stack.enter_context(self._locks[index])
+                fd = self._lock_fd(index)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                stack.callback(fcntl.flock, fd, fcntl.LOCK_UN)
             yield
+
+    def _lock_fd(self, index: int) -> int:
+        fd = self._lock_fds.get(index)
+        if fd is None:
+            path = os.path.join(self._lock_dir, f"{index:02d}")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_fds[index] = fd
+        return fd
 
     def _new_temp_file(self) -> tuple[str, int]:
         name = f"{os.getpid()}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
