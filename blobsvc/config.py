@@ -33,7 +33,9 @@ class ConfigError(Exception):
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
-    #: Worker threads of the HTTP server: concurrent requests served.
+    #: Processes sharing the port (SO_REUSEPORT); null = one per CPU.
+    workers: int | None = None
+    #: Threads per worker process: concurrent requests each serves.
     threads: int = 16
     #: Seconds a connection may stay silent before the server drops it.
     socket_timeout: float = 30.0
@@ -43,6 +45,10 @@ class ServerSettings:
     max_object_size: int | None = None
     #: Bytes read from the client per read on uploads.
     chunk_size: int = 1024 * 1024
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -179,8 +185,13 @@ def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
         value = getattr(tls, name)
         if value and not os.path.isfile(value):
             raise ConfigError(f"config: tls.{name}: no such file {value}")
-    return Config(server=server, storage=_build_storage(document.get("storage")), log=log,
-                  auth=auth_settings, tls=tls)
+    storage = _build_storage(document.get("storage"))
+    if storage.driver == "memory":
+        if server.workers not in (None, 1):
+            raise ConfigError("config: server.workers must be 1 with the memory driver "
+                              "(each process would hold different objects)")
+        server = dataclasses.replace(server, workers=1)
+    return Config(server=server, storage=storage, log=log, auth=auth_settings, tls=tls)
 
 
 def is_loopback(host: str) -> bool:
@@ -201,6 +212,8 @@ def _check_server(server: ServerSettings) -> None:
     for name in ("socket_timeout", "shutdown_timeout"):
         if getattr(server, name) <= 0:
             raise ConfigError(f"config: server.{name} must be positive")
+    if server.workers is not None and server.workers < 1:
+        raise ConfigError("config: server.workers must be at least 1 (or null: one per CPU)")
     if server.max_object_size is not None and server.max_object_size < 0:
         raise ConfigError("config: server.max_object_size must not be negative")
 

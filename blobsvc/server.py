@@ -1,15 +1,26 @@
-"""Serving the app: cheroot's WSGI server, signals, and a clean stop.
+"""Serving the app: cheroot's WSGI server, worker processes, clean stops.
 
 cheroot is used directly rather than through CherryPy's engine: the engine
-adds autoreload and plugin machinery a service does not need, and hides the
-server's socket options.
+refuses a port another process already listens on and never passes
+``reuse_port`` to cheroot, and it adds autoreload machinery a service does
+not need.
+
+One Python process is bound by one GIL, so ``server.workers`` processes
+share the port through ``SO_REUSEPORT`` and the kernel spreads connections
+among them. The parent only supervises: it reserves the port first (so a
+port that is already taken fails loudly, and port 0 means one port for
+all), restarts a worker that dies, and on SIGTERM/SIGINT passes the signal
+on and waits for the workers to finish their requests.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import time
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -17,20 +28,26 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from blobsvc import logs
 from blobsvc.app import build_app
 from blobsvc.config import Config
+from blobsvc.metrics import Metrics
 from blobsvc.storage import StorageDriver, create_driver
 
 log = logging.getLogger(__name__)
 
+#: A worker that dies sooner than this after its start is not restarted:
+#: it would only die again (bad storage root, broken backend library).
+_MIN_WORKER_LIFETIME = 5.0
 
 
-def make_server(config: Config, driver: StorageDriver) -> wsgi.Server:
+def make_server(config: Config, driver: StorageDriver, port: int | None = None,
+                reuse_port: bool = False, metrics: Metrics | None = None) -> wsgi.Server:
     server = wsgi.Server(
-        (config.server.host, config.server.port),
-        build_app(config, driver),
+        (config.server.host, config.server.port if port is None else port),
+        build_app(config, driver, metrics),
         numthreads=config.server.threads,
         timeout=config.server.socket_timeout,
         shutdown_timeout=config.server.shutdown_timeout,
         server_name="blobsvc",
+        reuse_port=reuse_port,
     )
     if config.tls.enabled:
         server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert, config.tls.key)
@@ -43,8 +60,49 @@ def make_server(config: Config, driver: StorageDriver) -> wsgi.Server:
 def serve(config: Config) -> int:
     """Run until SIGTERM or SIGINT, then let in-flight requests finish."""
     logs.configure(config.log.level, config.log.format)
+    workers = config.server.effective_workers
+    scheme = "https" if config.tls.enabled else "http"
+    if workers == 1:
+        return run_worker(config, port=None, reuse_port=False, scheme=scheme)
+    guard = reserve_port(config.server.host, config.server.port)
+    port = guard.getsockname()[1]
+    # Build the driver once up front so a bad root or backend setting fails
+    # here, with its message, instead of in every worker.
+    create_driver(config.storage.driver, config.storage.params).close()
+    log.info("blobsvc serving %s driver on %s://%s:%d with %d workers",
+             config.storage.driver, scheme, config.server.host, port, workers)
+    try:
+        return Supervisor(config, port, workers).run()
+    finally:
+        guard.close()
+
+
+def reserve_port(host: str, port: int) -> socket.socket:
+    """Bind (not listen) ``host:port`` for the workers to share.
+
+    Binding first without SO_REUSEPORT makes a port that any process already
+    uses fail now, with a clear error; the bound socket then keeps the port
+    (and the number chosen for port 0) for this service's workers.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+    try:
+        probe.bind((host, port))
+        port = probe.getsockname()[1]
+    finally:
+        probe.close()
+    guard = socket.socket(family, socket.SOCK_STREAM)
+    guard.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    guard.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    guard.bind((host, port))
+    return guard
+
+
+def run_worker(config: Config, port: int | None, reuse_port: bool, scheme: str = "http") -> int:
+    """Serve in this process until SIGTERM/SIGINT."""
     driver = create_driver(config.storage.driver, config.storage.params)
-    server = make_server(config, driver)
+    server = make_server(config, driver, port, reuse_port)
     stop_requested = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -54,9 +112,9 @@ def serve(config: Config) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     server.prepare()  # binds now, so a busy port fails here, loudly
-    host, port = server.bind_addr[:2]
-    scheme = "https" if config.tls.enabled else "http"
-    log.info("blobsvc serving %s driver on %s://%s:%d", driver.name, scheme, host, port)
+    if not reuse_port:
+        host, bound_port = server.bind_addr[:2]
+        log.info("blobsvc serving %s driver on %s://%s:%d", driver.name, scheme, host, bound_port)
     thread = threading.Thread(target=server.serve, name="blobsvc-http", daemon=True)
     thread.start()
     while not stop_requested.wait(timeout=1.0):
@@ -68,3 +126,73 @@ def serve(config: Config) -> int:
     driver.close()
     log.info("stopped")
     return 0
+
+
+class Supervisor:
+    """Forks the workers, keeps them running, stops them on a signal."""
+
+    def __init__(self, config: Config, port: int, count: int) -> None:
+        self.config = config
+        self.port = port
+        self.count = count
+        self.children: dict[int, float] = {}  # pid -> start time
+        self.stopping = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for _ in range(self.count):
+            self._spawn()
+        failed = False
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            started = self.children.pop(pid, None)
+            if started is None or self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            log.error("worker %d exited with status %d", pid, code)
+            if time.monotonic() - started < _MIN_WORKER_LIFETIME:
+                log.error("worker died right after starting; stopping the service")
+                failed = True
+                self._stop_children(signal.SIGTERM)
+            else:
+                self._spawn()
+        log.info("stopped")
+        return 1 if failed else 0
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            self.children.clear()
+            code = 1
+            try:
+                code = run_worker(self.config, self.port, reuse_port=True)
+            except BaseException:
+                log.exception("worker failed")
+            finally:
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if not self.stopping:
+            log.info("received %s, stopping %d workers", signal.Signals(signum).name, len(self.children))
+        self.stopping = True
+        self._stop_children(signal.SIGTERM)
+        timer = threading.Timer(self.config.server.shutdown_timeout + 5, self._stop_children,
+                                (signal.SIGKILL,))
+        timer.daemon = True
+        timer.start()
+
+    def _stop_children(self, signum: int) -> None:
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
