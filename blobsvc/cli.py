@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import tempfile
 import time
 from urllib.parse import quote
 
@@ -28,13 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "sign":
         return _sign(config, args)
-    from blobsvc.server import serve
+    with _shared_metrics_dir(config.server.effective_workers):
+        from blobsvc.server import serve
 
-    try:
-        return serve(config)
-    except OSError as exc:
-        print(f"blobsvc: cannot start: {exc}", file=sys.stderr)
-        return 1
+        try:
+            return serve(config)
+        except OSError as exc:
+            print(f"blobsvc: cannot start: {exc}", file=sys.stderr)
+            return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("--base-url", help="default: http://HOST:PORT from the config")
     sign.add_argument("path", help="object path, e.g. builds/app.tar.gz")
     return parser
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir(workers: int):
+    """Worker processes pool their metrics in files: set that up before
+    prometheus-client is imported, and remove the files at exit."""
+    if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="blobsvc-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        yield
 
 
 def _hash_secret() -> int:

@@ -3,9 +3,16 @@ several apps in one process never share counters).
 
 Labels are bounded on purpose: the route name (``object``, ``listing``,
 ``/v1/move``...), never an object path; unknown methods count as ``other``.
+
+With several worker processes, prometheus-client's multiprocess mode keeps
+each worker's values in files under ``PROMETHEUS_MULTIPROC_DIR`` (set by the
+CLI before this module is imported), and a scrape of any worker reports the
+sum over all of them.
 """
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,7 +21,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "POST", "OPTIONS"})
 
@@ -36,7 +46,7 @@ class Metrics:
         self.bytes_out = Counter("blobsvc_sent_bytes", "Object bytes sent in downloads",
                                  registry=self.registry)
         self.in_flight = Gauge("blobsvc_requests_in_flight", "Requests being served now",
-                               registry=self.registry)
+                               registry=self.registry, multiprocess_mode="livesum")
         self.backend_errors = Counter("blobsvc_backend_errors", "Storage backend failures by kind",
                                       ("kind",), registry=self.registry)
         self.objects_written = Counter("blobsvc_objects_written", "Objects created or replaced "
@@ -59,4 +69,14 @@ class Metrics:
             self.objects_deleted.inc()
 
     def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = self.registry
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    """Drop a dead worker's live gauges (its counters stay in the sums)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)

@@ -28,7 +28,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from blobsvc import logs
 from blobsvc.app import build_app
 from blobsvc.config import Config
-from blobsvc.metrics import Metrics
+from blobsvc.metrics import Metrics, worker_exited
 from blobsvc.storage import StorageDriver, create_driver
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ class Supervisor:
             except InterruptedError:
                 continue
             started = self.children.pop(pid, None)
+            worker_exited(pid)
             if started is None or self.stopping:
                 continue
             code = os.waitstatus_to_exitcode(status)
