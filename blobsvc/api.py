@@ -146,7 +146,9 @@ class ObjectResource:
     def DELETE(self, path: str) -> None:
         headers = cherrypy.serving.request.headers
         self.driver.delete_object(path, preconditions.write_precondition(headers, "DELETE"))
-        cherrypy.serving.response.status = 204
+        response = cherrypy.serving.response
+        response.status = 204
+        response.headers.pop("Content-Type", None)
 
     def _upload_from_request(self) -> Upload:
         request = cherrypy.serving.request
@@ -194,11 +196,8 @@ class ListingResource:
 
     def GET(self, path: str) -> bytes:
         directory = paths.validate_dir(path)
-        params = cherrypy.serving.request.params
-        limit = _limit(params.get("limit"))
-        marker = params.get("marker") or None
-        if marker is not None and not isinstance(marker, str):
-            raise ApiError(400, "marker must be given once")
+        limit = _limit(query_param("limit"))
+        marker = query_param("marker") or None
         entries = self.driver.list_objects(directory, marker=marker, limit=limit + 1)
         truncated = len(entries) > limit
         entries = entries[:limit]
@@ -342,9 +341,22 @@ def _sha256(raw: str | None) -> str | None:
     return raw
 
 
-def _limit(raw: object) -> int:
+def query_param(name: str) -> str | None:
+    """One query parameter as text; 400 when repeated or not UTF-8."""
+    value = cherrypy.serving.request.params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, f"query parameter {name!r} must be given once")
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise ApiError(400, f"query parameter {name!r} is not valid UTF-8") from None
+
+
+def _limit(raw: str | None) -> int:
     if raw is None:
         return LIST_DEFAULT_LIMIT
-    if not isinstance(raw, str) or not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_LIMIT:
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_LIMIT:
         raise ApiError(400, f"limit must be an integer from 1 to {LIST_MAX_LIMIT}")
     return int(raw)

@@ -8,6 +8,7 @@ and redirect on trailing slashes, both of which mean something in the API.
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote_to_bytes, urlsplit
 
 import cherrypy
 
@@ -64,8 +65,7 @@ class Router(cherrypy.dispatch.Dispatcher):
 
     def route(self, path_info: str) -> tuple[object, str, tuple[str, ...]]:
         if path_info.startswith(OBJECTS_PREFIX):
-            # cheroot leaves an encoded slash undecoded; the API decodes once.
-            path = path_info[len(OBJECTS_PREFIX):].replace("%2F", "/").replace("%2f", "/")
+            path = path_info[len(OBJECTS_PREFIX):]
             if path == "" or path.endswith("/"):
                 return self.listing, "listing", (path,)
             return self.objects, "object", (path,)
@@ -106,12 +106,22 @@ class Router(cherrypy.dispatch.Dispatcher):
 
 
 def raw_path_info(environ: dict, fallback: str) -> str:
-    """PATH_INFO as the client sent it (decoded once), as text."""
-    raw = environ.get("PATH_INFO")
-    if raw is None:
-        return fallback
+    """The request path as the client sent it, percent-decoded exactly once.
+
+    cheroot's PATH_INFO cannot tell ``a%2Fb`` from ``a%252Fb`` (it decodes
+    ``%25`` but keeps ``%2F``), so the raw request target is decoded here
+    instead. Without one (WebTest), PATH_INFO is already decoded once.
+    """
+    target = environ.get("REQUEST_URI")
+    if target is not None:
+        target = target.split("?", 1)[0]
+        if not target.startswith("/"):  # absolute-form: http://host/path
+            target = urlsplit(target).path or "/"
+        raw = unquote_to_bytes(target)
+    else:
+        raw = environ.get("PATH_INFO", fallback).encode("latin-1")
     try:
-        return raw.encode("latin-1").decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeError:
         raise ApiError(400, "path is not valid UTF-8", code="invalid_path") from None
 
@@ -172,6 +182,10 @@ def build_app(config: Config, driver: StorageDriver,
         "/": {
             "request.dispatch": Router(driver, config, metrics),
             "request.process_request_body": False,
+            # Query values arrive as Latin-1 (one char per byte) and are
+            # decoded as UTF-8 by api.query_param, which answers 400, not
+            # CherryPy's 404, when they are not UTF-8.
+            "request.query_string_encoding": "latin-1",
             "request.show_tracebacks": False,
             "request.show_mismatched_params": False,
             "request.error_response": _unexpected_error,

@@ -21,6 +21,7 @@ access_log = logging.getLogger("blobsvc.access")
 
 #: A client's request id is echoed only if it is short and plain.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _start(metrics: Metrics, access_log_on: bool) -> None:
@@ -46,7 +47,8 @@ def _finish(metrics: Metrics, access_log_on: bool) -> None:
     if access_log_on and access_log.isEnabledFor(logging.INFO):
         principal = getattr(request, "blobsvc_principal", None)
         fields = {
-            "remote": request.remote.ip, "method": request.method, "path": request.path_info,
+            "remote": request.remote.ip, "method": request.method,
+            "path": _printable(request.path_info),
             "route": route, "status": status, "bytes_in": request.blobsvc_bytes_in,
             "bytes_out": bytes_out, "duration_ms": round(duration * 1000, 1),
             "request_id": request.blobsvc_request_id,
@@ -55,6 +57,11 @@ def _finish(metrics: Metrics, access_log_on: bool) -> None:
         access_log.info("%(remote)s %(method)s %(path)s %(status)s in=%(bytes_in)s "
                         "out=%(bytes_out)s %(duration_ms)sms id=%(request_id)s user=%(user)s",
                         fields, extra=fields)
+
+
+def _printable(text: str) -> str:
+    """Escape control characters, so a path cannot forge log lines."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def _body_bytes_sent(method: str, route: str, status: int, headers) -> int:

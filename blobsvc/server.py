@@ -90,6 +90,8 @@ def reserve_port(host: str, port: int) -> socket.socket:
     try:
         probe.bind((host, port))
         port = probe.getsockname()[1]
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
     finally:
         probe.close()
     guard = socket.socket(family, socket.SOCK_STREAM)
