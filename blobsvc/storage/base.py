@@ -24,7 +24,6 @@ Contract, for every driver alike:
 from __future__ import annotations
 
 import abc
-import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Union
 
@@ -34,6 +33,7 @@ from blobsvc.storage.errors import (
     IncompleteBody,
     TooLarge,
 )
+from blobsvc.storage.hashing import StreamHasher
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -106,19 +106,23 @@ class Upload:
         self.expected_sha256 = sha256_hex.lower() if sha256_hex else None
         self.precondition = precondition
         self.size = 0
-        self._md5 = hashlib.md5()
-        self._sha256 = hashlib.sha256()
+        self._hasher = StreamHasher()
+        self._md5: bytes | None = None
+        self._sha256_hex: str | None = None
         self.complete = False
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._chunks:
-            if not chunk:
-                continue
-            self.size += len(chunk)
-            self._check_limits()
-            self._md5.update(chunk)
-            self._sha256.update(chunk)
-            yield chunk
+        try:
+            for chunk in self._chunks:
+                if not chunk:
+                    continue
+                self.size += len(chunk)
+                self._check_limits()
+                self._hasher.update(chunk)
+                yield chunk
+            self._md5, self._sha256_hex = self._hasher.finish()
+        finally:
+            self._hasher.abandon()  # a no-op once finished
         self._check_complete()
         self.complete = True
 
@@ -133,18 +137,21 @@ class Upload:
             raise IncompleteBody(
                 f"body ended after {self.size} of {self.expected_size} bytes"
             )
-        if self.expected_md5 is not None and self._md5.digest() != self.expected_md5:
+        if self.expected_md5 is not None and self._md5 != self.expected_md5:
             raise ChecksumMismatch("body does not match Content-MD5")
         if self.expected_sha256 is not None and self.sha256_hex != self.expected_sha256:
             raise ChecksumMismatch("body does not match X-Checksum-Sha256")
 
     @property
     def md5_hex(self) -> str:
-        return self._md5.hexdigest()
+        """Hex MD5 of the body; known once the iteration has ended."""
+        assert self._md5 is not None, "the upload has not been read to its end"
+        return self._md5.hex()
 
     @property
     def sha256_hex(self) -> str:
-        return self._sha256.hexdigest()
+        assert self._sha256_hex is not None, "the upload has not been read to its end"
+        return self._sha256_hex
 
     def check_precondition(self, current: ObjectInfo | None) -> None:
         if self.precondition is not None:
