@@ -316,7 +316,7 @@ def _content_length(headers) -> int | None:
         if cherrypy.serving.request.method in ("PUT", "POST"):
             raise ApiError(411, "Content-Length or Transfer-Encoding: chunked is required")
         return 0
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ApiError(400, "Content-Length must be a non-negative integer")
     return int(raw)
 
@@ -357,6 +357,6 @@ def query_param(name: str) -> str | None:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return LIST_DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= LIST_MAX_LIMIT:
         raise ApiError(400, f"limit must be an integer from 1 to {LIST_MAX_LIMIT}")
     return int(raw)

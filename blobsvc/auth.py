@@ -192,8 +192,12 @@ class Authenticator:
         raise AuthDenied(401, "unsupported Authorization scheme; use Basic or Bearer")
 
     def require(self, principal: Principal, access: str, path: str, method: str) -> None:
-        """Raise AuthDenied unless ``principal`` may ``access`` ``path``."""
-        if principal.allows(access, path, method):
+        """Raise AuthDenied unless ``principal`` may ``access`` ``path``.
+
+        A credential never takes away what anonymous access already gives:
+        a token limited to ``builds/`` still reads ``public/`` where anyone may.
+        """
+        if principal.allows(access, path, method) or self._anonymous.allows(access, path, method):
             return
         if not principal.authenticated and principal.only_path is None:
             raise AuthDenied(401, "credentials required")
@@ -222,7 +226,9 @@ class Authenticator:
         signature, expires = params.get("signature"), params.get("expires")
         if key is None or object_path is None:
             raise AuthDenied(403, "signed URLs are not accepted here")
-        if not isinstance(signature, str) or not isinstance(expires, str) or not expires.isdigit():
+        well_formed = (isinstance(signature, str) and isinstance(expires, str)
+                       and expires.isascii() and expires.isdigit())
+        if not well_formed:
             raise AuthDenied(403, "a signed URL needs one 'expires' and one 'signature'")
         if int(expires) < time.time():
             raise AuthDenied(403, "the signed URL has expired")

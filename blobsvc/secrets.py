@@ -34,7 +34,7 @@ def is_hashed(value: str) -> bool:
 def check_hash_format(value: str) -> None:
     """Raise ValueError when ``value`` is not a well-formed hashed secret."""
     parts = value.split("$")
-    if len(parts) != 4 or parts[0] != SCHEME or not parts[1].isdigit():
+    if len(parts) != 4 or parts[0] != SCHEME or not (parts[1].isascii() and parts[1].isdigit()):
         raise ValueError(f"a hashed secret reads {SCHEME}$ITERATIONS$SALT$HASH")
     _unb64(parts[2])
     _unb64(parts[3])

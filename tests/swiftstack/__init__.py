@@ -652,7 +652,7 @@ class SwiftStack:
         if (set(previous) == set(SERVERS)
                 and all(port_is_free(p) for p in previous.values())):
             return previous
-        return dict(zip(SERVERS, free_ports(len(SERVERS))))
+        return dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
 
     def _configure(self, deadline: float) -> None:
         """Create the directories, write all confs, build rings if needed."""
