@@ -1,0 +1,1 @@
+"""Benchmark of blobsvc against nginx on the same machine: ``python -m bench``."""

@@ -1,0 +1,211 @@
+"""Starting and stopping the servers under test: blobsvc and nginx.
+
+Each server gets its own generated config, data root and logs inside the
+run's temporary directory, a free port on 127.0.0.1, and its own session
+(so a Ctrl-C in the terminal reaches only the harness, which then stops
+them in order). Both are stopped by PID, with the workers they forked.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from bench.system import BenchError, stop_tree
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    """A port nothing listens on now; the server binds it a moment later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A server process with a data root, a base URL and a log file."""
+
+    kind = "server"
+
+    def __init__(self, name: str, workdir: str) -> None:
+        self.name = name
+        self.workdir = os.path.join(workdir, name)
+        self.root = os.path.join(self.workdir, "root")
+        self.log_path = os.path.join(self.workdir, "server.log")
+        self.process: subprocess.Popen | None = None
+        self._new_port()
+        os.makedirs(self.root)
+
+    def _new_port(self) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def url(self, key: str) -> str:
+        """The URL of the object stored under ``key`` (``a/b.bin``)."""
+        return self.base_url + self.url_path(key)
+
+    def url_path(self, key: str) -> str:
+        raise NotImplementedError
+
+    def disk_path(self, key: str) -> str:
+        """Where the object ``key`` lives on disk."""
+        return os.path.join(self.root, key)
+
+    def _launch(self, cmd: list[str], env: dict | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            cwd=self.workdir, env=env, start_new_session=True)
+
+    def _wait_ready(self, path: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.name} exited with {self.process.returncode} at start; "
+                                 f"its log says:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.base_url + path, timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers: ready
+            except OSError:
+                time.sleep(0.1)
+        raise BenchError(f"{self.name} did not answer within {START_TIMEOUT:.0f}s; "
+                         f"its log says:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            with open(self.log_path, errors="replace") as stream:
+                return "".join(stream.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_tree(self.process, STOP_TIMEOUT)
+
+    def restart(self) -> None:
+        """A fresh process (on a fresh port), same data root."""
+        self.stop()
+        self._new_port()
+        self.start()
+
+
+class Blobsvc(Server):
+    """``python -m blobsvc serve -c <generated yaml>`` on the filesystem driver."""
+
+    kind = "blobsvc"
+
+    def __init__(self, name: str, workdir: str, fsync: bool, workers: int | None = None,
+                 extra_env: dict | None = None) -> None:
+        super().__init__(name, workdir)
+        self.fsync = fsync
+        self.workers = workers
+        self.extra_env = extra_env or {}
+
+    def url_path(self, key: str) -> str:
+        return f"/v1/objects/{key}"
+
+    def start(self) -> None:
+        config = os.path.join(self.workdir, "blobsvc.yaml")
+        # Only what the benchmark needs differs from the embedded defaults,
+        # so the numbers describe blobsvc as shipped.
+        lines = ["server:", "  host: 127.0.0.1", f"  port: {self.port}"]
+        if self.workers is not None:
+            lines.append(f"  workers: {self.workers}")
+        lines += ["storage:", "  driver: filesystem", f"  root: {self.root}",
+                  f"  fsync: {'true' if self.fsync else 'false'}"]
+        with open(config, "w") as stream:
+            stream.write("\n".join(lines) + "\n")
+        # BLOBSVC_* variables of the caller would override the generated file.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBSVC_")}
+        env.update(self.extra_env)  # e.g. MALLOC_ARENA_MAX=2, for experiments
+        self._launch([sys.executable, "-m", "blobsvc", "serve", "-c", config], env=env)
+        self._wait_ready("/healthz")
+
+
+class Nginx(Server):
+    """Debian's nginx with a generated config: static files plus WebDAV PUT/DELETE."""
+
+    kind = "nginx"
+
+    def __init__(self, name: str, workdir: str, workers: int | None = None) -> None:
+        super().__init__(name, workdir)
+        self.workers = workers
+        self.temp = os.path.join(self.workdir, "temp")  # same filesystem as root
+        os.makedirs(self.temp)
+
+    def url_path(self, key: str) -> str:
+        return f"/{key}"
+
+    def config_text(self) -> str:
+        w = self.workdir
+        user = ""
+        if os.geteuid() == 0:
+            # As root, nginx would run its workers as "nobody", which could not
+            # write to our directories; run them as the same user as blobsvc.
+            user = (f"user {pwd.getpwuid(os.geteuid()).pw_name} "
+                    f"{grp.getgrgid(os.getegid()).gr_name};")
+        return f"""# Generated by the blobsvc benchmark; lives only for one run.
+{user}
+daemon off;
+master_process on;
+worker_processes {self.workers or 'auto'};
+pid {w}/nginx.pid;
+error_log {w}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {w}/access.log;
+    default_type application/octet-stream;
+    sendfile on;
+    # cheroot keeps a connection for any number of requests; so does this.
+    keepalive_requests 1000000;
+    client_body_temp_path {self.temp}/body;
+    proxy_temp_path {self.temp}/proxy;
+    fastcgi_temp_path {self.temp}/fastcgi;
+    uwsgi_temp_path {self.temp}/uwsgi;
+    scgi_temp_path {self.temp}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port};
+        root {self.root};
+        location / {{
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+            client_max_body_size 0;
+            autoindex on;
+            autoindex_format json;
+        }}
+    }}
+}}
+"""
+
+    def start(self) -> None:
+        config = os.path.join(self.workdir, "nginx.conf")
+        with open(config, "w") as stream:
+            stream.write(self.config_text())
+        self._launch(["nginx", "-c", config, "-p", self.workdir + "/"])
+        self._wait_ready("/")
+
+    def log_tail(self, lines: int = 15) -> str:
+        own = super().log_tail(lines)
+        try:
+            with open(os.path.join(self.workdir, "error.log"), errors="replace") as stream:
+                return own + "".join(stream.readlines()[-lines:])
+        except OSError:
+            return own
