@@ -17,12 +17,12 @@ here, and any symlink on the way to an object is refused.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import errno
 import fcntl
 import hashlib
-import heapq
 import itertools
 import logging
 import os
@@ -43,6 +43,7 @@ from blobsvc.storage.base import (
     StorageDriver,
     Upload,
 )
+from blobsvc.storage.dircache import DirectoryNames
 from blobsvc.storage.errors import (
     Conflict,
     InsufficientStorage,
@@ -87,6 +88,7 @@ class FilesystemDriver(StorageDriver):
         # is always held while its fd is used.
         self._lock_fds: dict[int, int] = {}
         self._xattrs_supported = True
+        self._names = DirectoryNames()
         remove_abandoned_temp_files(self._tmp_dir)
 
     # -- reads ---------------------------------------------------------------
@@ -94,29 +96,21 @@ class FilesystemDriver(StorageDriver):
     def _list(self, path, marker, limit):
         directory = self._resolve(path) if path else self.root
         try:
-            names = os.listdir(directory)
+            names = self._names.sorted_names(directory)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no directory at {path}/", path) from None
-        if not path and PRIVATE_DIR in names:
-            names.remove(PRIVATE_DIR)
+        start = bisect.bisect_right(names, marker) if marker is not None else 0
         infos: list[ObjectInfo] = []
-        while limit is None or len(infos) < limit:
-            # Names only (no stat) until a page is chosen: a page of a huge
-            # directory costs one listdir, a C-level filter and sort, and
-            # one lstat per entry on the page.
-            if marker is not None:
-                names = [name for name in names if name > marker]
-            want = None if limit is None else limit - len(infos)
-            page = sorted(names) if want is None else heapq.nsmallest(want, names)
-            if not page:
+        # Entries that are not served (links, the private area) are
+        # skipped and made up for from the names that follow.
+        for name in itertools.islice(names, start, None):
+            if limit is not None and len(infos) >= limit:
                 break
-            for name in page:
-                info = self._entry_info(paths.join(path, name), os.path.join(directory, name))
-                if info is not None:
-                    infos.append(info)
-            marker = page[-1]  # entries skipped (links...) are made up for
-            if want is None:
-                break
+            if not path and name == PRIVATE_DIR:
+                continue
+            info = self._entry_info(paths.join(path, name), os.path.join(directory, name))
+            if info is not None:
+                infos.append(info)
         return infos
 
     def _entry_info(self, path: str, full: str) -> ObjectInfo | None:
