@@ -174,6 +174,10 @@ def _unexpected_error() -> None:
     response.body = send_error(500, "internal_error", "internal error; see the server log")
 
 
+def _skip_cherrypy_access_log() -> None:
+    return None
+
+
 def build_app(config: Config, driver: StorageDriver,
               metrics: Metrics | None = None) -> cherrypy.Application:
     """The WSGI application serving ``driver`` with ``config``."""
@@ -201,6 +205,9 @@ def build_app(config: Config, driver: StorageDriver,
         },
     }
     app = cherrypy.Application(None, script_name="", config=app_config)
+    # CherryPy formats an Apache-style access line for every request even
+    # when nothing logs it; blobsvc.requestlog writes its own.
+    app.log.access = _skip_cherrypy_access_log
     app.log.access_log.propagate = False
     app.log.error_log.propagate = False
     return app

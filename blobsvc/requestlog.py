@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 import cherrypy
 
@@ -29,7 +29,7 @@ def _start(metrics: Metrics, access_log_on: bool) -> None:
     request.blobsvc_started = time.monotonic()
     request.blobsvc_bytes_in = 0
     incoming = request.headers.get("X-Request-Id", "")
-    request.blobsvc_request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request.blobsvc_request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
     cherrypy.serving.response.headers["X-Request-Id"] = request.blobsvc_request_id
     metrics.in_flight.inc()
     request.hooks.attach("on_end_request", _finish, priority=90,
