@@ -293,8 +293,8 @@ def read_json_body() -> dict:
         raise ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
     try:
         document = json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+        raise ApiError(400, f"body is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(document, dict):
         raise ApiError(400, "body must be a JSON object")
     return document
@@ -318,6 +318,8 @@ def _content_length(headers) -> int | None:
         return 0
     if not (raw.isascii() and raw.isdigit()):
         raise ApiError(400, "Content-Length must be a non-negative integer")
+    if len(raw) > 18:  # beyond any storage, and beyond int() of a sane size
+        raise ApiError(413, "Content-Length larger than any object can be")
     return int(raw)
 
 
@@ -357,6 +359,6 @@ def query_param(name: str) -> str | None:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return LIST_DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= LIST_MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= LIST_MAX_LIMIT:
         raise ApiError(400, f"limit must be an integer from 1 to {LIST_MAX_LIMIT}")
     return int(raw)

@@ -226,8 +226,9 @@ class Authenticator:
         signature, expires = params.get("signature"), params.get("expires")
         if key is None or object_path is None:
             raise AuthDenied(403, "signed URLs are not accepted here")
-        well_formed = (isinstance(signature, str) and isinstance(expires, str)
-                       and expires.isascii() and expires.isdigit())
+        well_formed = (isinstance(signature, str) and signature.isascii()
+                       and isinstance(expires, str) and expires.isascii()
+                       and expires.isdigit() and len(expires) <= 12)
         if not well_formed:
             raise AuthDenied(403, "a signed URL needs one 'expires' and one 'signature'")
         if int(expires) < time.time():

@@ -103,11 +103,14 @@ def _http_date(value: str | None) -> int | None:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None  # an invalid date is ignored, as RFC 9110 says
     if parsed is None or parsed.tzinfo is None:
         return None
-    return int(parsed.timestamp())
+    try:
+        return int(parsed.timestamp())
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _whole_seconds(timestamp: float | None) -> int | None:

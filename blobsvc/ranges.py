@@ -12,7 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+_SPEC = re.compile(r"^\s*([0-9]*)\s*-\s*([0-9]*)\s*$")
+
+#: Larger than any object; positions with more digits are read as this, so
+#: a 5000-digit position is a very large number, not an error.
+_HUGE = 10**18
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,15 @@ def _parse_spec(spec: str) -> tuple[int | None, int | None] | None:
     match = _SPEC.match(spec)
     if not match or match.group(1) == match.group(2) == "":
         return None
-    first = int(match.group(1)) if match.group(1) else None
-    last = int(match.group(2)) if match.group(2) else None
+    first = _number(match.group(1)) if match.group(1) else None
+    last = _number(match.group(2)) if match.group(2) else None
     if first is not None and last is not None and last < first:
         return None
     return first, last
+
+
+def _number(digits: str) -> int:
+    return int(digits) if len(digits) < 19 else _HUGE
 
 
 def _resolve(first: int | None, last: int | None, size: int) -> ByteRange:

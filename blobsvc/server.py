@@ -23,10 +23,9 @@ import socket
 import threading
 import time
 
-from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-from blobsvc import logs
+from blobsvc import logs, wire
 from blobsvc.app import build_app
 from blobsvc.config import Config
 from blobsvc.metrics import Metrics, worker_exited
@@ -41,31 +40,16 @@ _M_ARENA_MAX = -8  # from glibc's malloc.h
 _MIN_WORKER_LIFETIME = 5.0
 
 
-class _ReusePortServer(wsgi.Server):
-    """A cheroot server whose listening socket sets SO_REUSEPORT.
-
-    cheroot has a ``reuse_port`` argument only from version 10 on; Debian
-    12 ships 9.0. Setting the option where the socket is prepared (before
-    it is bound) works with both.
-    """
-
-    @staticmethod
-    def prepare_socket(*args, **kwargs):
-        sock = wsgi.Server.prepare_socket(*args, **kwargs)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        return sock
-
-
 def make_server(config: Config, driver: StorageDriver, port: int | None = None,
-                reuse_port: bool = False, metrics: Metrics | None = None) -> wsgi.Server:
-    server_class = _ReusePortServer if reuse_port else wsgi.Server
-    server = server_class(
+                reuse_port: bool = False, metrics: Metrics | None = None) -> wire.Server:
+    server = wire.Server(
         (config.server.host, config.server.port if port is None else port),
         build_app(config, driver, metrics),
         numthreads=config.server.threads,
         timeout=config.server.socket_timeout,
         shutdown_timeout=config.server.shutdown_timeout,
         server_name="blobsvc",
+        reuse_port=reuse_port,
     )
     if config.tls.enabled:
         server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert, config.tls.key)

@@ -99,6 +99,8 @@ class FilesystemDriver(StorageDriver):
             names = self._names.sorted_names(directory)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no directory at {path}/", path) from None
+        except OSError as exc:
+            raise self._os_error(exc, path) from None
         start = bisect.bisect_right(names, marker) if marker is not None else 0
         infos: list[ObjectInfo] = []
         # Entries that are not served (links, the private area) are
@@ -126,7 +128,21 @@ class FilesystemDriver(StorageDriver):
             return ObjectInfo.directory(path, st.st_mtime)
         if not stat.S_ISREG(st.st_mode):
             return None  # symlinks and the like are never served
-        return self._file_info(path, st, full, compute_etag=False)
+        # Size and ETag from one open file, so a rename in between cannot
+        # pair one version's size with another's ETag.
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return None  # replaced by something that is not served
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            return self._file_info(path, st, fd, compute_etag=False)
+        finally:
+            os.close(fd)
 
     def _stat(self, path):
         full = self._resolve(path)
@@ -281,6 +297,8 @@ class FilesystemDriver(StorageDriver):
             st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no object at {path}", path) from None
+        except OSError as exc:
+            raise self._os_error(exc, path) from None
         if stat.S_ISDIR(st.st_mode):
             if os.listdir(full):
                 raise Conflict(f"{path} is a non-empty directory", path)
@@ -333,7 +351,7 @@ class FilesystemDriver(StorageDriver):
     def _is_object(self, path: str) -> bool:
         try:
             return stat.S_ISREG(os.lstat(self._resolve(path)).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # missing, or behind a link loop: not an object
             return False
 
     def _current(self, path: str) -> ObjectInfo | None:
@@ -407,6 +425,8 @@ class FilesystemDriver(StorageDriver):
     def _os_error(self, exc: OSError, path: str | None) -> StorageError | OSError:
         if exc.errno in _FULL_DISK:
             return InsufficientStorage("no space left on the storage volume", path)
+        if exc.errno == errno.ELOOP:  # a link the path check could not resolve
+            return InvalidPath(f"{path} goes through a symbolic link", path)
         return exc
 
 
