@@ -26,6 +26,7 @@ setup(
             "openapi-spec-validator>=0.7",
             "openapi-schema-validator>=0.6",
             "referencing>=0.30",
+            "schemathesis>=4.32,<5",
         ],
     },
     entry_points={"console_scripts": ["blobsvc = blobsvc.cli:main"]},

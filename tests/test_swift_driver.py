@@ -1,0 +1,488 @@
+"""What only the Swift driver does: large objects, server-side cat and move,
+paged listings, and a Swift that stops answering.
+
+Runs against the session's real Swift (``swift_stack`` in conftest.py).
+"Segments are gone" is checked by listing the container raw with
+swiftclient, bypassing the driver that hides ``.blobsvc``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import swift_settings
+from swiftclient.client import ClientException, Connection
+
+from blobsvc import config
+from blobsvc.storage import create_driver
+from blobsvc.storage.base import Upload
+from blobsvc.storage.errors import (
+    BackendUnavailable,
+    IncompleteBody,
+    InsufficientStorage,
+    NotFound,
+    PreconditionFailed,
+    StorageError,
+)
+from blobsvc.storage.swift import SwiftDriver, _from_client_exception, _slo_etag
+
+EXAMPLE_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "swift.yaml")
+MIB = 1024 * 1024
+SEGMENT = MIB
+LARGE = 3 * MIB + 12345  # four segments
+
+
+def pattern(size: int, seed: object = 0) -> bytes:
+    return random.Random(f"{seed}:{size}").randbytes(size)
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def slo_etag(data: bytes, segment_size: int = SEGMENT) -> str:
+    """Swift's ETag of an SLO: MD5 of the concatenated hex MD5s of its segments."""
+    parts = [data[i:i + segment_size] for i in range(0, len(data), segment_size)]
+    return md5_hex("".join(md5_hex(part) for part in parts).encode())
+
+
+@pytest.fixture
+def make_driver(swift_stack):
+    """Build Swift drivers on fresh containers; all are closed afterwards."""
+    built: list[SwiftDriver] = []
+
+    def make(**overrides) -> SwiftDriver:
+        drv = create_driver("swift", swift_settings(swift_stack, segment_size=SEGMENT, **overrides))
+        built.append(drv)
+        return drv
+
+    yield make
+    for drv in built:
+        drv.close()
+
+
+@pytest.fixture
+def swift(make_driver) -> SwiftDriver:
+    return make_driver()
+
+
+@pytest.fixture
+def raw(swift_stack) -> Connection:
+    return Connection(authurl=swift_stack.auth_url, user=swift_stack.user, key=swift_stack.key,
+                      auth_version="1", retries=0)
+
+
+def stored_names(raw: Connection, drv: SwiftDriver) -> list[str]:
+    """Every name in the driver's container, private ones included."""
+    return [entry["name"] for entry in raw.get_container(drv.container, full_listing=True)[1]]
+
+
+def segment_names(raw: Connection, drv: SwiftDriver) -> list[str]:
+    return [name for name in stored_names(raw, drv) if name.startswith(".blobsvc/")]
+
+
+# -- uploads ------------------------------------------------------------------
+
+
+def test_known_size_upload_up_to_the_segment_size_is_one_plain_object(swift, raw):
+    data = pattern(SEGMENT)
+    info = swift.put_object("plain", data)
+    assert info.etag == md5_hex(data)
+    assert stored_names(raw, swift) == ["plain"]
+    assert "x-static-large-object" not in raw.head_object(swift.container, "plain")
+
+
+def test_small_upload_of_unknown_size_is_one_plain_object(swift, raw):
+    data = pattern(300_000)
+    info = swift.put_object("plain", (data[i:i + 7000] for i in range(0, len(data), 7000)))
+    assert info.etag == md5_hex(data)
+    assert stored_names(raw, swift) == ["plain"]
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["known size", "unknown size"])
+def test_large_upload_is_segmented_and_reads_back_byte_exact(swift, raw, sized):
+    data = pattern(LARGE)
+    chunks = (data[i:i + 100_003] for i in range(0, LARGE, 100_003))
+    info = swift.put_object("d/big ü", Upload(chunks, expected_size=LARGE if sized else None,
+                                               content_type="video/mp4"))
+    assert swift.get_object("d/big ü") == data
+    assert (info.size, info.etag, info.content_type) == (LARGE, slo_etag(data), "video/mp4")
+    assert swift.stat_object("d/big ü") == info
+    [listed] = swift.list_objects("d")
+    assert (listed.size, listed.etag, listed.content_type) == (LARGE, info.etag, "video/mp4")
+    headers = raw.head_object(swift.container, "d/big ü")
+    assert headers["x-static-large-object"] == "True"
+    segments = segment_names(raw, swift)
+    assert len(segments) == 4
+    assert all(name.startswith(".blobsvc/segments/d/big ü/") for name in segments)
+    assert [e.name for e in swift.list_objects("")] == ["d"]
+
+
+def test_the_etag_computed_for_a_superseded_manifest_is_the_one_swift_gives(swift, raw):
+    # A write that lost to a newer version gets no ETag from Swift (202):
+    # the driver computes it from the manifest, which must agree with Swift.
+    swift.put_object("big", pattern(LARGE))
+    _, body = raw.get_object(swift.container, "big", query_string="multipart-manifest=get")
+    entries = [{"etag": stored["hash"]} for stored in json.loads(body)]
+    assert _slo_etag(entries) == swift.stat_object("big").etag
+
+
+def test_ranges_of_a_large_object_cross_segment_edges_exactly(swift):
+    data = pattern(LARGE)
+    swift.put_object("big", data)
+    for offset, length in [(SEGMENT - 3, 7), (0, SEGMENT + 1), (2 * SEGMENT, None), (LARGE - 1, 1)]:
+        info, stream = swift.open_object("big", offset, length)
+        with stream:
+            got = b"".join(stream)
+        end = LARGE if length is None else offset + length
+        assert got == data[offset:end]
+        assert info == swift.stat_object("big")
+
+
+def test_deleting_a_large_object_deletes_its_segments(swift, raw):
+    swift.put_object("big", pattern(LARGE))
+    swift.delete_object("big")
+    assert stored_names(raw, swift) == []
+
+
+@pytest.mark.parametrize("new_size", [10, LARGE + 1], ids=["by a small one", "by a large one"])
+def test_overwriting_a_large_object_deletes_its_old_segments(swift, raw, new_size):
+    swift.put_object("big", pattern(LARGE, seed="old"))
+    old_segments = set(segment_names(raw, swift))
+    new = pattern(new_size, seed="new")
+    swift.put_object("big", new)
+    assert swift.get_object("big") == new
+    left = set(segment_names(raw, swift))
+    assert not left & old_segments
+    assert all(name.startswith(".blobsvc/segments/") for name in left)  # no tombstone stays
+    swift.delete_object("big")
+    assert stored_names(raw, swift) == []
+
+
+def test_upload_whose_size_turns_out_wrong_stores_nothing_and_no_segments(swift, raw):
+    swift.put_object("big", b"old")
+    data = pattern(LARGE)
+    with pytest.raises(IncompleteBody):
+        swift.put_object("big", Upload(iter([data]), expected_size=LARGE + 1))
+    assert swift.get_object("big") == b"old"
+    assert stored_names(raw, swift) == ["big"]
+
+
+def test_upload_failing_in_a_later_segment_leaves_no_segments(swift, raw):
+    class Gone(Exception):
+        pass
+
+    def body():
+        yield pattern(2 * SEGMENT + 10)
+        raise Gone()
+
+    with pytest.raises(Gone):
+        swift.put_object("big", body())
+    assert stored_names(raw, swift) == []
+
+
+def test_failing_precondition_on_a_large_upload_leaves_no_segments(swift, raw):
+    swift.put_object("big", b"old")
+
+    def refuse(current):
+        raise PreconditionFailed("no", "big")
+
+    with pytest.raises(PreconditionFailed):
+        swift.put_object("big", Upload(pattern(LARGE), precondition=refuse))
+    assert stored_names(raw, swift) == ["big"]
+
+
+def test_segments_of_a_path_too_long_for_swift_use_a_digest(swift, raw):
+    path = "/".join(["p" * 255] * 3 + ["p" * 254, "q"])
+    data = pattern(SEGMENT + 1)
+    swift.put_object(path, data)
+    assert swift.get_object(path) == data
+    digest = hashlib.sha256(path.encode()).hexdigest()
+    assert all(name.startswith(f".blobsvc/segments/{digest}/") for name in segment_names(raw, swift))
+
+
+# -- cat ------------------------------------------------------------------------
+
+
+def test_cat_of_no_chunks_is_an_empty_plain_object(swift, raw):
+    info = swift.cat_objects("out", [])
+    assert (info.size, info.etag) == (0, md5_hex(b""))
+    assert stored_names(raw, swift) == ["out"]
+
+
+def test_cat_of_one_big_plain_chunk_copies_it_inside_swift(swift, raw):
+    data = pattern(SEGMENT)  # plain (not over the segment size), yet not small
+    swift.put_object("c", data)
+    info = swift.cat_objects("out", ["c"])
+    assert swift.get_object("out") == data
+    assert info.etag == md5_hex(md5_hex(data).encode())  # an SLO of one segment
+    assert len(segment_names(raw, swift)) == 1
+    swift.delete_object("out")
+    assert stored_names(raw, swift) == []
+
+
+def test_cat_of_many_small_chunks_is_one_plain_object(swift, raw):
+    chunks = {f"parts/{i:03d}": pattern(i * 37, seed=i) for i in range(40)}
+    for name, data in chunks.items():
+        swift.put_object(name, data)
+    info = swift.cat_objects("out", list(chunks))
+    expected = b"".join(chunks.values())
+    assert swift.get_object("out") == expected
+    assert info.etag == md5_hex(expected)
+    assert stored_names(raw, swift) == ["out"]
+
+
+def test_cat_of_mixed_chunks_shares_large_segments_and_frees_all_on_delete(swift, raw):
+    large = pattern(LARGE, seed="large")      # an SLO: lends its four segments
+    big = pattern(SEGMENT + 1, seed="big")   # plain, copied by Swift
+    swift.put_object("large", large)
+    lent = set(segment_names(raw, swift))
+    for name, data in {"s1": b"small one ", "s2": b"", "big": big, "s3": b"small two"}.items():
+        swift.put_object(name, data)
+    order = ["s1", "s2", "large", "s3", "big", "s1", "large"]
+    info = swift.cat_objects("out", order)
+    parts = {"s1": b"small one ", "s2": b"", "large": large, "s3": b"small two", "big": big}
+    expected = b"".join(parts[name] for name in order)
+    assert swift.get_object("out") == expected
+    assert info.size == len(expected) == swift.stat_object("out").size
+    assert [e.name for e in swift.list_objects("")] == ["out"]
+    assert lent <= set(segment_names(raw, swift))  # reused, not copied
+    swift.delete_object("out")
+    assert stored_names(raw, swift) == []
+
+
+def test_cat_into_one_of_its_large_chunks_keeps_the_lent_segments(swift, raw):
+    first = pattern(LARGE, seed="first")
+    swift.put_object("out", first)
+    swift.put_object("tail", b"tail")
+    swift.cat_objects("out", ["out", "tail"])
+    assert swift.get_object("out") == first + b"tail"
+    swift.delete_object("out")
+    assert stored_names(raw, swift) == []
+
+
+def test_cat_past_the_manifest_limit_nests_manifests(swift, raw):
+    swift.MAX_MANIFEST_SEGMENTS = 3
+    swift.SMALL_CHUNK = 1  # every chunk a segment of its own
+    chunks = {f"c{i}": pattern(1000 + i, seed=i) for i in range(8)}
+    for name, data in chunks.items():
+        swift.put_object(name, data)
+    swift.cat_objects("out", list(chunks))
+    assert swift.get_object("out") == b"".join(chunks.values())
+    swift.delete_object("out")
+    assert stored_names(raw, swift) == []
+
+
+# -- move ---------------------------------------------------------------------
+
+
+def test_move_of_a_large_object_shares_its_segments(swift, raw):
+    data = pattern(LARGE)
+    original = swift.put_object("src", data)
+    segments = segment_names(raw, swift)
+    moved = swift.move_object("src", "a/dst")
+    assert segment_names(raw, swift) == segments      # nothing copied or re-uploaded
+    assert (moved.size, moved.etag) == (original.size, original.etag)
+    assert swift.get_object("a/dst") == data
+    with pytest.raises(NotFound):
+        swift.stat_object("src")
+    swift.delete_object("a/dst")
+    assert stored_names(raw, swift) == []
+
+
+def test_move_onto_a_large_object_frees_the_old_destination_segments(swift, raw):
+    swift.put_object("dst", pattern(LARGE, seed="old"))
+    swift.put_object("src", pattern(LARGE, seed="new"))
+    source_segments = [n for n in segment_names(raw, swift) if n.startswith(".blobsvc/segments/src/")]
+    swift.move_object("src", "dst")
+    assert swift.get_object("dst") == pattern(LARGE, seed="new")
+    assert segment_names(raw, swift) == source_segments
+
+
+# -- listings -----------------------------------------------------------------
+
+TRICKY_NAMES = ["d/x", "d.txt", "d-1", "d0", "e/f/g", "e!", "a", "b/c", "b.d/e", "b.d.f", "z"]
+
+
+def expected_root() -> list[str]:
+    return sorted({name.split("/")[0] for name in TRICKY_NAMES})
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 3, 5])
+def test_listing_across_many_swift_pages_is_whole_and_in_order(swift, page_size):
+    for name in TRICKY_NAMES:
+        swift.put_object(name, b"x")
+    swift.put_object("big", pattern(SEGMENT + 1))  # .blobsvc appears in the root
+    swift.LISTING_PAGE_SIZE = page_size
+    expected = sorted(expected_root() + ["big"])
+    assert [e.name for e in swift.list_objects("")] == expected
+    for limit in (1, 2, 4):
+        paged, marker = [], None
+        while True:
+            page = swift.list_objects("", marker=marker, limit=limit)
+            if not page:
+                break
+            paged += [e.name for e in page]
+            marker = page[-1].name
+        assert paged == expected
+
+
+def test_a_listing_page_costs_one_swift_request(swift, monkeypatch):
+    for i in range(30):
+        swift.put_object(f"d/{i:02d}", b"x")
+    calls = []
+    original = swift._listing_page
+    monkeypatch.setattr(swift, "_listing_page", lambda *a: calls.append(a) or original(*a))
+    assert len(swift.list_objects("d", limit=20)) == 20
+    assert len(swift.list_objects("d")) == 30
+    assert len(calls) == 2
+
+
+# -- a Swift that stops answering ---------------------------------------------
+
+
+def test_swift_down_is_backend_unavailable_within_the_timeout_then_recovers(make_driver, swift_stack):
+    timeout, retries = 2.0, 1
+    drv = make_driver(timeout=timeout, retries=retries, starting_backoff=0.2, max_backoff=0.5)
+    drv.put_object("obj", b"before")
+    drv.check_ready()
+    budget = (retries + 1) * timeout + 0.2
+    swift_stack.stop_proxy()
+    try:
+        calls = {
+            "stat": lambda: drv.stat_object("obj"),
+            "get": lambda: drv.get_object("obj"),
+            "put": lambda: drv.put_object("obj", b"during"),
+            "put large": lambda: drv.put_object("big", pattern(SEGMENT + 1)),
+            "list": lambda: drv.list_objects(""),
+            "delete": lambda: drv.delete_object("obj"),
+            "ready": drv.check_ready,
+        }
+        for name, call in calls.items():
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable) as caught:
+                call()
+            elapsed = time.monotonic() - started
+            assert elapsed < budget, f"{name} took {elapsed:.2f}s"
+            assert "Swift did not answer" in caught.value.message
+    finally:
+        swift_stack.start_proxy()
+    drv.check_ready()
+    assert drv.get_object("obj") == b"before"
+    drv.put_object("obj", b"after")
+    assert drv.get_object("obj") == b"after"
+
+
+def test_hung_swift_is_backend_unavailable_after_the_timeout(make_driver, swift_stack):
+    # A frozen proxy accepts connections but never answers: only the
+    # timeout can end the wait.
+    timeout, retries = 1.0, 1
+    drv = make_driver(timeout=timeout, retries=retries, starting_backoff=0.1, max_backoff=0.1)
+    drv.put_object("obj", b"before")
+    proxy = swift_stack.pids["proxy"]
+    os.kill(proxy, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="timed out"):
+            drv.stat_object("obj")
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(proxy, signal.SIGCONT)
+    assert (retries + 1) * timeout <= elapsed < (retries + 1) * timeout + 1.0
+    assert drv.get_object("obj") == b"before"
+
+
+def test_check_ready_reports_a_missing_container(swift, raw):
+    swift.check_ready()
+    raw.delete_container(swift.container)
+    with pytest.raises(BackendUnavailable):
+        swift.check_ready()
+
+
+def test_driver_starts_while_swift_is_down_and_creates_the_container_later(swift_stack, raw):
+    settings = swift_settings(swift_stack, timeout=1.0, retries=0)
+    swift_stack.stop_proxy()
+    try:
+        drv = create_driver("swift", settings)
+        with pytest.raises(BackendUnavailable):
+            drv.check_ready()
+    finally:
+        swift_stack.start_proxy()
+    drv.check_ready()
+    raw.head_container(settings["container"])
+    drv.close()
+
+
+@pytest.mark.parametrize("status, error", [(404, NotFound), (507, InsufficientStorage),
+                                           (503, BackendUnavailable), (401, BackendUnavailable),
+                                           (None, BackendUnavailable), (400, StorageError)])
+def test_swift_statuses_map_to_storage_errors(status, error):
+    mapped = _from_client_exception(ClientException("x", http_status=status), "read", "p")
+    assert type(mapped) is error
+
+
+# -- streams ------------------------------------------------------------------
+
+
+def test_streams_closed_early_release_their_connections(swift):
+    swift.put_object("big", pattern(LARGE))
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        _, stream = swift.stream_object("big")
+        next(stream)
+        stream.close()
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
+
+
+def test_open_streams_survive_other_requests_from_the_same_thread(swift):
+    # swiftclient reads a body through its connection's latest response:
+    # sharing a connection with other calls would end these streams early.
+    first, second = pattern(3 * MIB, seed=1), pattern(SEGMENT, seed=2)
+    swift.put_object("first", first)
+    swift.put_object("second", second)
+    _, one = swift.stream_object("first")
+    _, two = swift.stream_object("second")
+    with one, two:
+        head = next(one)
+        swift.put_object("other", b"x")
+        swift.list_objects("")
+        assert b"".join(two) == second
+        assert head + b"".join(one) == first
+
+
+def test_reader_of_a_large_object_deleted_mid_read_gets_backend_unavailable(swift):
+    swift.put_object("big", pattern(20 * SEGMENT))  # more than the sockets buffer
+    _, stream = swift.stream_object("big")
+    with stream, pytest.raises(BackendUnavailable):
+        next(stream)
+        swift.delete_object("big")
+        for _ in stream:
+            pass
+
+
+def test_each_thread_gets_its_own_connection(swift):
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(swift._conn()))
+    thread.start()
+    thread.join()
+    assert seen[0] is not swift._conn()
+
+
+# -- configuration ------------------------------------------------------------
+
+
+def test_the_example_config_takes_its_secret_from_the_environment():
+    cfg = config.load(EXAMPLE_CONFIG, environ={"SWIFT_KEY": "s3cret"})
+    assert cfg.storage.driver == "swift"
+    assert cfg.storage.params["key"] == "s3cret"
+    assert cfg.storage.params["project_name"] is None
+    with pytest.raises(config.ConfigError, match="SWIFT_KEY"):
+        config.load(EXAMPLE_CONFIG, environ={})
