@@ -37,6 +37,9 @@ class ServerSettings:
     workers: int | None = None
     #: Threads per worker process: concurrent requests each serves.
     threads: int = 16
+    #: The pool grows up to this many threads while all are busy (slow or
+    #: stalled clients each hold one until socket_timeout).
+    max_threads: int = 128
     #: Seconds a connection may stay silent before the server drops it.
     socket_timeout: float = 30.0
     #: Seconds in-flight requests get to finish after SIGTERM/SIGINT.
@@ -206,6 +209,8 @@ def is_loopback(host: str) -> bool:
 def _check_server(server: ServerSettings) -> None:
     if not 0 <= server.port <= 65535:
         raise ConfigError("config: server.port must be between 0 and 65535")
+    if server.max_threads < server.threads:
+        raise ConfigError("config: server.max_threads must be at least server.threads")
     for name in ("threads", "chunk_size"):
         if getattr(server, name) < 1:
             raise ConfigError(f"config: server.{name} must be at least 1")

@@ -137,10 +137,13 @@ def run_worker(config: Config, port: int | None, reuse_port: bool, scheme: str =
         log.info("blobsvc serving %s driver on %s://%s:%d", driver.name, scheme, host, bound_port)
     thread = threading.Thread(target=server.serve, name="blobsvc-http", daemon=True)
     thread.start()
+    grower = wire.PoolGrower(server, config.server.max_threads)
+    grower.start()
     while not stop_requested.wait(timeout=1.0):
         if not thread.is_alive():
             log.error("HTTP server stopped unexpectedly")
             return 1
+    grower.stop()
     server.stop()
     thread.join(config.server.shutdown_timeout)
     driver.close()

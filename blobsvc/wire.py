@@ -10,6 +10,10 @@
   either way would let the rest be taken as a second, smuggled request.
 - ``Connection: close`` set by the application closes the connection;
   cheroot would otherwise keep it and drain a refused body into memory.
+- The thread pool grows while every thread is busy (up to a cap) and
+  shrinks back when idle: a client that sends half a request holds a thread
+  until the socket timeout, and a fixed pool lets a few such clients stall
+  everyone else.
 - Worker processes share the port with SO_REUSEPORT, which cheroot offers
   as an argument only from version 10 on (Debian 12 ships 9.0).
 """
@@ -17,6 +21,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 from cheroot import errors, server, wsgi
 
@@ -91,3 +97,41 @@ class Server(wsgi.Server):
         if self.blobsvc_reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         return sock
+
+
+class PoolGrower:
+    """Adds threads to a cheroot pool that has none idle; removes the extra
+    ones after they have been idle a while."""
+
+    #: How often the pool is looked at, and how many threads one look adds.
+    INTERVAL = 0.05
+    STEP = 4
+    #: Seconds with spare threads before the pool shrinks to its minimum.
+    SHRINK_AFTER = 30.0
+
+    def __init__(self, server: wsgi.Server, max_threads: int) -> None:
+        self.pool = server.requests
+        self.pool.max = max(max_threads, self.pool.min)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="blobsvc-pool", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        spare_since: float | None = None
+        while not self._stop.wait(self.INTERVAL):
+            idle = self.pool.idle
+            if idle == 0:
+                self.pool.grow(self.STEP)  # no-op at the cap
+                spare_since = None
+            elif idle > self.pool.min:
+                spare_since = spare_since or time.monotonic()
+                if time.monotonic() - spare_since > self.SHRINK_AFTER:
+                    self.pool.shrink(idle - self.pool.min)
+                    spare_since = None
+            else:
+                spare_since = None
