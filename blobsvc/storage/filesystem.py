@@ -145,26 +145,23 @@ class FilesystemDriver(StorageDriver):
             os.close(fd)
 
     def _stat(self, path):
-        full = self._resolve(path)
-        try:
-            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            raise NotFound(f"no object at {path}", path) from None
-        except OSError as exc:
-            raise self._os_error(exc, path) from None
+        fd = self._open_fd(path)
         try:
             return self._fd_info(path, fd)
         finally:
             os.close(fd)
 
-    def _open(self, path, offset, length):
-        full = self._resolve(path)
+    def _open_fd(self, path: str) -> int:
+        """A read descriptor of the object itself (never through a link)."""
         try:
-            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            return os.open(self._resolve(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no object at {path}", path) from None
         except OSError as exc:
             raise self._os_error(exc, path) from None
+
+    def _open(self, path, offset, length):
+        fd = self._open_fd(path)
         try:
             info = self._fd_info(path, fd)
         except BaseException:
