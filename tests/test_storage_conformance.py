@@ -213,10 +213,6 @@ def documented_deviation(request, driver, driver_name: str, reason: str, strict:
 
 SWIFT_SLO_ETAG = ("swift.py: a large upload is a Static Large Object whose ETag is the MD5 "
                   "of its segments' MD5s, not the MD5 of its bytes")
-SWIFT_SLO_READER = ("swift.py: a reader still streaming the old version of a large object "
-                    "when it is overwritten or deleted loses the rest of it (as soon as "
-                    "the old segments are deleted: timing-dependent)")
-
 
 @pytest.fixture
 def fine_grained_threads():
@@ -519,8 +515,7 @@ def test_stream_opened_before_a_delete_yields_the_old_version_whole(driver):
 LARGE_STREAM = 8 * LARGEST_CHUNK + 5
 
 
-def test_large_stream_partly_read_before_an_overwrite_yields_the_old_version_whole(driver, request):
-    documented_deviation(request, driver, "swift", SWIFT_SLO_READER, strict=False)
+def test_large_stream_partly_read_before_an_overwrite_yields_the_old_version_whole(driver):
     old = pattern(LARGE_STREAM, seed="old")
     driver.put_object("obj", iter([old]))
     _, stream = driver.stream_object("obj")
@@ -530,8 +525,7 @@ def test_large_stream_partly_read_before_an_overwrite_yields_the_old_version_who
         assert first + b"".join(stream) == old
 
 
-def test_large_stream_opened_before_a_delete_yields_the_old_version_whole(driver, request):
-    documented_deviation(request, driver, "swift", SWIFT_SLO_READER, strict=False)
+def test_large_stream_opened_before_a_delete_yields_the_old_version_whole(driver):
     old = pattern(LARGE_STREAM, seed="old")
     driver.put_object("obj", iter([old]))
     length, stream = driver.stream_object("obj")

@@ -60,6 +60,8 @@ def make_driver(swift_stack):
     built: list[SwiftDriver] = []
 
     def make(**overrides) -> SwiftDriver:
+        # No grace period unless asked: segments go as soon as their object does.
+        overrides.setdefault("segment_grace_seconds", 0)
         drv = create_driver("swift", swift_settings(swift_stack, segment_size=SEGMENT, **overrides))
         built.append(drv)
         return drv
@@ -486,3 +488,92 @@ def test_the_example_config_takes_its_secret_from_the_environment():
     assert cfg.storage.params["project_name"] is None
     with pytest.raises(config.ConfigError, match="SWIFT_KEY"):
         config.load(EXAMPLE_CONFIG, environ={})
+
+
+# -- segments outlive their object by a grace period -----------------------------
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.parametrize("change", ["overwrite", "delete"])
+def test_reader_of_a_replaced_large_object_reads_the_old_version_whole(make_driver, raw, change):
+    swift = make_driver(segment_grace_seconds=5)
+    old = pattern(20 * SEGMENT, seed="old")  # more than the sockets buffer
+    swift.put_object("big", old)
+    old_segments = set(segment_names(raw, swift))
+    _, stream = swift.stream_object("big")
+    with stream:
+        head = next(stream)
+        if change == "overwrite":
+            swift.put_object("big", pattern(LARGE, seed="new"))
+        else:
+            swift.delete_object("big")
+        assert old_segments <= set(segment_names(raw, swift))  # kept for the reader
+        assert head + b"".join(stream) == old
+    assert wait_until(lambda: not old_segments & set(segment_names(raw, swift)), timeout=30)
+    assert not [n for n in segment_names(raw, swift) if n.startswith(".blobsvc/replaced/")]
+
+
+def test_close_deletes_segments_still_in_their_grace_period(make_driver, raw):
+    swift = make_driver(segment_grace_seconds=3600)
+    swift.put_object("big", pattern(LARGE, seed="old"))
+    swift.put_object("big", pattern(LARGE, seed="new"))
+    swift.put_object("gone", pattern(LARGE))
+    swift.delete_object("gone")
+    assert len(segment_names(raw, swift)) == 3 * 4 + 2  # two tombstones
+    swift.close()
+    kept = segment_names(raw, swift)
+    assert len(kept) == 4 and kept == sorted(json.loads(raw.get_object(
+        swift.container, "big", query_string="multipart-manifest=get")[1])[i]["name"]
+        .split("/", 2)[2] for i in range(4))
+
+
+def test_a_large_version_overwritten_unseen_loses_its_segments(make_driver, raw):
+    """As when another writer's check of the old version came before this one's commit."""
+    swift = make_driver(segment_grace_seconds=3600)
+    swift.put_object("big", pattern(LARGE))
+    raw.put_object(swift.container, "big", b"plain")  # no tombstone for the SLO it replaced
+    swift.close()
+    assert segment_names(raw, swift) == []
+
+
+def test_a_large_version_moved_away_then_overwritten_keeps_its_segments(make_driver, raw):
+    swift = make_driver(segment_grace_seconds=3600)
+    data = pattern(LARGE)
+    swift.put_object("big", data)
+    other = make_driver(container=swift.container)  # another process, same container
+    other.move_object("big", "moved")
+    raw.put_object(swift.container, "big", b"plain")
+    swift.close()
+    assert other.get_object("moved") == data
+    assert len(segment_names(raw, swift)) == 4
+
+
+def test_get_of_a_large_object_missing_a_segment_is_backend_unavailable(swift, raw):
+    swift.put_object("big", pattern(LARGE))
+    raw.delete_object(swift.container, segment_names(raw, swift)[0])
+    with pytest.raises(BackendUnavailable):
+        swift.get_object("big")
+
+
+def test_get_of_a_large_object_deleted_while_swift_answers_409_is_not_found(swift, raw,
+                                                                           monkeypatch):
+    swift.put_object("big", pattern(LARGE))
+    real_get = Connection.get_object
+
+    def get_then_vanish(conn, container, name, *args, **kwargs):
+        if name == "big":
+            raw.delete_object(container, name)
+            raise ClientException("segment gone", http_status=409)
+        return real_get(conn, container, name, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "get_object", get_then_vanish)
+    with pytest.raises(NotFound):
+        swift.get_object("big")

@@ -20,12 +20,19 @@ drivers, and why:
   reserved prefix: ``.blobsvc/segments/<object path>/<upload id>/<index>``
   (a digest replaces the path when the name would exceed Swift's 1024
   bytes). A manifest owns its segments: deleting or overwriting the object
-  deletes them (an overwritten manifest is first copied to
-  ``.blobsvc/replaced/...``, and deleted with its segments once the new
-  version has won). ``move`` copies only the manifest, so segments are
-  shared, never re-uploaded. Listings never show ``.blobsvc``. A reader
-  still streaming the old version of a large object when it is overwritten
-  or deleted loses the rest of it (plain objects stream on).
+  deletes them (an overwritten or deleted manifest is first copied to a
+  tombstone under ``.blobsvc/replaced/...``, deleted with its segments
+  ``segment_grace_seconds`` after the new version won, by a sweeper thread,
+  or at ``close()`` whatever its age). ``move`` copies only the manifest, so
+  segments are shared, never re-uploaded. Listings never show ``.blobsvc``.
+  A reader still streaming the old version of a large object when it is
+  overwritten or deleted reads it whole if it finishes within the grace
+  period (plain objects stream on). Overlapping writes of one name can each
+  tombstone the version before both, so the loser's segments would be
+  tombstoned by nobody: each large version this process commits is checked
+  after the grace period (or at ``close()``), and its segments go if no
+  manifest or tombstone in the container lists them. A process killed
+  before then leaves them behind, as it leaves its pending tombstones.
 * **cat copies inside Swift where it pays.** Chunks of 1 MiB or more are
   copied by Swift into segments of the result (a large chunk lends its
   segments); runs of smaller ones are read through blobsvc and joined into
@@ -65,6 +72,7 @@ import time
 import uuid
 import weakref
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -108,6 +116,13 @@ CHUNK_SIZE = MIB
 #: cluster whose ``max_file_size`` is set a little lower.
 DEFAULT_SEGMENT_SIZE = 5 * GIB - 64 * MIB
 
+#: Seconds the segments of a replaced or deleted large object outlive it,
+#: so that readers still streaming it finish.
+DEFAULT_SEGMENT_GRACE = 60.0
+
+#: Threads that delete and look up in parallel when sweeping.
+SWEEP_THREADS = 8
+
 #: Connections kept for the next object streams once theirs are closed.
 MAX_IDLE_READERS = 16
 
@@ -148,6 +163,7 @@ class SwiftDriver(StorageDriver):
         "starting_backoff": ((float, int), 0.25),
         "max_backoff": ((float, int), 1.0),
         "segment_size": (int, DEFAULT_SEGMENT_SIZE),
+        "segment_grace_seconds": ((float, int), DEFAULT_SEGMENT_GRACE),
     }
 
     #: Entries asked of Swift per listing request (Swift's maximum).
@@ -178,10 +194,14 @@ class SwiftDriver(StorageDriver):
         starting_backoff: float = 0.25,
         max_backoff: float = 1.0,
         segment_size: int = DEFAULT_SEGMENT_SIZE,
+        segment_grace_seconds: float = DEFAULT_SEGMENT_GRACE,
     ) -> None:
         _check_settings(container, timeout, retries, segment_size)
+        if segment_grace_seconds < 0:
+            raise ValueError("storage.segment_grace_seconds must not be negative")
         self.container = container
         self.segment_size = segment_size
+        self.segment_grace = float(segment_grace_seconds)
         self._connection_args = {
             "authurl": auth_url, "user": user, "key": key,
             "auth_version": str(auth_version),
@@ -196,6 +216,13 @@ class SwiftDriver(StorageDriver):
         self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
         self._idle_readers: list[Connection] = []
         self._claims = _Claims()
+        #: (due, tombstone): replaced versions whose segments go once due.
+        self._retiring: list[tuple[float, str]] = []
+        #: (due, path, upload prefix): large versions this process committed,
+        #: checked once due for having been overwritten unseen (orphaned).
+        self._committed: list[tuple[float, str, str]] = []
+        self._sweeper: threading.Thread | None = None
+        self._closing = threading.Event()
         self._container_ok = False
         try:
             self._ensure_container()
@@ -217,6 +244,14 @@ class SwiftDriver(StorageDriver):
                 raise
 
     def close(self) -> None:
+        """Stop the sweeper and do its pending work now, grace or not."""
+        self._closing.set()
+        if self._sweeper is not None:
+            self._sweeper.join(self._connection_args["timeout"] * 3)
+        try:
+            self._sweep(everything=True)
+        except Exception:  # noqa: BLE001 - closing must not fail on garbage
+            log.exception("could not collect the segments of replaced versions on close")
         with self._lock:
             connections = list(self._connections)
             self._idle_readers.clear()
@@ -344,14 +379,25 @@ class SwiftDriver(StorageDriver):
         conn = self._take_reader()
         try:
             with _swift_errors("read", path):
-                try:
-                    response_headers, body = conn.get_object(
-                        self.container, path, headers=headers, resp_chunk_size=CHUNK_SIZE)
-                except ClientException as exc:
-                    if exc.http_status != 416:
-                        raise
-                    self._give_back_reader(conn)
-                    return None
+                for attempt in (1, 2):
+                    try:
+                        response_headers, body = conn.get_object(
+                            self.container, path, headers=headers, resp_chunk_size=CHUNK_SIZE)
+                        break
+                    except ClientException as exc:
+                        if exc.http_status == 416:
+                            self._give_back_reader(conn)
+                            return None
+                        # 409: a segment of the large object is gone. Deleted or
+                        # replaced meanwhile: the new version may be in place now.
+                        if exc.http_status != 409:
+                            raise
+                        if attempt == 2:
+                            if _head_or_none(conn, self.container, path) is None:
+                                raise NotFound(f"no object at {path}", path) from None
+                            raise BackendUnavailable(
+                                f"Swift could not read {path}: a segment is missing",
+                                path) from None
         except BaseException:
             self._give_back_reader(conn)
             raise
@@ -412,6 +458,8 @@ class SwiftDriver(StorageDriver):
             raise
         if parts.superseded:
             self._remove_parts(parts)
+        else:
+            self._watch_upload(path, parts)
         return info
 
     def _write_segments(self, path: str, chunks: Iterator[bytes], parts: _Parts) -> list[dict]:
@@ -500,7 +548,19 @@ class SwiftDriver(StorageDriver):
 
         Swift answers 200 to ``multipart-manifest=delete`` whatever happened
         and swiftclient drops the report, so a HEAD tells whether it worked.
+        With a grace period, the manifest goes now and its segments later,
+        through a tombstone.
         """
+        if self.segment_grace > 0:
+            tombstone = self._tombstone(path, self._conn())
+            try:
+                with _swift_errors("delete", path):
+                    self._conn().delete_object(self.container, path)
+            except BaseException:
+                self._delete_tombstone(tombstone, with_segments=False)
+                raise
+            self._defer_retirement(tombstone)
+            return
         with _swift_errors("delete", path):
             self._conn().delete_object(self.container, path, query_string=_SLO_DELETE)
         after = self._head(path)
@@ -590,6 +650,8 @@ class SwiftDriver(StorageDriver):
             raise
         if parts.superseded:
             self._remove_parts(parts)
+        else:
+            self._watch_upload(path, parts)
         return info
 
     def _cat_piece(self, path: str, piece: list[str] | _Chunk, parts: _Parts,
@@ -657,12 +719,17 @@ class SwiftDriver(StorageDriver):
             precondition(_info_from_headers(path, headers) if headers is not None else None)
         if headers is None or not _is_large(headers):
             return _Replaced(None, None, None)
+        tombstone = self._tombstone(path, conn)
+        return _Replaced(headers.get("x-timestamp"), tombstone, headers.get("x-manifest-etag"))
+
+    def _tombstone(self, path: str, conn: Connection) -> str:
+        """Copy the manifest at ``path`` to a new tombstone, which shares its segments."""
         tombstone = _private_prefix(REPLACED_DIR, path) + uuid.uuid4().hex
         with _swift_errors("store", path):
             conn.put_object(self.container, tombstone, contents=None,
                             headers={"X-Copy-From": quote(self._swift_path(path))},
                             query_string=_SLO_GET)
-        return _Replaced(headers.get("x-timestamp"), tombstone, headers.get("x-manifest-etag"))
+        return tombstone
 
     def _after_commit(self, path: str, replaced: _Replaced | None, written: _Written) -> ObjectInfo:
         """The info of the version just written; the old one's segments go if it lost."""
@@ -685,7 +752,160 @@ class SwiftDriver(StorageDriver):
                       and current.get("x-manifest-etag") != replaced.manifest_etag)
         if not superseded:
             log.warning("kept the segments of the replaced version of %s: still in use", path)
-        self._delete_tombstone(replaced.tombstone, with_segments=superseded)
+            self._delete_tombstone(replaced.tombstone, with_segments=False)
+        else:
+            self._defer_retirement(replaced.tombstone)
+
+    # -- deferred clean-up ----------------------------------------------------
+
+    def _defer_retirement(self, tombstone: str) -> None:
+        """Delete the tombstone with its segments once the grace period is over."""
+        if self.segment_grace <= 0:
+            self._delete_tombstone(tombstone, with_segments=True)
+            return
+        with self._lock:
+            self._retiring.append((time.monotonic() + self.segment_grace, tombstone))
+        self._start_sweeper()
+
+    def _watch_upload(self, path: str, parts: _Parts) -> None:
+        """Check later that a version this process committed is not orphaned.
+
+        Two overlapping writes of ``path`` can each take the version before
+        both for the one they replace; the one that lost (overwritten by the
+        other, yet tombstoned by nobody) is found here.
+        """
+        if not parts.written:
+            return
+        due = time.monotonic() + self.segment_grace
+        with self._lock:
+            self._committed.append((due, path, parts.prefix))
+        self._start_sweeper()
+
+    def _start_sweeper(self) -> None:
+        with self._lock:
+            if self._sweeper is not None or self._closing.is_set():
+                return
+            self._sweeper = threading.Thread(target=self._sweep_forever, daemon=True,
+                                             name="blobsvc-swift-sweeper")
+        self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        interval = max(0.2, min(self.segment_grace / 4, 10.0))
+        while not self._closing.wait(interval):
+            try:
+                self._sweep()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("sweeping the segments of replaced versions failed")
+
+    def _sweep(self, everything: bool = False) -> None:
+        """Retire due tombstones; delete due uploads of ours no manifest lists."""
+        now = time.monotonic()
+        with self._lock:
+            tombstones = [t for due, t in self._retiring if everything or due <= now]
+            self._retiring = [] if everything else [e for e in self._retiring if e[0] > now]
+            uploads = [e for e in self._committed if everything or e[0] <= now]
+            self._committed = [] if everything else [e for e in self._committed if e[0] > now]
+        with ThreadPoolExecutor(SWEEP_THREADS) as pool:  # close() has a deadline too
+            list(pool.map(lambda name: self._delete_tombstone(name, with_segments=True),
+                          tombstones))
+            if everything:  # one look at the whole container decides for them all
+                candidates = [(path, prefix) for _, path, prefix in uploads]
+            else:
+                current = pool.map(lambda entry: self._is_current(entry[1], entry[2]), uploads)
+                candidates = [(path, prefix) for (_, path, prefix), keep in zip(uploads, current, strict=True)
+                              if not keep]
+        if not candidates:
+            return
+        referenced = None
+        for _ in range(3):
+            referenced = self._referenced_uploads()
+            if referenced is not None:
+                break
+        if referenced is None:  # the container kept changing: try again later
+            if not everything:
+                with self._lock:
+                    self._committed.extend((now + self.segment_grace, path, prefix)
+                                           for path, prefix in candidates)
+            return
+        orphans = [prefix for _, prefix in candidates if prefix not in referenced]
+        with ThreadPoolExecutor(SWEEP_THREADS) as pool:
+            list(pool.map(self._delete_upload, orphans))
+
+    def _delete_upload(self, prefix: str) -> None:
+        log.info("deleting the segments under %s: no manifest lists them", prefix)
+        try:
+            names = self._names_below(prefix)
+        except StorageError as exc:
+            log.warning("could not list %s (%s): left for a later clean-up", prefix, exc.message)
+            return
+        for name in names:
+            self._delete_quietly(name)
+
+    def _is_current(self, path: str, prefix: str) -> bool:
+        """Whether the version at ``path`` lists segments under ``prefix`` (unsure: yes)."""
+        try:
+            headers = self._head(path)
+            if headers is None or not _is_large(headers):
+                return False
+            return prefix in (self._manifest_uploads(path) or ())
+        except NotFound:
+            return False
+        except StorageError:
+            return True
+
+    def _manifest_uploads(self, name: str, expected_etag: str | None = None) -> set[str] | None:
+        """Upload prefixes a manifest lists; None when gone or not ``expected_etag`` any more."""
+        try:
+            with _swift_errors("read", name):
+                headers, body = self._conn().get_object(self.container, name,
+                                                        query_string=_SLO_GET)
+        except NotFound:
+            return None
+        if expected_etag is not None and _unquote(headers.get("etag")) != expected_etag:
+            return None
+        root = f"/{self.container}/"
+        uploads = set()
+        for entry in json.loads(body):
+            if not entry["name"].startswith(root):
+                continue
+            listed = entry["name"][len(root):]
+            uploads.add(listed.rsplit("/", 1)[0] + "/")
+            if entry.get("sub_slo"):  # nested: lent segments may be listed only there
+                nested = self._manifest_uploads(listed)
+                if nested is None:
+                    return None
+                uploads |= nested
+        return uploads
+
+    def _referenced_uploads(self) -> set[str] | None:
+        """Upload prefixes any manifest or tombstone lists; None if the container moved under us.
+
+        A large object moved or lent by cat keeps its segments where they
+        were written, so only the whole container tells what is unused. A
+        manifest gone or changed between the listing and its read may have
+        been copied elsewhere unseen: then the answer is None.
+        """
+        referenced: set[str] = set()
+        with _swift_errors("list", None):
+            listing = self._conn().get_container(self.container, full_listing=True)[1]
+        manifests = [entry for entry in listing
+                     if "slo_etag" in entry and not entry["name"].startswith(f"{SEGMENTS_DIR}/")]
+        with ThreadPoolExecutor(SWEEP_THREADS) as pool:
+            found = pool.map(lambda entry: self._manifest_uploads(entry["name"], entry.get("hash")),
+                             manifests)
+            for entry, uploads in zip(manifests, found, strict=True):
+                if uploads is None:
+                    if entry["name"].startswith(f"{REPLACED_DIR}/"):
+                        continue  # a tombstone retired meanwhile: never copied anywhere
+                    return None
+                referenced |= uploads
+        return referenced
+
+    def _names_below(self, prefix: str) -> list[str]:
+        with _swift_errors("list", prefix):
+            listing = self._conn().get_container(self.container, prefix=prefix,
+                                                 full_listing=True)[1]
+        return [entry["name"] for entry in listing]
 
     def _drop_tombstone(self, replaced: _Replaced | None) -> None:
         """The write failed: the old version stays, and so do its segments."""
