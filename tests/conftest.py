@@ -6,6 +6,7 @@ import uuid
 from typing import Iterator
 
 import pytest
+from reports import REPORTS
 
 from blobsvc.storage import create_driver
 
@@ -59,3 +60,8 @@ def driver(request, tmp_path):
     drv = create_driver(name, settings)
     yield drv
     drv.close()
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    for text in config.stash.get(REPORTS, []):
+        terminalreporter.write_line(text)

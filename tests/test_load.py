@@ -52,6 +52,7 @@ from urllib.parse import quote
 import pytest
 import requests
 from live_server import GroupServer, MiB, filesystem_config, swift_config, swift_leftovers
+from reports import REPORTS
 
 THREADS = int(os.environ.get("BLOBSVC_LOAD_THREADS", "32"))
 SECONDS = float(os.environ.get("BLOBSVC_LOAD_SECONDS", "60" if os.environ.get("CI") else "15"))
@@ -778,7 +779,8 @@ class LoadRun:
             lines.append(f"  {op:12} {row['count']:7} {row['ops_per_s']:8} {row['p50_ms']:8} "
                          f"{row['p99_ms']:8}")
         lines.append(f"  figures written to {out}")
-        print("\n".join(lines))
+        self.report_text = "\n".join(lines)
+        print(self.report_text)
         return summary
 
 
@@ -819,6 +821,8 @@ def load(request, tmp_path_factory) -> LoadResult:
         run = LoadRun(server, request.param, seed)
         elapsed = run.run(THREADS, SECONDS)
         summary = run.report(elapsed, base / f"load-{request.param}.json")
+        # Shown at the end of every run (not only with -s): CI's figures.
+        request.config.stash.setdefault(REPORTS, []).append(run.report_text)
         sweep = run.final_sweep()
     finally:
         server.stop()
