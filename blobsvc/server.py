@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
 
+#: After in-flight requests, time a worker gets to close its backend (the
+#: Swift driver deletes segments it holds back) before it is killed.
+_CLEANUP_SECONDS = 30
+
 #: A worker that dies sooner than this after its start is not restarted:
 #: it would only die again (bad storage root, broken backend library).
 _MIN_WORKER_LIFETIME = 5.0
@@ -209,8 +213,8 @@ class Supervisor:
             log.info("received %s, stopping %d workers", signal.Signals(signum).name, len(self.children))
         self.stopping = True
         self._stop_children(signal.SIGTERM)
-        timer = threading.Timer(self.config.server.shutdown_timeout + 5, self._stop_children,
-                                (signal.SIGKILL,))
+        timer = threading.Timer(self.config.server.shutdown_timeout + _CLEANUP_SECONDS,
+                                self._stop_children, (signal.SIGKILL,))
         timer.daemon = True
         timer.start()
 

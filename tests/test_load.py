@@ -825,7 +825,7 @@ def load(request, tmp_path_factory) -> LoadResult:
         request.config.stash.setdefault(REPORTS, []).append(run.report_text)
         sweep = run.final_sweep()
     finally:
-        server.stop()
+        server.stop(timeout=60)  # workers finish their backend clean-up first
     live = [key.path for key in run.keys if key.settled() != [ABSENT]]
     if request.param == "swift":
         orphans, tombstones = swift_leftovers(stack, config["storage"]["container"], live)
