@@ -456,11 +456,16 @@ class SwiftDriver(StorageDriver):
         except BaseException as exc:
             self._remove_parts(parts, exc)
             raise
+        self._settle_parts(path, parts)
+        return info
+
+    def _settle_parts(self, path: str, parts: _Parts) -> None:
+        """After a commit: drop the segments of a version that already lost,
+        or watch the winner's until they are safely referenced."""
         if parts.superseded:
             self._remove_parts(parts)
         else:
             self._watch_upload(path, parts)
-        return info
 
     def _write_segments(self, path: str, chunks: Iterator[bytes], parts: _Parts) -> list[dict]:
         """Stream the upload into segments; an upload error aborts the one in flight."""
@@ -648,10 +653,7 @@ class SwiftDriver(StorageDriver):
         except BaseException as exc:
             self._remove_parts(parts, exc)
             raise
-        if parts.superseded:
-            self._remove_parts(parts)
-        else:
-            self._watch_upload(path, parts)
+        self._settle_parts(path, parts)
         return info
 
     def _cat_piece(self, path: str, piece: list[str] | _Chunk, parts: _Parts,
