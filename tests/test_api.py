@@ -1,4 +1,4 @@
-"""The HTTP contract of /work/shared/API.md, checked through two transports.
+"""The HTTP contract of the API document (API.md), checked through two transports.
 
 Every test runs on every (transport x driver): in-process through WebTest
 on each driver, and over a real socket against a ``blobsvc serve`` process

@@ -1,8 +1,7 @@
 """The Docker image, built from the unchanged Dockerfile and run for real.
 
-There is no Docker engine or registry on these machines, so this uses
-Debian's rootful podman the way /work/shared/notes/container.md found to
-work: a private ``storage.conf``/``containers.conf`` (overlay, runc,
+Without a Docker engine or a registry, this uses Debian's rootful podman,
+set up the way that works on such machines: a private ``storage.conf``/``containers.conf`` (overlay, runc,
 cgroupfs, ulimits within the host's hard limits), a ``debian:bookworm-slim``
 made locally with debootstrap (tests/container/base-image.sh), and
 ``podman build --pull=never --network=host``. The image is built in the
