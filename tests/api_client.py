@@ -289,18 +289,26 @@ def _vm_hwm_kib(pid: int) -> int:
     return 0
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, from the parent PIDs in /proc/*/stat."""
-    parents: dict[int, list[int]] = {}
+def proc_stats() -> dict[int, list[str]]:
+    """pid -> the fields of /proc/PID/stat after the command name
+    (state, parent pid, process group, ...) for every process."""
+    table = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+                table[int(name)] = stat.read().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        parents.setdefault(int(fields[1]), []).append(int(name))
+    return table
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from the parent PIDs in /proc/*/stat."""
+    parents: dict[int, list[int]] = {}
+    for child, fields in proc_stats().items():
+        parents.setdefault(int(fields[1]), []).append(child)
     found, todo = [], [pid]
     while todo:
         children = parents.get(todo.pop(), [])

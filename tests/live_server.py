@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from api_client import ServerProcess, wait_for
+from api_client import ServerProcess, proc_stats, wait_for
 
 MiB = 1024 * 1024
 
@@ -70,17 +70,7 @@ def swift_config(stack, container: str | None = None, *, storage: Mapping | None
 
 def _process_table() -> dict[int, tuple[int, str]]:
     """pid -> (process group id, state letter) for every process in /proc."""
-    table = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        table[int(name)] = (int(fields[2]), fields[0])
-    return table
+    return {pid: (int(fields[2]), fields[0]) for pid, fields in proc_stats().items()}
 
 
 class GroupServer(ServerProcess):
