@@ -24,6 +24,7 @@ import random
 import sys
 import threading
 import time
+import tracemalloc
 
 import pytest
 
@@ -1163,6 +1164,96 @@ def test_cat_with_all_chunks_missing(driver):
 def test_missing_chunks_is_a_not_found(driver):
     with pytest.raises(NotFound):
         driver.cat_objects("out", ["missing"])
+
+
+# -- cat and the size limit ------------------------------------------------------
+
+
+def test_cat_over_max_size_is_too_large_and_changes_nothing(driver):
+    populate(driver, {"c1": b"x" * 600, "c2": b"y" * 600, "out": b"old output"})
+    before = snapshot(driver)
+    with pytest.raises(TooLarge):
+        driver.cat_objects("out", ["c1", "c2"], max_size=1000)
+    with pytest.raises(TooLarge):
+        driver.cat_objects("new/out", ["c1", "c2"], max_size=1000)
+    assert snapshot(driver) == before
+
+
+def test_cat_of_exactly_max_size_is_stored(driver):
+    populate(driver, {"c1": b"x" * 600, "c2": b"y" * 400})
+    info = driver.cat_objects("out", ["c1", "c2"], max_size=1000)
+    assert info.size == 1000
+    assert contents(driver) == {"out": b"x" * 600 + b"y" * 400}
+
+
+def test_cat_counts_every_repeat_of_a_chunk_against_max_size(driver):
+    populate(driver, {"c": b"z" * 100})
+    before = snapshot(driver)
+    with pytest.raises(TooLarge):
+        driver.cat_objects("out", ["c"] * 11, max_size=1000)
+    assert snapshot(driver) == before
+    driver.cat_objects("out", ["c"] * 10, max_size=1000)
+    assert contents(driver) == {"out": b"z" * 1000}
+
+
+def test_cat_into_one_of_its_chunks_over_max_size_keeps_it(driver):
+    populate(driver, {"c1": b"x" * 600, "c2": b"y" * 600})
+    before = snapshot(driver)
+    with pytest.raises(TooLarge):
+        driver.cat_objects("c1", ["c1", "c2"], max_size=1000)
+    assert snapshot(driver) == before
+
+
+def test_cat_refuses_an_oversized_result_before_joining_any_bytes(driver):
+    """Hundreds of references to one chunk: refused from the chunk sizes alone.
+
+    Joining first would hold (memory) or write (disk) the whole result.
+    """
+    size = 1024 * 1024
+    populate(driver, {"c": pattern(size)})
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooLarge):
+            driver.cat_objects("out", ["c"] * 100, max_size=size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * size, f"{peak} bytes allocated to refuse the cat"
+    assert contents(driver) == {"c": pattern(size)}
+
+
+#: Where each driver reads a chunk while it joins; the test replaces the chunk
+#: there, after the driver summed the sizes it saw first.
+JOIN_HOOKS = {
+    "filesystem": {"small": "_open", "large": "_open"},
+    "swift": {"small": "_get", "large": "_manifest_entries"},
+}
+
+
+@pytest.mark.parametrize("kind", ["small", "large"])
+def test_cat_enforces_max_size_while_joining(driver, monkeypatch, kind):
+    """A chunk replaced by a bigger one after the up-front check still hits the limit."""
+    if driver.name not in JOIN_HOOKS:
+        pytest.skip(f"{driver.name}: sizes are checked and chunks joined under one lock")
+    first = 100 if kind == "small" else 2 * LARGEST_CHUNK + 1
+    bigger = pattern(first + 2 * LARGEST_CHUNK + 1000, seed="bigger")
+    populate(driver, {"c1": pattern(first), "c2": b"tail"})
+    limit = first + 500
+    hook = JOIN_HOOKS[driver.name][kind]
+    original = getattr(driver, hook)
+    replaced = []
+
+    def replace_then_read(name, *args, **kwargs):
+        if name == "c1" and not replaced:
+            replaced.append(call_in_thread(lambda: driver.put_object("c1", bigger), 60))
+        return original(name, *args, **kwargs)
+
+    monkeypatch.setattr(driver, hook, replace_then_read)
+    with pytest.raises(TooLarge):
+        driver.cat_objects("out", ["c1", "c2"], max_size=limit)
+    monkeypatch.undo()
+    assert replaced, f"{hook} was never called for c1: the hook table is out of date"
+    assert contents(driver) == {"c1": bigger, "c2": b"tail"}
 
 
 # -- invalid paths ------------------------------------------------------------

@@ -11,6 +11,9 @@ Contract, for every driver alike:
   ``open_object``, ``delete_object`` and as the source of ``move_object``;
   ``cat_objects`` raises :class:`~blobsvc.storage.errors.MissingChunks`
   naming every missing chunk. Nothing returns ``(None, None)``.
+* Size limits hold for every way an object is made: ``put_object`` through
+  ``Upload.max_size``, ``cat_objects`` through its ``max_size`` (TooLarge,
+  nothing changed). ``move_object`` never changes a size.
 * Writes are atomic: ``put_object``, ``move_object`` and ``cat_objects``
   make the new object visible whole or not at all. A failed or aborted
   write leaves no trace and the previous version intact.
@@ -128,7 +131,7 @@ class Upload:
 
     def _check_limits(self) -> None:
         if self.max_size is not None and self.size > self.max_size:
-            raise TooLarge(f"object larger than the limit of {self.max_size} bytes")
+            raise too_large(self.max_size)
         if self.expected_size is not None and self.size > self.expected_size:
             raise IncompleteBody("body longer than its Content-Length")
 
@@ -202,7 +205,15 @@ class StorageDriver(abc.ABC):
 
     @classmethod
     def from_config(cls, params: dict) -> StorageDriver:
+        cls.check_settings(params)
         return cls(**params)
+
+    @classmethod
+    def check_settings(cls, params: dict) -> None:
+        """Raise ValueError for a setting of the right type but a wrong value.
+
+        Needs no backend, so a config check can call it before start-up.
+        """
 
     # -- the public operations: validate, then delegate -------------------
 
@@ -261,15 +272,22 @@ class StorageDriver(abc.ABC):
             return self._stat(src)
         return self._move(src, dst)
 
-    def cat_objects(self, path: str, chunks: list[str]) -> ObjectInfo:
+    def cat_objects(self, path: str, chunks: list[str],
+                    max_size: int | None = None) -> ObjectInfo:
         """Concatenate ``chunks`` into ``path``, then delete the chunks.
 
         A chunk may repeat, and ``path`` may be one of the chunks (it is
-        then overwritten by the result, not deleted).
+        then overwritten by the result, not deleted). A result above
+        ``max_size`` bytes raises TooLarge and changes nothing: drivers
+        refuse it from the chunks' sizes before reading a byte (a chunk
+        named 500 times must not be joined first), and count again while
+        joining, since a chunk may be replaced by a bigger one meanwhile.
         """
         path = paths.validate_path(path)
         chunks = [paths.validate_path(chunk) for chunk in chunks]
-        return self._cat(path, chunks)
+        if max_size is not None and max_size < 0:
+            raise ValueError("max_size must not be negative")
+        return self._cat(path, chunks, max_size)
 
     def check_ready(self) -> None:
         """Raise BackendUnavailable when the backend cannot serve requests."""
@@ -299,4 +317,15 @@ class StorageDriver(abc.ABC):
     def _move(self, src: str, dst: str) -> ObjectInfo: ...
 
     @abc.abstractmethod
-    def _cat(self, path: str, chunks: list[str]) -> ObjectInfo: ...
+    def _cat(self, path: str, chunks: list[str], max_size: int | None) -> ObjectInfo: ...
+
+
+def too_large(max_size: int, path: str | None = None) -> TooLarge:
+    """The one wording of the size limit, for uploads and cat alike."""
+    return TooLarge(f"object larger than the limit of {max_size} bytes", path)
+
+
+def check_total_size(sizes: Iterable[int], max_size: int | None, path: str) -> None:
+    """Refuse a cat from its chunks' sizes (repeats included), before joining any byte."""
+    if max_size is not None and sum(sizes) > max_size:
+        raise too_large(max_size, path)

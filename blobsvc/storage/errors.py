@@ -68,3 +68,14 @@ class MissingChunks(NotFound):
     def __init__(self, missing: list[str]) -> None:
         super().__init__("missing chunks: " + ", ".join(missing))
         self.missing = missing
+
+
+class StoragePermissionDenied(StorageError):
+    """The service itself may not read or write a file of its storage.
+
+    A server-side fault (ownership or modes on the volume), so it answers
+    500 with this code: the client's credentials are not the problem, and
+    403 is kept for what the client may not do.
+    """
+
+    code = "storage_permission_denied"

@@ -13,6 +13,22 @@ their ETag computed on first read.
 
 No path resolves outside the root: paths are validated before they get
 here, and any symlink on the way to an object is refused.
+
+Only regular files with a single link are objects. Anything else found in
+the root (a FIFO, a device, a socket, a hard link) was put there by other
+means and behaves as absent: it is never opened for reading when seen in
+advance, and opened only with ``O_NONBLOCK | O_NOCTTY | O_NOFOLLOW`` when it
+appears in a race, so it cannot block a thread, feed endless bytes or
+become the server's terminal. The store never creates hard links itself
+(writes are renames of fresh temp files), so a file with more than one
+link is planted, possibly pointing at a file outside the root: it is not
+served and its attributes are never written. A file or directory the
+service may not read or write raises StoragePermissionDenied (500), never
+a bare OSError.
+
+Objects are created with ``file_mode`` (default 0600) and directories with
+``dir_mode`` (default 0700), exactly, whatever the process umask; operators
+who want a group to read the files set e.g. 0640 and 0750.
 """
 
 from __future__ import annotations
@@ -22,6 +38,7 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
 import hashlib
 import itertools
 import logging
@@ -42,6 +59,7 @@ from blobsvc.storage.base import (
     Precondition,
     StorageDriver,
     Upload,
+    check_total_size,
 )
 from blobsvc.storage.dircache import DirectoryNames
 from blobsvc.storage.errors import (
@@ -51,6 +69,7 @@ from blobsvc.storage.errors import (
     MissingChunks,
     NotFound,
     StorageError,
+    StoragePermissionDenied,
 )
 
 log = logging.getLogger(__name__)
@@ -70,19 +89,91 @@ TEMP_SUFFIX = ".tmp"
 _PRUNE_RACE_RETRIES = 200
 
 _FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+_DENIED = (errno.EACCES, errno.EPERM)
+
+#: Flags for every read open: never through a link, never blocking on a
+#: FIFO, never acquiring a terminal.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+DEFAULT_FILE_MODE = 0o600
+DEFAULT_DIR_MODE = 0o700
+#: The service's own area (temp files, locks) is private whatever dir_mode says.
+PRIVATE_DIR_MODE = 0o700
+
+
+def _denied_as_typed_error(method):
+    """A PermissionError anywhere in an operation becomes StoragePermissionDenied."""
+
+    @functools.wraps(method)
+    def wrapper(self, path, *args):
+        try:
+            return method(self, path, *args)
+        except PermissionError:
+            raise _permission_denied(path) from None
+
+    return wrapper
+
+
+def _permission_denied(path: str | None) -> StoragePermissionDenied:
+    """No disk path in the message: the client sees it."""
+    where = path if path else "its storage"
+    return StoragePermissionDenied(
+        f"the service is not allowed to access {where} on its storage volume "
+        "(file ownership or modes)", path)
+
+
+def parse_mode(value: int | str, setting: str, needed: int) -> int:
+    """A permission mode from the config: an int, or a string read as octal.
+
+    Refused: bits beyond 0777 (set-ID, sticky, or a decimal 640 meant as
+    octal), modes without ``needed`` for the owner (the service could not
+    use its own files), and world-writable modes.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"storage.{setting} must be an octal mode such as 0640")
+    if isinstance(value, str):
+        digits = value.strip().lower().removeprefix("0o")
+        if not digits or not set(digits) <= set("01234567"):
+            raise ValueError(f"storage.{setting} must be an octal mode such as 0640, "
+                             f"not {value!r}")
+        value = int(digits, 8)
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"storage.{setting} must be an octal mode of at most 0777 "
+                         f"(write it with a leading 0), not {value:o} in octal")
+    if value & needed != needed:
+        raise ValueError(f"storage.{setting} {value:04o} lacks {needed:04o}, which the "
+                         "service needs on its own files")
+    if value & 0o002:
+        raise ValueError(f"storage.{setting} {value:04o} is world-writable")
+    return value
 
 
 class FilesystemDriver(StorageDriver):
     name = "filesystem"
-    SETTINGS = {"root": (str, REQUIRED), "fsync": (bool, True)}
+    SETTINGS = {
+        "root": (str, REQUIRED),
+        "fsync": (bool, True),
+        "file_mode": ((int, str), DEFAULT_FILE_MODE),
+        "dir_mode": ((int, str), DEFAULT_DIR_MODE),
+    }
 
-    def __init__(self, root: str, fsync: bool = True) -> None:
+    @classmethod
+    def check_settings(cls, params: dict) -> None:
+        parse_mode(params.get("file_mode", DEFAULT_FILE_MODE), "file_mode", 0o600)
+        parse_mode(params.get("dir_mode", DEFAULT_DIR_MODE), "dir_mode", 0o700)
+
+    def __init__(self, root: str, fsync: bool = True, file_mode: int | str = DEFAULT_FILE_MODE,
+                 dir_mode: int | str = DEFAULT_DIR_MODE) -> None:
         self.root = os.path.realpath(root)
         self.fsync = fsync
+        self.file_mode = parse_mode(file_mode, "file_mode", 0o600)
+        self.dir_mode = parse_mode(dir_mode, "dir_mode", 0o700)
         self._tmp_dir = os.path.join(self.root, PRIVATE_DIR, "tmp")
         self._lock_dir = os.path.join(self.root, PRIVATE_DIR, "locks")
-        os.makedirs(self._tmp_dir, exist_ok=True)
-        os.makedirs(self._lock_dir, exist_ok=True)
+        os.makedirs(os.path.dirname(self.root), exist_ok=True)
+        _make_dir(self.root, self.dir_mode)
+        for private in (os.path.dirname(self._tmp_dir), self._tmp_dir, self._lock_dir):
+            _make_dir(private, PRIVATE_DIR_MODE)
         self._locks = [threading.Lock() for _ in range(64)]
         # Stripe lock files, opened once each; the thread lock of a stripe
         # is always held while its fd is used.
@@ -93,6 +184,7 @@ class FilesystemDriver(StorageDriver):
 
     # -- reads ---------------------------------------------------------------
 
+    @_denied_as_typed_error
     def _list(self, path, marker, limit):
         directory = self._resolve(path) if path else self.root
         try:
@@ -126,24 +218,25 @@ class FilesystemDriver(StorageDriver):
             return None  # deleted while we listed
         if stat.S_ISDIR(st.st_mode):
             return ObjectInfo.directory(path, st.st_mtime)
-        if not stat.S_ISREG(st.st_mode):
-            return None  # symlinks and the like are never served
+        if not _is_served(st):
+            return None  # symlinks, special files and hard links are never served
         # Size and ETag from one open file, so a rename in between cannot
         # pair one version's size with another's ETag.
         try:
-            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            fd = os.open(full, _READ_FLAGS)
         except FileNotFoundError:
             return None
         except OSError:
             return None  # replaced by something that is not served
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
+            if not _is_served(st):
                 return None
             return self._file_info(path, st, fd, compute_etag=False)
         finally:
             os.close(fd)
 
+    @_denied_as_typed_error
     def _stat(self, path):
         fd = self._open_fd(path)
         try:
@@ -152,14 +245,26 @@ class FilesystemDriver(StorageDriver):
             os.close(fd)
 
     def _open_fd(self, path: str) -> int:
-        """A read descriptor of the object itself (never through a link)."""
+        """A read descriptor of the object itself (never through a link).
+
+        Whatever is not served is refused from an lstat before any open
+        (opening a device can have side effects); the fstat in
+        ``_fd_info`` catches a swap in between.
+        """
+        full = self._resolve(path)
         try:
-            return os.open(self._resolve(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            st = os.lstat(full)
+            if not stat.S_ISDIR(st.st_mode):
+                _check_served(path, st)
+            return os.open(full, _READ_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"no object at {path}", path) from None
         except OSError as exc:
+            if exc.errno in (errno.ENXIO, errno.ENODEV):  # a socket or device after all
+                raise NotFound(f"no object at {path}", path) from None
             raise self._os_error(exc, path) from None
 
+    @_denied_as_typed_error
     def _open(self, path, offset, length):
         fd = self._open_fd(path)
         try:
@@ -173,8 +278,7 @@ class FilesystemDriver(StorageDriver):
 
     def _fd_info(self, path: str, fd: int) -> ObjectInfo:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise NotFound(f"{path} is a directory, not an object", path)
+        _check_served(path, st)
         return self._file_info(path, st, fd, compute_etag=True)
 
     def _file_info(self, path: str, st: os.stat_result, handle: int | str,
@@ -191,7 +295,7 @@ class FilesystemDriver(StorageDriver):
     def _compute_etag(self, handle: int | str) -> str:
         """ETag of a file that arrived without one (placed by hand)."""
         digest = hashlib.md5()
-        fd = handle if isinstance(handle, int) else os.open(handle, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = handle if isinstance(handle, int) else os.open(handle, _READ_FLAGS)
         try:
             for chunk in _read_range(fd, 0, None):
                 digest.update(chunk)
@@ -204,6 +308,7 @@ class FilesystemDriver(StorageDriver):
 
     # -- writes --------------------------------------------------------------
 
+    @_denied_as_typed_error
     def _put(self, path, upload: Upload):
         full = self._resolve(path)
         tmp_path, fd = self._new_temp_file()
@@ -249,7 +354,7 @@ class FilesystemDriver(StorageDriver):
         parent = os.path.dirname(target)
         for attempt in itertools.count():
             try:
-                os.makedirs(parent, exist_ok=True)
+                self._make_dirs(parent)
                 os.rename(source, target)
                 break
             except IsADirectoryError:
@@ -277,6 +382,7 @@ class FilesystemDriver(StorageDriver):
                 return False
         return False
 
+    @_denied_as_typed_error
     def _delete(self, path, precondition: Precondition | None):
         full = self._resolve(path)
         with self._locked(path):
@@ -303,6 +409,7 @@ class FilesystemDriver(StorageDriver):
             raise NotFound(f"no object at {path}", path)
         return self._stat(path)
 
+    @_denied_as_typed_error
     def _move(self, src, dst):
         full_src, full_dst = self._resolve(src), self._resolve(dst)
         with self._locked(src, dst):
@@ -314,16 +421,26 @@ class FilesystemDriver(StorageDriver):
         self._prune(os.path.dirname(full_src))
         return dataclasses.replace(moved, path=dst, name=paths.basename(dst))
 
-    def _cat(self, path, chunks):
-        missing = [chunk for chunk in chunks if not self._is_object(chunk)]
+    @_denied_as_typed_error
+    def _cat(self, path, chunks, max_size):
+        sizes = {chunk: self._chunk_size(chunk) for chunk in dict.fromkeys(chunks)}
+        missing = [chunk for chunk in chunks if sizes[chunk] is None]
         if missing:
             raise MissingChunks(missing)
-        streams = (self._open(chunk, 0, None)[1] for chunk in chunks)
-        info = self._put(path, Upload(itertools.chain.from_iterable(streams)))
+        check_total_size((sizes[chunk] for chunk in chunks), max_size, path)
+        # The Upload counts again: a chunk may have grown since its lstat.
+        info = self._put(path, Upload(self._joined(chunks), max_size=max_size))
         for chunk in dict.fromkeys(chunks):
             if chunk != path:
                 self._delete_quietly(chunk)
         return info
+
+    def _joined(self, chunks: list[str]):
+        """The chunks' bytes in order; each file is closed once read or on error."""
+        for chunk in chunks:
+            _, stream = self._open(chunk, 0, None)
+            with stream:
+                yield from stream
 
     def close(self) -> None:
         for fd in self._lock_fds.values():
@@ -345,11 +462,15 @@ class FilesystemDriver(StorageDriver):
             raise InvalidPath(f"{path} goes through a symbolic link", path)
         return full
 
-    def _is_object(self, path: str) -> bool:
+    def _chunk_size(self, path: str) -> int | None:
+        """The size of the object at ``path``, None if there is none."""
         try:
-            return stat.S_ISREG(os.lstat(self._resolve(path)).st_mode)
+            st = os.lstat(self._resolve(path))
+        except PermissionError:
+            raise
         except OSError:  # missing, or behind a link loop: not an object
-            return False
+            return None
+        return st.st_size if _is_served(st) else None
 
     def _current(self, path: str) -> ObjectInfo | None:
         try:
@@ -383,13 +504,34 @@ class FilesystemDriver(StorageDriver):
         return fd
 
     def _new_temp_file(self) -> tuple[str, int]:
+        """A new temp file with exactly ``file_mode`` (the umask may only narrow it)."""
         name = f"{os.getpid()}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
         tmp_path = os.path.join(self._tmp_dir, name)
         try:
-            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise self._os_error(exc, None) from None
+        try:
+            os.fchmod(fd, self.file_mode)
+        except OSError as exc:
+            os.close(fd)
+            _unlink_quietly(tmp_path)
+            raise self._os_error(exc, None) from None
         return tmp_path, fd
+
+    def _make_dirs(self, directory: str) -> None:
+        """``os.makedirs(exist_ok=True)`` below the root, new levels with ``dir_mode``.
+
+        Raises what makedirs raises in the races ``_commit`` retries: a level
+        pruned meanwhile (ENOENT), a level that is a file (EEXIST).
+        """
+        missing = []
+        current = directory
+        while current.startswith(self.root + os.sep) and not os.path.isdir(current):
+            missing.append(current)
+            current = os.path.dirname(current)
+        for level in reversed(missing):
+            _make_dir(level, self.dir_mode)
 
     def _prune(self, directory: str) -> None:
         """Remove empty directories from ``directory`` up to the root."""
@@ -422,9 +564,43 @@ class FilesystemDriver(StorageDriver):
     def _os_error(self, exc: OSError, path: str | None) -> StorageError | OSError:
         if exc.errno in _FULL_DISK:
             return InsufficientStorage("no space left on the storage volume", path)
+        if exc.errno in _DENIED:
+            return _permission_denied(path)
         if exc.errno == errno.ELOOP:  # a link the path check could not resolve
             return InvalidPath(f"{path} goes through a symbolic link", path)
         return exc
+
+
+def _is_served(st: os.stat_result) -> bool:
+    """A regular file with one link (0: replaced or deleted while open)."""
+    return stat.S_ISREG(st.st_mode) and st.st_nlink <= 1
+
+
+def _check_served(path: str, st: os.stat_result) -> None:
+    """NotFound for what is not an object; see the module docstring."""
+    if stat.S_ISDIR(st.st_mode):
+        raise NotFound(f"{path} is a directory, not an object", path)
+    if stat.S_ISLNK(st.st_mode):  # refused for every operation, a PUT over it too
+        raise InvalidPath(f"{path} goes through a symbolic link", path)
+    if not _is_served(st):
+        kind = "hard link" if stat.S_ISREG(st.st_mode) else "file that is not a regular file"
+        log.warning("not serving %s: a %s placed in the root by other means", path, kind)
+        raise NotFound(f"no object at {path}", path)
+
+
+def _make_dir(directory: str, mode: int) -> None:
+    """Create ``directory`` with exactly ``mode``; an existing directory is left as it is."""
+    try:
+        os.mkdir(directory, mode)
+    except FileExistsError:
+        if os.path.isdir(directory):
+            return  # made by someone else: not ours to change
+        raise
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, mode)  # mkdir's mode went through the umask
+    finally:
+        os.close(fd)
 
 
 def _no_follow(handle: int | str) -> dict:

@@ -20,6 +20,7 @@ from blobsvc.storage.base import (
     Precondition,
     StorageDriver,
     Upload,
+    check_total_size,
 )
 from blobsvc.storage.errors import Conflict, MissingChunks, NotFound
 
@@ -108,11 +109,13 @@ class MemoryDriver(StorageDriver):
             self._remove(src)
             return self._commit(dst, data, info.etag, info.content_type, info.ctime)
 
-    def _cat(self, path, chunks):
+    def _cat(self, path, chunks, max_size):
         with self._lock:
             missing = [chunk for chunk in chunks if chunk not in self._objects]
             if missing:
                 raise MissingChunks(missing)
+            # Checked and joined under one lock: no chunk can grow in between.
+            check_total_size((len(self._objects[chunk][0]) for chunk in chunks), max_size, path)
             data = b"".join(self._objects[chunk][0] for chunk in chunks)
             removed = {chunk: self._objects[chunk] for chunk in chunks}
             for chunk in removed:

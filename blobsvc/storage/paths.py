@@ -6,11 +6,21 @@ treat as a separator), not ``.`` or ``..``; the whole path at
 most 1024 bytes; no leading or trailing ``/``, no empty segment. The first
 segment ``.blobsvc`` is reserved for the service's own data (temporary
 files, large-object segments), so no client can read or list it.
+
+Unicode: a path must be in NFC, so that one name has one spelling (``é``
+precomposed or as ``e`` plus a combining accent would otherwise be two
+objects that look the same). Non-NFC paths are refused rather than
+normalised, so the name a client sends is always the name it gets back in
+listings. Bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E,
+U+200F, U+061C) are refused: they make a name display differently from
+what it is (``invoice<U+202E>fdp.exe`` shows as ``invoiceexe.pdf``).
+Right-to-left letters themselves are fine.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from blobsvc.storage.errors import InvalidPath
 
@@ -19,6 +29,7 @@ MAX_SEGMENT_BYTES = 255
 RESERVED_PREFIX = ".blobsvc"
 
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def validate_path(path: object) -> str:
@@ -37,6 +48,7 @@ def validate_path(path: object) -> str:
         raise InvalidPath(
             "path contains a control character or backslash", repr(path)
         )
+    _check_unicode(path)
     if path.startswith("/"):
         raise InvalidPath("path must not start with '/'", path)
     segments = path.split("/")
@@ -54,6 +66,14 @@ def validate_dir(path: object) -> str:
     if isinstance(path, str) and path.endswith("/"):
         path = path[:-1]
     return validate_path(path)
+
+
+def _check_unicode(path: str) -> None:
+    """One spelling per name, displayed as it is (see the module docstring)."""
+    if _BIDI_CONTROLS.search(path):
+        raise InvalidPath("path contains a bidirectional control character", repr(path))
+    if not unicodedata.is_normalized("NFC", path):
+        raise InvalidPath("path is not in Unicode NFC; send its NFC form", path)
 
 
 def _check_segment(segment: str, path: str) -> None:

@@ -92,6 +92,8 @@ from blobsvc.storage.base import (
     Precondition,
     StorageDriver,
     Upload,
+    check_total_size,
+    too_large,
 )
 from blobsvc.storage.errors import (
     BackendUnavailable,
@@ -178,6 +180,12 @@ class SwiftDriver(StorageDriver):
     #: longer lists are split into nested manifests.
     MAX_MANIFEST_SEGMENTS = 1000
 
+    @classmethod
+    def check_settings(cls, params: dict) -> None:
+        _check_settings(params.get("container", "blobsvc"), params.get("timeout", 10.0),
+                        params.get("retries", 2), params.get("segment_size", DEFAULT_SEGMENT_SIZE),
+                        params.get("segment_grace_seconds", DEFAULT_SEGMENT_GRACE))
+
     def __init__(
         self,
         auth_url: str,
@@ -196,9 +204,7 @@ class SwiftDriver(StorageDriver):
         segment_size: int = DEFAULT_SEGMENT_SIZE,
         segment_grace_seconds: float = DEFAULT_SEGMENT_GRACE,
     ) -> None:
-        _check_settings(container, timeout, retries, segment_size)
-        if segment_grace_seconds < 0:
-            raise ValueError("storage.segment_grace_seconds must not be negative")
+        _check_settings(container, timeout, retries, segment_size, segment_grace_seconds)
         self.container = container
         self.segment_size = segment_size
         self.segment_grace = float(segment_grace_seconds)
@@ -604,18 +610,22 @@ class SwiftDriver(StorageDriver):
                                            response_dict=response)
         return _Stored.of(etag, response)
 
-    def _cat(self, path, chunks):
+    def _cat(self, path, chunks, max_size):
         found = self._head_chunks(chunks)
+        check_total_size((_content_length(found[chunk]) for chunk in chunks), max_size, path)
+        # Counted again as the result is built: a chunk may grow after its HEAD.
+        budget = _SizeBudget(max_size, path)
         with self._claims.claim(path):
             self._check_no_clash(path)
             pieces = _plan_cat(chunks, found, self.SMALL_CHUNK, self.segment_size)
             parts = _Parts(path)
             if not pieces or (len(pieces) == 1 and isinstance(pieces[0], list)):
                 small = pieces[0] if pieces else []
-                info = self._put_plain(path, self._read_chunks(small, path),
+                info = self._put_plain(path, budget.counted(self._read_chunks(small, path)),
                                        DEFAULT_CONTENT_TYPE, None)
             else:
-                info = self._cat_large(path, pieces, parts, keep_old=path in found)
+                info = self._cat_large(path, pieces, parts, keep_old=path in found,
+                                       budget=budget)
         # Lent segments now belong to the result, unless it lost to a newer version.
         lent = [chunk for chunk in found if _is_large(found[chunk])] if parts.superseded else []
         self._remove_sources(path, [chunk for chunk in found if chunk != path], with_segments=lent)
@@ -641,13 +651,14 @@ class SwiftDriver(StorageDriver):
             raise BackendUnavailable(f"{path} was written, but Swift did not delete "
                                      + ", ".join(failed), path)
 
-    def _cat_large(self, path: str, pieces: list, parts: _Parts, keep_old: bool) -> ObjectInfo:
+    def _cat_large(self, path: str, pieces: list, parts: _Parts, keep_old: bool,
+                   budget: _SizeBudget) -> ObjectInfo:
         """The result as an SLO: copied, lent or joined segments, then the manifest."""
         try:
             entries: list[dict] = []
             copies: dict[str, dict] = {}
             for piece in pieces:
-                entries.extend(self._cat_piece(path, piece, parts, copies))
+                entries.extend(self._cat_piece(path, piece, parts, copies, budget))
             info = self._commit_manifest(path, entries, parts, DEFAULT_CONTENT_TYPE, None,
                                          keep_old=keep_old)
         except BaseException as exc:
@@ -657,12 +668,21 @@ class SwiftDriver(StorageDriver):
         return info
 
     def _cat_piece(self, path: str, piece: list[str] | _Chunk, parts: _Parts,
-                   copies: dict[str, dict]) -> list[dict]:
-        """Manifest entries for one piece: a run of small chunks, or one big chunk."""
+                   copies: dict[str, dict], budget: _SizeBudget) -> list[dict]:
+        """Manifest entries for one piece: a run of small chunks, or one big chunk.
+
+        Every byte is counted against ``budget``: read-through bytes as they
+        pass, lent segments by the sizes their current manifest lists, and
+        copies by their HEAD size (the manifest PUT makes Swift check it).
+        """
         if isinstance(piece, list):
-            return [self._write_segment(path, self._read_chunks(piece, path), parts)]
+            chunks = budget.counted(self._read_chunks(piece, path))
+            return [self._write_segment(path, chunks, parts)]
         if piece.large:
-            return self._manifest_entries(piece.name, path)
+            entries = self._manifest_entries(piece.name, path)
+            budget.take(sum(entry["size_bytes"] for entry in entries))
+            return entries
+        budget.take(piece.size)
         if piece.name not in copies:  # a repeated chunk is copied once
             name = parts.new_name()
             stored = self._copy(piece.name, name, manifest_only=False, path=path)
@@ -1030,6 +1050,35 @@ class _Chunk:
     large: bool
 
 
+class _SizeBudget:
+    """The bytes a cat result may still take (None: no limit); TooLarge past them."""
+
+    def __init__(self, max_size: int | None, path: str) -> None:
+        self.max_size = max_size
+        self.used = 0
+        self.path = path
+
+    def take(self, size: int) -> None:
+        self.used += size
+        if self.max_size is not None and self.used > self.max_size:
+            raise too_large(self.max_size, self.path)
+
+    def counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """``chunks`` passed through, each counted; the source is closed on the way out."""
+        try:
+            for chunk in chunks:
+                self.take(len(chunk))
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+
+def _content_length(headers: dict) -> int:
+    return int(headers.get("content-length", 0))
+
+
 def _plan_cat(chunks: list[str], found: dict[str, dict], small: int,
               segment_size: int) -> list[list[str] | _Chunk]:
     """The result's pieces in order: runs of small chunks (lists) and big chunks.
@@ -1040,7 +1089,7 @@ def _plan_cat(chunks: list[str], found: dict[str, dict], small: int,
     run: list[str] = []
     run_size = 0
     for chunk in chunks:
-        size, large = int(found[chunk].get("content-length", 0)), _is_large(found[chunk])
+        size, large = _content_length(found[chunk]), _is_large(found[chunk])
         if size == 0:
             continue
         if large or size >= small or run_size + size > segment_size:
@@ -1364,8 +1413,11 @@ def _keystone_options(project_name: str | None, project_domain_name: str | None,
     return {key: value for key, value in options.items() if value is not None}
 
 
-def _check_settings(container: str, timeout: float, retries: int, segment_size: int) -> None:
+def _check_settings(container: str, timeout: float, retries: int, segment_size: int,
+                    segment_grace_seconds: float) -> None:
     """Reject values swiftclient would accept and then misbehave with."""
+    if segment_grace_seconds < 0:
+        raise ValueError("storage.segment_grace_seconds must not be negative")
     if not container or "/" in container:
         raise ValueError("storage.container must be a non-empty name without '/'")
     if timeout <= 0:
