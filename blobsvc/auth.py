@@ -16,15 +16,28 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
+import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Mapping
 from urllib.parse import quote
 
-from blobsvc.secrets import SecretChecker, check_hash_format, is_hashed
+from blobsvc.secrets import MIN_ITERATIONS, PasswordChecker, TokenTable, is_hashed, parse_hash
 
 LEVELS = {"none": 0, "read": 1, "write": 2}
 ENV_TOKEN = "BLOBSVC_TOKEN"
+#: Weakest secrets accepted: a token or key a guess could find is refused at start.
+MIN_TOKEN_LENGTH = 16
+MIN_SIGNING_KEY_BYTES = 32
+#: Character-frequency estimate of a signing key's randomness, in bits: catches
+#: keys of a few characters over and over, whatever their length.
+MIN_SIGNING_KEY_BITS = 64
+_MAKE_KEY = "e.g. the output of 'openssl rand -hex 32'"
+#: Integers in signed URLs have one spelling: ASCII digits, no sign, no
+#: leading zero, so one signature cannot be replayed under another URL.
+_CANONICAL_INT = re.compile(r"0|[1-9][0-9]*")
 
 
 class AuthDenied(Exception):
@@ -100,11 +113,15 @@ def parse_settings(section: object, environ: Mapping[str, str]) -> AuthSettings:
     anonymous = _level(section.get("anonymous", "none"), "auth.anonymous", allow_none=True)
     users = tuple(_user_grants(section.get("users") or {}))
     tokens = list(_token_grants(section.get("tokens") or []))
+    wheres = [f"auth.tokens[{index}].token" for index in range(len(tokens))]
     if env_token:
+        _check_secret(env_token, "token", ENV_TOKEN)
         tokens.append(Grant(name="env-token", secret=env_token, access="write"))
+        wheres.append(ENV_TOKEN)
+    _check_token_hashes(tokens, wheres)
     signing_key = section.get("signing_key")
-    if signing_key is not None and (not isinstance(signing_key, str) or len(signing_key) < 16):
-        raise ValueError("auth.signing_key must be a string of at least 16 characters")
+    if signing_key is not None:
+        _check_signing_key(signing_key)
     public_metrics = section.get("public_metrics", False)
     if not isinstance(public_metrics, bool):
         raise ValueError("auth.public_metrics must be true or false")
@@ -144,11 +161,7 @@ def _grant(name: str, entry: object, secret_key: str, where: str) -> Grant:
     secret = entry.get(secret_key)
     if not isinstance(secret, str) or not secret:
         raise ValueError(f"{where}.{secret_key} is required (a string; may be ${{VAR}} or a hash)")
-    if is_hashed(secret):
-        try:
-            check_hash_format(secret)
-        except (ValueError, binascii.Error) as exc:
-            raise ValueError(f"{where}.{secret_key}: {exc}") from None
+    _check_secret(secret, secret_key, f"{where}.{secret_key}")
     access = _level(entry.get("access", "read"), f"{where}.access", allow_none=False)
     prefix = entry.get("prefix", "")
     if not isinstance(prefix, str) or prefix.startswith("/"):
@@ -156,6 +169,64 @@ def _grant(name: str, entry: object, secret_key: str, where: str) -> Grant:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return Grant(name=name, secret=secret, access=access, prefix=prefix)
+
+
+def _check_secret(secret: str, kind: str, where: str) -> None:
+    """Refuse a malformed or cheap hash, and a plain token short enough to guess."""
+    if is_hashed(secret):
+        try:
+            hashed = parse_hash(secret)
+        except (ValueError, binascii.Error) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        if hashed.iterations < MIN_ITERATIONS:
+            command = "blobsvc hash-secret" + (" --token" if kind == "token" else "")
+            raise ValueError(f"{where}: a hash of {hashed.iterations} iterations is cheap to brute-force; "
+                             f"hash it again with '{command}' (at least {MIN_ITERATIONS})")
+    elif kind == "token" and len(secret) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{where} is too short: a token needs at least {MIN_TOKEN_LENGTH} characters")
+
+
+def _check_token_hashes(tokens: list[Grant], wheres: list[str]) -> None:
+    """Hashed tokens must share one salt and iteration count, so that an unknown
+    token costs one derivation, not one per hashed token (see blobsvc.secrets)."""
+    first = None
+    for grant, where in zip(tokens, wheres, strict=True):
+        if not is_hashed(grant.secret):
+            continue
+        hashed = parse_hash(grant.secret)
+        first = first or hashed
+        if (hashed.salt, hashed.iterations) != (first.salt, first.iterations):
+            raise ValueError(f"{where}: hashed tokens must share one salt and iteration count; "
+                             "make every one with 'blobsvc hash-secret --token'")
+
+
+def _check_signing_key(key: object) -> None:
+    """Refuse a signing key that is short or far from random-looking."""
+    if not isinstance(key, str) or len(key.encode("utf-8")) < MIN_SIGNING_KEY_BYTES:
+        raise ValueError(f"auth.signing_key must be a string of at least {MIN_SIGNING_KEY_BYTES} bytes "
+                         f"({_MAKE_KEY})")
+    if _estimated_bits(key) < MIN_SIGNING_KEY_BITS or _is_repetition(key):
+        raise ValueError("auth.signing_key does not look random (few distinct characters or a "
+                         f"repeated pattern); use a random one ({_MAKE_KEY})")
+
+
+def _estimated_bits(text: str) -> float:
+    """Length times the entropy of the character frequencies: low when a few
+    characters make up most of ``text``."""
+    counts = Counter(text).values()
+    return -sum(n * math.log2(n / len(text)) for n in counts)
+
+
+def _is_repetition(text: str) -> bool:
+    """Whether ``text`` is a shorter string repeated ("abcabc")."""
+    return (text + text).find(text, 1) < len(text)
+
+
+def canonical_int(value: object, max_digits: int = 12) -> int | None:
+    """``value`` as an integer if it is one spelled canonically, else None."""
+    if not isinstance(value, str) or len(value) > max_digits or not _CANONICAL_INT.fullmatch(value):
+        return None
+    return int(value)
 
 
 def _level(value: object, where: str, allow_none: bool) -> str:
@@ -170,7 +241,9 @@ class Authenticator:
 
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
-        self.checker = SecretChecker()
+        self._users = {grant.name: grant for grant in settings.users}
+        self._passwords = PasswordChecker(grant.secret for grant in settings.users)
+        self._tokens = TokenTable((grant.secret, grant) for grant in settings.tokens)
         self.challenge = f'Basic realm="{settings.realm}", Bearer realm="{settings.realm}"'
         self._anonymous = Principal(name="anonymous", access=settings.anonymous)
 
@@ -209,16 +282,17 @@ class Authenticator:
         except (binascii.Error, ValueError):
             raise AuthDenied(401, "malformed Basic credentials") from None
         name, sep, password = decoded.partition(":")
-        grant = next((u for u in self.settings.users if u.name == name), None)
-        if not sep or grant is None or not self.checker.matches(password, grant.secret):
+        grant = self._users.get(name) if sep else None
+        # Checked whoever it names, at the same cost: timing tells no user names.
+        if not self._passwords.matches(password, grant.secret if grant else None) or grant is None:
             raise AuthDenied(401, "wrong user name or password")
         return _principal(grant)
 
     def _bearer(self, token: str) -> Principal:
-        for grant in self.settings.tokens:
-            if token and self.checker.matches(token, grant.secret):
-                return _principal(grant)
-        raise AuthDenied(401, "unknown token")
+        grant = self._tokens.find(token)
+        if grant is None:
+            raise AuthDenied(401, "unknown token")
+        return _principal(grant)
 
     def _signed_url(self, params: Mapping[str, object], method: str,
                     object_path: str | None) -> Principal:
@@ -226,15 +300,14 @@ class Authenticator:
         signature, expires = params.get("signature"), params.get("expires")
         if key is None or object_path is None:
             raise AuthDenied(403, "signed URLs are not accepted here")
-        well_formed = (isinstance(signature, str) and signature.isascii()
-                       and isinstance(expires, str) and expires.isascii()
-                       and expires.isdigit() and len(expires) <= 12)
-        if not well_formed:
-            raise AuthDenied(403, "a signed URL needs one 'expires' and one 'signature'")
-        if int(expires) < time.time():
+        expires_at = canonical_int(expires)
+        if not (isinstance(signature, str) and signature.isascii()) or expires_at is None:
+            raise AuthDenied(403, "a signed URL needs one 'expires' (an integer, no leading "
+                                  "zeros) and one 'signature'")
+        if expires_at < time.time():
             raise AuthDenied(403, "the signed URL has expired")
         for signed_method in _methods_signed_for(method):
-            expected = sign(key, signed_method, object_path, int(expires))
+            expected = sign(key, signed_method, object_path, expires_at)
             if hmac.compare_digest(expected, signature):
                 return Principal(name="signed-url", access="write" if signed_method == "PUT" else "read",
                                  only_path=object_path, only_method=signed_method)

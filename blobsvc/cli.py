@@ -19,7 +19,7 @@ EXIT_CONFIG_ERROR = 2
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "hash-secret":
-        return _hash_secret()
+        return _hash_secret(args.token)
     try:
         config = load(args.config)
     except ConfigError as exc:
@@ -50,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
                        "filesystem under ./data on 127.0.0.1:8080)")
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("-c", "--config", required=True, help="YAML config file")
-    commands.add_parser("hash-secret", help="read a password or token on stdin, print its hash "
-                        "for the config")
+    hash_secret = commands.add_parser("hash-secret", help="read a password or token on stdin, "
+                                      "print its hash for the config")
+    hash_secret.add_argument("--token", action="store_true",
+                             help="hash a Bearer token (all token hashes share one salt, so that "
+                             "an unknown token costs one check, not one per token)")
     sign = commands.add_parser("sign", help="print a time-limited URL for one GET or PUT of a path")
     sign.add_argument("-c", "--config", help="YAML config file with auth.signing_key")
     sign.add_argument("--method", choices=("GET", "PUT"), default="GET")
@@ -73,9 +76,10 @@ def _shared_metrics_dir(workers: int):
         yield
 
 
-def _hash_secret() -> int:
+def _hash_secret(token: bool) -> int:
     """Hash a secret read from stdin (a prompt on a terminal), never argv."""
-    from blobsvc.secrets import hash_secret
+    from blobsvc.auth import MIN_TOKEN_LENGTH
+    from blobsvc.secrets import hash_secret, hash_token
 
     if sys.stdin.isatty():
         import getpass
@@ -86,7 +90,10 @@ def _hash_secret() -> int:
     if not secret:
         print("blobsvc: no secret given", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    print(hash_secret(secret))
+    if token and len(secret) < MIN_TOKEN_LENGTH:  # the config cannot see it once hashed
+        print(f"blobsvc: a token needs at least {MIN_TOKEN_LENGTH} characters", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    print(hash_token(secret) if token else hash_secret(secret))
     return 0
 
 

@@ -1,7 +1,8 @@
 """Configuration: YAML file (or the embedded default), then the environment.
 
 Loading order: the YAML document, ``${VAR}`` / ``${VAR:-default}``
-substituted in its string values, then ``BLOBSVC_<SECTION>_<KEY>``
+substituted in its string values (as plain text, never parsed as YAML: a
+``#`` or ``!!`` in a password is part of it), then ``BLOBSVC_<SECTION>_<KEY>``
 environment variables (e.g. ``BLOBSVC_SERVER_PORT=9000``,
 ``BLOBSVC_STORAGE_ROOT=/data``) override single settings, so a container
 needs no file at all. Everything is checked before the service starts: an
@@ -42,6 +43,15 @@ class ServerSettings:
     max_threads: int = 128
     #: Seconds a connection may stay silent before the server drops it.
     socket_timeout: float = 30.0
+    #: Seconds from the first byte of a request's head to its last: a client
+    #: trickling headers is dropped after this, however slowly it sends.
+    header_timeout: float = 10.0
+    #: Connections kept open per worker; past it, the one waiting longest
+    #: for its deadline is closed to make room.
+    max_connections: int = 4096
+    #: Serve HTML, SVG, XML and JavaScript objects inline, unsandboxed. Only
+    #: for a store whose every writer is trusted with every reader's rights.
+    inline_active_content: bool = False
     #: Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     shutdown_timeout: float = 10.0
     #: Largest object accepted, in bytes; null for no limit.
@@ -94,6 +104,15 @@ SECTIONS = ("server", "storage", "log", "auth", "tls")
 ENV_PREFIX = "BLOBSVC_"
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+_NULLS = ("", "null", "~")
+
+
+class FromEnvironment(str):
+    """Text from the environment: a plain string until the setting it fills
+    gives it a type (see :func:`_typed`)."""
 
 
 def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -120,8 +139,9 @@ def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> C
 def substitute(value: Any, environ: Mapping[str, str], where: str) -> Any:
     """Replace ``${VAR}`` and ``${VAR:-default}`` in every string value.
 
-    A value that is nothing but one reference takes the variable's YAML
-    type, so ``port: ${PORT}`` is an integer.
+    The result is text, whatever it contains; the setting it fills types
+    it, so ``port: ${PORT}`` is an integer and ``password: ${PW}`` keeps
+    a ``#`` in it.
     """
     if isinstance(value, dict):
         return {key: substitute(item, environ, _join(where, key)) for key, item in value.items()}
@@ -138,10 +158,7 @@ def substitute(value: Any, environ: Mapping[str, str], where: str) -> Any:
             return default
         raise ConfigError(f"config: {where} uses ${{{name}}}, which is not set in the environment")
 
-    result = _SUBSTITUTION.sub(replace, value)
-    if _SUBSTITUTION.fullmatch(value):
-        return _yaml_scalar(result)
-    return result
+    return FromEnvironment(_SUBSTITUTION.sub(replace, value))
 
 
 def apply_environment(document: dict, environ: Mapping[str, str]) -> None:
@@ -159,7 +176,7 @@ def apply_environment(document: dict, environ: Mapping[str, str]) -> None:
         target = document.setdefault(section, {})
         if not isinstance(target, dict):
             raise ConfigError(f"config: section {section} must be a mapping")
-        target[key] = _yaml_scalar(raw)
+        target[key] = FromEnvironment(raw)
 
 
 def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
@@ -174,7 +191,7 @@ def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError("config: log.format must be text or json")
     _check_server(server)
     try:
-        auth_settings = auth.parse_settings(document.get("auth"), environ or {})
+        auth_settings = auth.parse_settings(_typed_auth(document.get("auth")), environ or {})
     except ValueError as exc:
         raise ConfigError(f"config: {exc}") from None
     if not auth_settings.enabled and not is_loopback(server.host):
@@ -211,10 +228,10 @@ def _check_server(server: ServerSettings) -> None:
         raise ConfigError("config: server.port must be between 0 and 65535")
     if server.max_threads < server.threads:
         raise ConfigError("config: server.max_threads must be at least server.threads")
-    for name in ("threads", "chunk_size"):
+    for name in ("threads", "chunk_size", "max_connections"):
         if getattr(server, name) < 1:
             raise ConfigError(f"config: server.{name} must be at least 1")
-    for name in ("socket_timeout", "shutdown_timeout"):
+    for name in ("socket_timeout", "shutdown_timeout", "header_timeout"):
         if getattr(server, name) <= 0:
             raise ConfigError(f"config: server.{name} must be positive")
     if server.workers is not None and server.workers < 1:
@@ -231,9 +248,10 @@ def _build_storage(section: Any) -> StorageSettings:
     if driver == "filesystem" and not section:
         section = {"root": "./data"}
     try:
-        settings_schema = load_driver_class(driver).SETTINGS
+        driver_class = load_driver_class(driver)
     except ImportError as exc:
         raise ConfigError(f"config: storage.driver {driver} needs a missing library: {exc}") from None
+    settings_schema = driver_class.SETTINGS
     params = {}
     for key, value in section.items():
         if key not in settings_schema:
@@ -245,6 +263,10 @@ def _build_storage(section: Any) -> StorageSettings:
         if default is REQUIRED:
             raise ConfigError(f"config: storage.{key} is required by driver {driver}")
         params[key] = default
+    try:
+        driver_class.check_settings(params)  # ranges, so check-config catches them too
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
     return StorageSettings(driver=driver, params=params)
 
 
@@ -260,14 +282,28 @@ def _build_section(cls: type, section: Any, name: str) -> Any:
 
 
 def _field_type(f: dataclasses.Field) -> tuple[type, ...]:
-    annotation = str(f.type)
-    types = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,),
-             "int | None": (int, type(None))}
-    return types[annotation]
+    return _FIELD_TYPES[str(f.type)]
+
+
+_FIELD_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,),
+                "int | None": (int, type(None)), "str | None": (str, type(None))}
+
+
+def _typed_auth(section: Any) -> Any:
+    """The auth section with its scalar settings from the environment typed
+    as AuthSettings declares them (users and tokens stay text)."""
+    if not isinstance(section, dict):
+        return section
+    fields = {f.name: f for f in dataclasses.fields(auth.AuthSettings) if str(f.type) in _FIELD_TYPES}
+    return {key: _check_type(value, _field_type(fields[key]), f"auth.{key}")
+            if isinstance(value, FromEnvironment) and key in fields else value
+            for key, value in section.items()}
 
 
 def _check_type(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
     expected = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, FromEnvironment):
+        value = _typed(value, expected)
     is_bool = isinstance(value, bool)
     if is_bool and bool not in expected or not isinstance(value, expected):
         names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
@@ -283,12 +319,20 @@ def _mapping(section: Any, name: str) -> dict:
     return section
 
 
-def _yaml_scalar(raw: str) -> Any:
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
-    return value if isinstance(value, (int, float, bool, str)) or value is None else raw
+def _typed(text: str, expected: tuple[type, ...]) -> Any:
+    """Text from the environment as the type its setting declares, read
+    literally; left as text when it is not one (the type check names the key)."""
+    if type(None) in expected and text in _NULLS:
+        return None
+    if str in expected:
+        return str(text)
+    if bool in expected and text.lower() in _BOOLEANS:
+        return _BOOLEANS[text.lower()]
+    if int in expected and _INTEGER.fullmatch(text):
+        return int(text)
+    if float in expected and _FLOAT.fullmatch(text):
+        return float(text)
+    return str(text)
 
 
 def _join(where: str, key: Any) -> str:

@@ -12,16 +12,20 @@ import logging
 import re
 import secrets
 import time
+from urllib.parse import quote
 
 import cherrypy
 
+from blobsvc.logs import escape_text
 from blobsvc.metrics import Metrics
 
 access_log = logging.getLogger("blobsvc.access")
 
 #: A client's request id is echoed only if it is short and plain.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Characters a logged path keeps as they are (RFC 3986 path characters
+#: but '%'); everything else is percent-encoded, spaces and line breaks too.
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
 def _start(metrics: Metrics, access_log_on: bool) -> None:
@@ -47,21 +51,28 @@ def _finish(metrics: Metrics, access_log_on: bool) -> None:
     if access_log_on and access_log.isEnabledFor(logging.INFO):
         principal = getattr(request, "blobsvc_principal", None)
         fields = {
-            "remote": request.remote.ip, "method": request.method,
-            "path": _printable(request.path_info),
-            "route": route, "status": status, "bytes_in": request.blobsvc_bytes_in,
+            "remote": _field(request.remote.ip), "method": _field(request.method),
+            "path": _logged_path(request.path_info),
+            "route": _field(route), "status": status, "bytes_in": request.blobsvc_bytes_in,
             "bytes_out": bytes_out, "duration_ms": round(duration * 1000, 1),
-            "request_id": request.blobsvc_request_id,
-            "user": principal.name if principal is not None else "-",
+            "request_id": _field(request.blobsvc_request_id),
+            "user": _field(principal.name if principal is not None else "-"),
         }
         access_log.info("%(remote)s %(method)s %(path)s %(status)s in=%(bytes_in)s "
                         "out=%(bytes_out)s %(duration_ms)sms id=%(request_id)s user=%(user)s",
                         fields, extra=fields)
 
 
-def _printable(text: str) -> str:
-    """Escape control characters, so a path cannot forge log lines."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+def _logged_path(path: str) -> str:
+    """The path percent-encoded (UTF-8), so it is one printable field: no
+    space, line break or backslash from the client survives in it."""
+    return quote(path, safe=_PATH_SAFE, errors="surrogatepass")
+
+
+def _field(value: object) -> str:
+    """Any other field of the line: non-printables, spaces and backslashes
+    escaped, so a field can neither break the line nor pose as another."""
+    return escape_text(str(value), also=" \\")
 
 
 def _body_bytes_sent(method: str, route: str, status: int, headers) -> int:

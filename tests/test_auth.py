@@ -358,7 +358,7 @@ def hashed_service(password_hash: str, token_hash: str | None = None) -> Service
 
 
 def test_hashed_password_authenticates():
-    svc = hashed_service(hash_secret("alice-pw", iterations=1000))
+    svc = hashed_service(hash_secret("alice-pw", iterations=100_000))
     response = svc.request("GET", "/v1/objects/builds/seed.bin", None,
                            {"Authorization": basic("alice", "alice-pw")})
     assert response.status == 200
@@ -366,14 +366,14 @@ def test_hashed_password_authenticates():
 
 
 def test_wrong_password_against_a_hash_is_401():
-    svc = hashed_service(hash_secret("alice-pw", iterations=1000))
+    svc = hashed_service(hash_secret("alice-pw", iterations=100_000))
     response = svc.request("GET", "/v1/objects/builds/seed.bin", None,
                            {"Authorization": basic("alice", "alice-pW")})
     assert_refused(response, 401)
 
 
 def test_the_hash_itself_is_not_a_password():
-    password_hash = hash_secret("alice-pw", iterations=1000)
+    password_hash = hash_secret("alice-pw", iterations=100_000)
     svc = hashed_service(password_hash)
     response = svc.request("GET", "/v1/objects/builds/seed.bin", None,
                            {"Authorization": basic("alice", password_hash)})
@@ -381,8 +381,8 @@ def test_the_hash_itself_is_not_a_password():
 
 
 def test_hashed_token_authenticates_and_a_wrong_one_does_not():
-    svc = hashed_service(hash_secret("alice-pw", iterations=1000),
-                         hash_secret("hashed-token-42", iterations=1000))
+    svc = hashed_service(hash_secret("alice-pw", iterations=100_000),
+                         hash_secret("hashed-token-42", iterations=100_000))
     good = svc.request("PUT", "/v1/objects/builds/by-token", b"t",
                        {"Authorization": bearer("hashed-token-42")})
     bad = svc.request("PUT", "/v1/objects/builds/by-token-2", b"t",
@@ -401,7 +401,7 @@ def test_default_hash_strength_authenticates_repeatedly():
 
 
 def test_a_correct_password_does_not_unlock_a_wrong_one_after_caching():
-    svc = hashed_service(hash_secret("alice-pw", iterations=1000))
+    svc = hashed_service(hash_secret("alice-pw", iterations=100_000))
     good = svc.request("GET", "/v1/objects/builds/seed.bin", None,
                        {"Authorization": basic("alice", "alice-pw")})
     bad = svc.request("GET", "/v1/objects/builds/seed.bin", None,
@@ -459,10 +459,10 @@ def test_secrets_from_environment_variables_authenticate(tmp_path):
         "storage": {"driver": "memory"},
         "auth": {"users": {"env-user": {"password": "${TEST_USER_PASSWORD}", "access": "read"}},
                  "tokens": [{"name": "env", "token": "${TEST_TOKEN}", "access": "write"}]},
-    }, {"TEST_USER_PASSWORD": "pw-from-env", "TEST_TOKEN": "token-from-env"})
+    }, {"TEST_USER_PASSWORD": "pw-from-env", "TEST_TOKEN": "token-from-env-0123"})
     driver = create_driver("memory", {})
     client = WebTestClient(build_app(config, driver))
-    put = client.request("PUT", "/v1/objects/env/x", b"env", {"Authorization": bearer("token-from-env")})
+    put = client.request("PUT", "/v1/objects/env/x", b"env", {"Authorization": bearer("token-from-env-0123")})
     get = client.request("GET", "/v1/objects/env/x", None,
                          {"Authorization": basic("env-user", "pw-from-env")})
     literal = client.request("GET", "/v1/objects/env/x", None,
@@ -478,8 +478,8 @@ def test_secret_from_a_missing_environment_variable_is_a_config_error(tmp_path):
 
 
 def test_blobsvc_token_environment_variable_grants_write():
-    svc = Service(None, environ={"BLOBSVC_TOKEN": "env-token-value"})
-    put = svc.request("PUT", "/v1/objects/a/b", b"x", {"Authorization": bearer("env-token-value")})
+    svc = Service(None, environ={"BLOBSVC_TOKEN": "env-token-value-0123"})
+    put = svc.request("PUT", "/v1/objects/a/b", b"x", {"Authorization": bearer("env-token-value-0123")})
     anonymous = svc.request("GET", "/v1/objects/a/b")
     assert put.status == 201
     assert_refused(anonymous, 401)

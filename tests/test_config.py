@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from blobsvc.config import ConfigError, load
 
@@ -17,7 +18,8 @@ def test_no_file_is_filesystem_under_data_on_loopback_8080():
     config = load(None, environ={})
     assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
     assert config.storage.driver == "filesystem"
-    assert config.storage.params == {"root": "./data", "fsync": True}
+    assert config.storage.params == {"root": "./data", "fsync": True,
+                                     "file_mode": 0o600, "dir_mode": 0o700}
 
 
 def test_variables_are_substituted_with_their_yaml_type(tmp_path):
@@ -72,3 +74,19 @@ def test_example_configs_are_valid():
     config_dir = Path(__file__).resolve().parent.parent / "config"
     for name in ("blobsvc.yaml", "memory.yaml"):
         load(str(config_dir / name), environ={})
+
+
+@pytest.mark.parametrize("storage,message", [
+    ({"driver": "filesystem", "root": "d", "file_mode": "0666"}, "storage.file_mode"),
+    ({"driver": "filesystem", "root": "d", "dir_mode": 640}, "storage.dir_mode"),
+    ({"driver": "swift", "auth_url": "http://127.0.0.1:1/auth/v1.0", "user": "u", "key": "k",
+      "segment_size": 0}, "storage.segment_size"),
+    ({"driver": "swift", "auth_url": "http://127.0.0.1:1/auth/v1.0", "user": "u", "key": "k",
+      "timeout": -1}, "storage.timeout"),
+])
+def test_driver_setting_out_of_range_is_a_config_error(tmp_path, storage, message):
+    """check-config runs the driver's own range checks: a value it would
+    accept must never crash ``serve`` later."""
+    path = write(tmp_path, yaml.safe_dump({"storage": storage}))
+    with pytest.raises(ConfigError, match=message):
+        load(path, environ={})
