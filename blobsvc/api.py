@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
@@ -18,12 +19,13 @@ from typing import Callable, Iterator
 import cherrypy
 
 from blobsvc import preconditions
-from blobsvc.bodies import abandon_unread_body, body_chunks
+from blobsvc.bodies import body_chunks
 from blobsvc.config import ServerSettings
 from blobsvc.metrics import Metrics
 from blobsvc.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.responses import ApiError, send_json
 from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
+from blobsvc.storage.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,33 @@ _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 _RANGE_ATTEMPTS = 3
 
 
-def object_headers(info: ObjectInfo) -> None:
+#: Media types a browser runs script in, or renders documents from that can
+#: (XML through XSLT): served from a shared origin, an object of this kind
+#: uploaded by one writer would act with the rights of whoever opens it.
+_ACTIVE_TYPES = frozenset({
+    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml",
+    "text/xsl", "application/xslt+xml", "text/javascript", "application/javascript",
+    "application/x-javascript", "text/ecmascript", "application/ecmascript",
+    "multipart/x-mixed-replace",
+})
+
+
+def is_active_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in _ACTIVE_TYPES or media_type.endswith("+xml")
+
+
+def object_headers(info: ObjectInfo, inline_active: bool = False) -> None:
     """Headers GET and HEAD share, all from one ObjectInfo."""
     headers = cherrypy.serving.response.headers
+    content_type = info.content_type or "application/octet-stream"
     headers["Content-Length"] = str(info.size)
-    headers["Content-Type"] = info.content_type or "application/octet-stream"
+    headers["Content-Type"] = content_type
+    if not inline_active and is_active_type(content_type):
+        # Downloaded, not rendered; and if rendered anyway, in a sandbox
+        # with no scripts and an origin of its own.
+        headers["Content-Disposition"] = "attachment"
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     headers["Accept-Ranges"] = "bytes"
     if info.etag:
         headers["ETag"] = f'"{info.etag}"'
@@ -60,11 +84,11 @@ class ObjectResource:
         headers = cherrypy.serving.request.headers
         if "Range" not in headers:
             info, stream = self.driver.open_object(path)
-            if not self._conditions_allow(info):
-                stream.close()
-                return b""
-            object_headers(info)
-            return self._stream(stream, info.size or 0, path)
+            with closed_unless_sent(stream):
+                if not self._conditions_allow(info):
+                    return b""
+                self._object_headers(info)
+                return self._stream(stream, info.size or 0, path)
         for _ in range(_RANGE_ATTEMPTS):
             info = self.driver.stat_object(path)
             if not self._conditions_allow(info):
@@ -79,20 +103,24 @@ class ObjectResource:
             stream.close()  # replaced between stat and open: decide again
         else:
             raise ApiError(503, f"{path} keeps changing; try again", code="backend_unavailable")
-        object_headers(opened)
-        if byte_range is None:
-            return self._stream(stream, info.size or 0, path)
-        response = cherrypy.serving.response
-        response.status = 206
-        response.headers["Content-Range"] = byte_range.content_range(info.size or 0)
-        response.headers["Content-Length"] = str(byte_range.length)
-        return self._stream(stream, byte_range.length, path)
+        with closed_unless_sent(stream):
+            self._object_headers(opened)
+            if byte_range is None:
+                return self._stream(stream, info.size or 0, path)
+            response = cherrypy.serving.response
+            response.status = 206
+            response.headers["Content-Range"] = byte_range.content_range(info.size or 0)
+            response.headers["Content-Length"] = str(byte_range.length)
+            return self._stream(stream, byte_range.length, path)
 
     def HEAD(self, path: str) -> bytes:
         info = self.driver.stat_object(path)
         if self._conditions_allow(info):
-            object_headers(info)
+            self._object_headers(info)
         return b""
+
+    def _object_headers(self, info: ObjectInfo) -> None:
+        object_headers(info, self.settings.inline_active_content)
 
     def _conditions_allow(self, info: ObjectInfo) -> bool:
         """Apply If-* headers; False when a 304 has been set up instead."""
@@ -124,17 +152,14 @@ class ObjectResource:
     @staticmethod
     def _stream(stream: ObjectStream, size: int, path: str) -> Iterator[bytes]:
         cherrypy.serving.response.stream = True
-        return send_exactly(stream, size, path)
+        return ExactLengthBody(stream, size, path)
 
     def PUT(self, path: str) -> bytes:
         upload = None
         try:
             paths.validate_path(path)
-            upload = self._upload_from_request()
+            upload = self._upload_from_request(path)
             info = self.driver.put_object(path, upload)
-        except BaseException:
-            abandon_unread_body()
-            raise
         finally:
             if upload is not None:
                 cherrypy.serving.request.blobsvc_bytes_in = upload.size
@@ -143,6 +168,12 @@ class ObjectResource:
         document.update(md5=upload.md5_hex, sha256=upload.sha256_hex)
         return send_json(document, 201)
 
+    def _current(self, path: str) -> ObjectInfo | None:
+        try:
+            return self.driver.stat_object(path)
+        except NotFound:
+            return None
+
     def DELETE(self, path: str) -> None:
         headers = cherrypy.serving.request.headers
         self.driver.delete_object(path, preconditions.write_precondition(headers, "DELETE"))
@@ -150,16 +181,22 @@ class ObjectResource:
         response.status = 204
         response.headers.pop("Content-Type", None)
 
-    def _upload_from_request(self) -> Upload:
+    def _upload_from_request(self, path: str) -> Upload:
+        """Everything decidable before the body is read is decided here, so a
+        refused upload costs the client no bytes (and ``100 Continue`` is
+        only sent for one that may succeed)."""
         request = cherrypy.serving.request
         headers = request.headers
         content_length = _content_length(headers)
         max_size = self.settings.max_object_size
         if max_size is not None and content_length is not None and content_length > max_size:
             raise ApiError(413, f"object larger than the limit of {max_size} bytes")
+        precondition = preconditions.write_precondition(headers, "PUT")
+        if precondition is not None:
+            precondition(self._current(path))  # checked again, atomically, at commit
         return Upload(
             body_chunks(request.rfile, content_length, self.settings.chunk_size),
-            precondition=preconditions.write_precondition(headers, "PUT"),
+            precondition=precondition,
             content_type=headers.get("Content-Type"),
             expected_size=content_length,
             max_size=max_size,
@@ -168,24 +205,61 @@ class ObjectResource:
         )
 
 
-def send_exactly(stream: ObjectStream, size: int, path: str) -> Iterator[bytes]:
-    """Yield the stream, and abort the connection if it is not ``size`` long.
+@contextlib.contextmanager
+def closed_unless_sent(stream: ObjectStream) -> Iterator[None]:
+    """Close ``stream`` if the handler leaves without handing it to the server
+    (a failed precondition, a 304, any error): an open file per refused
+    request is how a few hundred requests exhaust a worker's descriptors."""
+    try:
+        yield
+    except BaseException:
+        stream.close()
+        raise
+    if not getattr(cherrypy.serving.response, "stream", False):
+        stream.close()
 
-    The status line and Content-Length are already out; a short body would
-    leave the client waiting forever, so an exception here makes the server
-    drop the connection instead.
+
+class ExactLengthBody:
+    """The response body of one object: the stream, held to ``size`` bytes.
+
+    The status line and Content-Length are already out when it runs; a
+    short body would leave the client waiting forever, so a stream of the
+    wrong length raises and the server drops the connection instead. The
+    server calls :meth:`close` whether or not the body was sent, which
+    closes the stream (a generator that never started could not).
     """
-    sent = 0
-    with stream:
-        for chunk in stream:
-            sent += len(chunk)
-            if sent > size:
-                break
-            yield chunk
-    if sent != size:
+
+    def __init__(self, stream: ObjectStream, size: int, path: str) -> None:
+        self.stream = stream
+        self.size = size
+        self.path = path
+        self.sent = 0
+        self._chunks = iter(stream)
+
+    def __iter__(self) -> ExactLengthBody:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self.close()
+            if self.sent != self.size:
+                self._abort()
+            raise
+        self.sent += len(chunk)
+        if self.sent > self.size:
+            self.close()
+            self._abort()
+        return chunk
+
+    def _abort(self) -> None:
         log.error("object %s changed size while being sent (%d of %d bytes); "
-                  "connection aborted", path, sent, size)
-        raise ConnectionAbortedError(f"object {path} ended after {sent} of {size} bytes")
+                  "connection aborted", self.path, self.sent, self.size)
+        raise ConnectionAbortedError(f"object {self.path} ended after {self.sent} of {self.size} bytes")
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 class ListingResource:
@@ -229,9 +303,11 @@ class MoveResource:
 class CatResource:
     """``POST /v1/cat``: concatenate chunks into a new object."""
 
-    def __init__(self, driver: StorageDriver, require_write: Callable[[str], None]) -> None:
+    def __init__(self, driver: StorageDriver, require_write: Callable[[str], None],
+                 settings: ServerSettings) -> None:
         self.driver = driver
         self.require_write = require_write
+        self.settings = settings
 
     def POST(self) -> bytes:
         body = read_json_body()
@@ -241,7 +317,8 @@ class CatResource:
             raise ApiError(400, "'chunks' must be a non-empty list of paths")
         for path in (target, *chunks):
             self.require_write(path)  # the chunks are deleted afterwards
-        return send_json(self.driver.cat_objects(target, chunks).to_json(), 201)
+        return send_json(self.driver.cat_objects(
+            target, chunks, max_size=self.settings.max_object_size).to_json(), 201)
 
 
 class HealthResource:
@@ -283,14 +360,19 @@ MAX_JSON_BODY = 1024 * 1024
 
 
 def read_json_body() -> dict:
+    """The request's JSON object, read only up to :data:`MAX_JSON_BODY` bytes
+    whatever the client declares (a bigger one is refused mid-read and its
+    connection closed)."""
     request = cherrypy.serving.request
     content_length = _content_length(request.headers)
+    too_large = ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
     if content_length is not None and content_length > MAX_JSON_BODY:
-        abandon_unread_body()
-        raise ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
-    raw = b"".join(body_chunks(request.rfile, content_length, 64 * 1024))
-    if len(raw) > MAX_JSON_BODY:
-        raise ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
+        raise too_large
+    raw = bytearray()
+    for chunk in body_chunks(request.rfile, content_length, 64 * 1024):
+        raw += chunk
+        if len(raw) > MAX_JSON_BODY:
+            raise too_large
     try:
         document = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting

@@ -8,7 +8,7 @@ and redirect on trailing slashes, both of which mean something in the API.
 from __future__ import annotations
 
 import logging
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
 import cherrypy
 
@@ -22,8 +22,7 @@ from blobsvc.api import (
     ObjectResource,
     ReadyResource,
 )
-from blobsvc.auth import AuthDenied, Authenticator
-from blobsvc.bodies import abandon_unread_body
+from blobsvc.auth import LEVELS, AuthDenied, Authenticator, Principal
 from blobsvc.config import Config
 from blobsvc.metrics import Metrics
 from blobsvc.openapi import OpenApiResource
@@ -43,6 +42,11 @@ OBJECTS_PREFIX = "/v1/objects/"
 
 #: Routes anyone may call: probes and the API description.
 PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/openapi.json"})
+#: Routes that name their paths in a JSON body.
+BODY_ROUTES = frozenset({"/v1/move", "/v1/cat"})
+
+#: Sent with every answer: a browser must take Content-Type as given.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 class Router(cherrypy.dispatch.Dispatcher):
@@ -56,25 +60,28 @@ class Router(cherrypy.dispatch.Dispatcher):
         self.listing = ListingResource(driver)
         self.fixed = {
             "/v1/move": MoveResource(driver, self.require_write),
-            "/v1/cat": CatResource(driver, self.require_write),
+            "/v1/cat": CatResource(driver, self.require_write, config.server),
             "/healthz": HealthResource(),
             "/readyz": ReadyResource(driver),
             "/openapi.json": OpenApiResource(),
             "/metrics": MetricsResource(metrics),
         }
 
-    def route(self, path_info: str) -> tuple[object, str, tuple[str, ...]]:
-        if path_info.startswith(OBJECTS_PREFIX):
-            path = path_info[len(OBJECTS_PREFIX):]
+    def route(self, raw_path: str) -> tuple[object, str, tuple[str, ...]]:
+        """Route on the path as sent, still percent-encoded: ``/%6detrics``
+        and ``/v1%2Fmove`` are no routes, so a proxy rule that filters on the
+        path sees what blobsvc acts on. Only an object's own path is decoded."""
+        if raw_path.startswith(OBJECTS_PREFIX):
+            path = decode_path(raw_path[len(OBJECTS_PREFIX):])
             if path == "" or path.endswith("/"):
                 return self.listing, "listing", (path,)
             return self.objects, "object", (path,)
-        if path_info == "/v1/objects":
+        if raw_path == "/v1/objects":
             return self.listing, "listing", ("",)
-        resource = self.fixed.get(path_info)
+        resource = self.fixed.get(raw_path)
         if resource is None:
-            raise ApiError(404, f"no such endpoint: {path_info}")
-        return resource, path_info, ()
+            raise ApiError(404, f"no such endpoint: {raw_path}")
+        return resource, raw_path, ()
 
     def authorize(self, route: str, args: tuple[str, ...]) -> None:
         """Decide access before any storage is touched (see blobsvc.auth)."""
@@ -91,7 +98,18 @@ class Router(cherrypy.dispatch.Dispatcher):
             self.auth.require(principal, "read", args[0], request.method)
         elif route == "/metrics":
             self.auth.require(principal, "read", "", request.method)
-        # move and cat name their paths in the body: see require_write.
+        elif route in BODY_ROUTES:
+            # The paths are in the body (see require_write); before a byte of
+            # it is read, the client must at least be able to write somewhere.
+            self._require_some_write(principal)
+
+    def _require_some_write(self, principal: Principal) -> None:
+        best = max(LEVELS[principal.access], LEVELS[self.auth.settings.anonymous])
+        if best >= LEVELS["write"]:
+            return
+        if not principal.authenticated and principal.only_path is None:
+            raise AuthDenied(401, "credentials required")
+        raise AuthDenied(403, f"{principal.name} may not write")
 
     def require_write(self, path: str) -> None:
         request = cherrypy.serving.request
@@ -106,22 +124,26 @@ class Router(cherrypy.dispatch.Dispatcher):
 
 
 def raw_path_info(environ: dict, fallback: str) -> str:
-    """The request path as the client sent it, percent-decoded exactly once.
+    """The request path as the client sent it, still percent-encoded.
 
     cheroot's PATH_INFO cannot tell ``a%2Fb`` from ``a%252Fb`` (it decodes
-    ``%25`` but keeps ``%2F``), so the raw request target is decoded here
-    instead. Without one (WebTest), PATH_INFO is already decoded once.
+    ``%25`` but keeps ``%2F``), so the raw request target is used instead.
+    Without one (WebTest), PATH_INFO is already decoded once, and is
+    encoded again here.
     """
     target = environ.get("REQUEST_URI")
-    if target is not None:
-        target = target.split("?", 1)[0]
-        if not target.startswith("/"):  # absolute-form: http://host/path
-            target = urlsplit(target).path or "/"
-        raw = unquote_to_bytes(target)
-    else:
-        raw = environ.get("PATH_INFO", fallback).encode("latin-1")
+    if target is None:
+        return quote_from_bytes(environ.get("PATH_INFO", fallback).encode("latin-1"), safe="/")
+    target = target.split("?", 1)[0]
+    if not target.startswith("/"):  # absolute-form: http://host/path
+        target = urlsplit(target).path or "/"
+    return target
+
+
+def decode_path(raw: str) -> str:
+    """An object path, percent-decoded exactly once, as UTF-8."""
     try:
-        return raw.decode("utf-8")
+        return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeError:
         raise ApiError(400, "path is not valid UTF-8", code="invalid_path") from None
 
@@ -153,7 +175,6 @@ class _ApiHandler:
             if exc.status == 401:
                 headers["WWW-Authenticate"] = self.router.auth.challenge
             code = "unauthorized" if exc.status == 401 else "forbidden"
-            abandon_unread_body()
             return send_error(exc.status, code, exc.message)
         except ApiError as exc:
             cherrypy.serving.response.headers.update(exc.headers)
@@ -171,6 +192,7 @@ def _unexpected_error() -> None:
                   cherrypy.serving.request.path_info)
     response = cherrypy.serving.response
     response.headers.clear()
+    response.headers.update(SECURITY_HEADERS)
     response.body = send_error(500, "internal_error", "internal error; see the server log")
 
 
@@ -202,6 +224,7 @@ def build_app(config: Config, driver: StorageDriver,
             "tools.blobsvc_request_log.metrics": metrics,
             "tools.blobsvc_request_log.access_log_on": config.log.access_log,
             "response.headers.server": "blobsvc",
+            **{f"response.headers.{name}": value for name, value in SECURITY_HEADERS.items()},
         },
     }
     app = cherrypy.Application(None, script_name="", config=app_config)

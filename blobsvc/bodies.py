@@ -1,16 +1,16 @@
 """Reading request bodies as a stream, never whole.
 
-The WSGI input of cheroot is either a known-length reader (Content-Length)
-or a chunked decoder; both return ``b""`` at the end. A client that goes
-away early shows up as a short read or a socket error, which becomes
-:class:`IncompleteBody` so the upload is dropped, not committed.
+The WSGI input is one of :mod:`blobsvc.framing`'s readers (Content-Length
+or chunked); both return ``b""`` at the end. A client that goes away early
+or breaks the framing shows up as a short read, a socket error or a
+``FramingError``, which become :class:`IncompleteBody` so the upload is
+dropped, not committed. A body left unread, for whatever reason, closes
+its connection (see :mod:`blobsvc.wire`), so nothing here has to drain it.
 """
 
 from __future__ import annotations
 
 from typing import BinaryIO, Iterator
-
-import cherrypy
 
 from blobsvc.storage.errors import IncompleteBody
 
@@ -29,16 +29,3 @@ def body_chunks(rfile: BinaryIO, content_length: int | None, chunk_size: int) ->
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
-
-
-def abandon_unread_body() -> None:
-    """After refusing a body, close the connection instead of draining it.
-
-    cheroot would otherwise read whatever the client still announced into
-    memory in one piece, which for a refused multi-gigabyte upload is the
-    very thing the refusal tried to avoid.
-    """
-    rfile = cherrypy.serving.request.rfile
-    if getattr(rfile, "remaining", 0):
-        rfile.remaining = 0
-        cherrypy.serving.response.headers["Connection"] = "close"

@@ -148,7 +148,8 @@ def _headers(*names: str, required: tuple[str, ...] = ()) -> dict:
 #: Status -> (what it means, error codes it carries).
 ERRORS = {
     400: ("Bad request: an invalid path (`invalid_path`), a malformed header, query "
-          "parameter or JSON body (`bad_request`), a body that does not match its "
+          "parameter or JSON body, or a message that cannot be framed strictly by RFC 9112 "
+          "(`bad_request`; the connection is closed), a body that does not match its "
           "`Content-MD5`/`X-Checksum-Sha256` (`checksum_mismatch`) or that ended early "
           "(`incomplete_body`).",
           ["invalid_path", "bad_request", "checksum_mismatch", "incomplete_body"]),
@@ -163,7 +164,9 @@ ERRORS = {
     413: ("The body is larger than the configured limit (`server.max_object_size`, "
           "or 1 MiB for JSON bodies), or than the backend accepts.", ["too_large"]),
     416: ("The range selects no byte of the object.", ["range_not_satisfiable"]),
-    500: ("An unexpected error; details are in the server log only.", ["internal_error"]),
+    500: ("An unexpected error (`internal_error`), or a file of the store the service "
+          "itself may not read or write (`storage_permission_denied`); details are in "
+          "the server log only.", ["internal_error", "storage_permission_denied"]),
     503: ("The storage backend does not answer.", ["backend_unavailable"]),
     507: ("The storage backend is full.", ["insufficient_storage"]),
 }

@@ -24,6 +24,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.StorageError], int]] = [
     (errors.IncompleteBody, 400),
     (errors.InsufficientStorage, 507),
     (errors.BackendUnavailable, 503),
+    (errors.StoragePermissionDenied, 500),
 ]
 
 #: Codes for statuses raised by the HTTP layer itself (CherryPy included).
@@ -40,7 +41,10 @@ CODE_BY_STATUS = {
     413: "too_large",
     414: "uri_too_long",
     416: "range_not_satisfiable",
+    417: "expectation_failed",
+    431: "headers_too_large",
     500: "internal_error",
+    501: "not_implemented",
     503: "backend_unavailable",
     507: "insufficient_storage",
 }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import resource
 import signal
 import socket
 import threading
@@ -34,6 +35,8 @@ from blobsvc.storage import StorageDriver, create_driver
 log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
+_PR_SET_PDEATHSIG = 1  # from linux/prctl.h
+_LISTEN_BACKLOG = 1024
 
 #: After in-flight requests, time a worker gets to close its backend (the
 #: Swift driver deletes segments it holds back) before it is killed.
@@ -50,10 +53,15 @@ def make_server(config: Config, driver: StorageDriver, port: int | None = None,
         (config.server.host, config.server.port if port is None else port),
         build_app(config, driver, metrics),
         numthreads=config.server.threads,
+        # cheroot's default backlog of 5 drops the SYNs of a burst of new
+        # clients, each of which then waits a second to retry.
+        request_queue_size=_LISTEN_BACKLOG,
         timeout=config.server.socket_timeout,
         shutdown_timeout=config.server.shutdown_timeout,
         server_name="blobsvc",
         reuse_port=reuse_port,
+        header_timeout=config.server.header_timeout,
+        max_connections=config.server.max_connections,
     )
     if config.tls.enabled:
         server.ssl_adapter = BuiltinSSLAdapter(config.tls.cert, config.tls.key)
@@ -67,6 +75,7 @@ def serve(config: Config) -> int:
     """Run until SIGTERM or SIGINT, then let in-flight requests finish."""
     logs.configure(config.log.level, config.log.format)
     limit_malloc_arenas()
+    raise_open_file_limit(config.server.max_connections)
     workers = config.server.effective_workers
     scheme = "https" if config.tls.enabled else "http"
     if workers == 1:
@@ -99,6 +108,40 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass  # not glibc: nothing to tune
 
 
+def raise_open_file_limit(connections: int) -> None:
+    """Let a worker hold ``connections`` sockets and its files besides.
+
+    The usual soft limit (1 024 descriptors) is below what a few hundred
+    idle clients and a busy store need; the hard limit is the operator's.
+    """
+    wanted = connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            log.warning("open files limited to %d; server.max_connections=%d needs %d",
+                        target, connections, wanted)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel send SIGTERM to this worker when its supervisor dies.
+
+    A worker left behind by a supervisor killed with SIGKILL would keep
+    serving the port (SO_REUSEPORT) with an old config and old credentials
+    beside the instance restarted in its place. Linux only; the worker's
+    loop also watches its parent, for other systems and for the moment
+    before this call.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def reserve_port(host: str, port: int) -> socket.socket:
     """Bind (not listen) ``host:port`` for the workers to share.
 
@@ -123,8 +166,10 @@ def reserve_port(host: str, port: int) -> socket.socket:
     return guard
 
 
-def run_worker(config: Config, port: int | None, reuse_port: bool, scheme: str = "http") -> int:
-    """Serve in this process until SIGTERM/SIGINT."""
+def run_worker(config: Config, port: int | None, reuse_port: bool, scheme: str = "http",
+               parent: int | None = None) -> int:
+    """Serve in this process until SIGTERM/SIGINT, or until ``parent`` (the
+    supervisor, when there is one) is gone."""
     driver = create_driver(config.storage.driver, config.storage.params)
     server = make_server(config, driver, port, reuse_port)
     stop_requested = threading.Event()
@@ -147,6 +192,9 @@ def run_worker(config: Config, port: int | None, reuse_port: bool, scheme: str =
         if not thread.is_alive():
             log.error("HTTP server stopped unexpectedly")
             return 1
+        if parent is not None and os.getppid() != parent:
+            log.error("supervisor %d is gone; stopping", parent)
+            break
     grower.stop()
     server.stop()
     thread.join(config.server.shutdown_timeout)
@@ -194,6 +242,7 @@ class Supervisor:
         return 1 if failed else 0
 
     def _spawn(self) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -201,7 +250,8 @@ class Supervisor:
             self.children.clear()
             code = 1
             try:
-                code = run_worker(self.config, self.port, reuse_port=True)
+                die_with_parent(supervisor)
+                code = run_worker(self.config, self.port, reuse_port=True, parent=supervisor)
             except BaseException:
                 log.exception("worker failed")
             finally:

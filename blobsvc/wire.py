@@ -1,19 +1,24 @@
 """What blobsvc changes in cheroot, the HTTP server under CherryPy.
 
-- Errors cheroot answers itself (malformed request line or headers, bad
-  Content-Length, headers too large, a client too slow) are sent in the
-  API's JSON error shape instead of text/plain.
+- Requests are framed strictly (see :mod:`blobsvc.framing`): a header or
+  body that RFC 9112 lets a server either repair or reject is rejected with
+  ``400`` and the connection closed, in HTTP/1.0 as in HTTP/1.1.
+- A request whose body was not read to its end (refused before it was read,
+  cut short, malformed) closes its connection: cheroot would otherwise read
+  the rest into memory in one piece, or, for a chunked body, parse it as
+  the next request.
+- ``100 Continue`` is sent when the application first reads the body,
+  after authorisation and the size and precondition checks, not on the
+  headers alone as cheroot does.
+- Connections wait for a complete request head in the selector, not on a
+  thread (see :mod:`blobsvc.connections`).
+- Errors cheroot answers itself (malformed request line or headers, headers
+  too large, a client too slow) are sent in the API's JSON error shape.
 - An HTTP/1.1 request without Host is refused here, in JSON, rather
   than by CherryPy with an HTML page.
-- A request with both Content-Length and ``Transfer-Encoding: chunked`` is
-  refused and its connection closed (RFC 9112 section 6.1): reading it
-  either way would let the rest be taken as a second, smuggled request.
-- ``Connection: close`` set by the application closes the connection;
-  cheroot would otherwise keep it and drain a refused body into memory.
+- ``Connection: close`` set by the application closes the connection.
 - The thread pool grows while every thread is busy (up to a cap) and
-  shrinks back when idle: a client that sends half a request holds a thread
-  until the socket timeout, and a fixed pool lets a few such clients stall
-  everyone else.
+  shrinks back when idle.
 - Worker processes share the port with SO_REUSEPORT, which cheroot offers
   as an argument only from version 10 on (Debian 12 ships 9.0).
 """
@@ -26,29 +31,113 @@ import time
 
 from cheroot import errors, server, wsgi
 
+from blobsvc import framing
+from blobsvc.connections import HeadWaitingManager
 from blobsvc.responses import CODE_BY_STATUS, error_body
 
 
-class JsonErrorRequest(server.HTTPRequest):
+class _Refused(Exception):
+    """The request cannot be served as framed; answer ``status`` and close."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StrictRequest(server.HTTPRequest):
     def __init__(self, server_, conn, proxy_mode=False, strict_mode=True) -> None:
         # "proxy mode" is how cheroot accepts absolute-form targets
         # (GET http://host/path), which RFC 9112 (3.2.2) says every server
         # must; the app routes on the path alone either way.
         super().__init__(server_, conn, proxy_mode=True, strict_mode=strict_mode)
+        self.body_length = 0
+        self.expect_continue = False
 
     def read_request_headers(self) -> bool:
-        if not super().read_request_headers():
-            return False
-        if self.chunked_read and b"Content-Length" in self.inheaders:
+        try:
+            try:
+                framing.read_header_fields(self.rfile, self.inheaders)
+            except errors.MaxSizeExceeded:
+                raise _Refused("431 Request Header Fields Too Large",
+                               "the request headers are larger than the server accepts") from None
+            self._frame_body()
+            self._decide_persistence()
+        except framing.DeclaredTooLarge as exc:
             self.close_connection = True
-            self.simple_response("400 Bad Request",
-                                 "Content-Length and Transfer-Encoding: chunked are exclusive")
+            self.simple_response("413 Content Too Large", str(exc))
             return False
-        if self.request_protocol == b"HTTP/1.1" and b"Host" not in self.inheaders:
-            # CherryPy would refuse it too, but with an HTML page.
-            self.simple_response("400 Bad Request", "HTTP/1.1 requires a Host header")
+        except framing.FramingError as exc:
+            self.close_connection = True
+            self.simple_response("400 Bad Request", str(exc))
+            return False
+        except _Refused as exc:
+            self.close_connection = True
+            self.simple_response(exc.status, str(exc))
             return False
         return True
+
+    def _frame_body(self) -> None:
+        """RFC 9112 section 6: where this request's body ends."""
+        headers = self.inheaders
+        transfer_encoding = headers.get(b"Transfer-Encoding")
+        length = headers.get(b"Content-Length")
+        self.chunked_read = False
+        if transfer_encoding is not None:
+            if self.response_protocol != "HTTP/1.1":
+                raise framing.FramingError("Transfer-Encoding is not defined in HTTP/1.0")
+            if length is not None:
+                raise framing.FramingError(
+                    "Content-Length and Transfer-Encoding: chunked are exclusive")
+            codings = framing.transfer_codings(transfer_encoding)
+            if not codings or codings[-1] != b"chunked":
+                raise framing.FramingError("a request body's last transfer coding must be chunked")
+            if codings != [b"chunked"]:
+                raise _Refused("501 Not Implemented", "only the chunked transfer coding is supported")
+            self.chunked_read = True
+        elif length is not None:
+            self.body_length = framing.content_length(length)
+            headers[b"Content-Length"] = str(self.body_length).encode("ascii")
+        if self.response_protocol == "HTTP/1.1" and b"Host" not in headers:
+            # CherryPy would refuse it too, but with an HTML page.
+            raise framing.FramingError("HTTP/1.1 requires a Host header")
+        expect = headers.get(b"Expect")
+        if expect is not None:
+            if expect.strip(b" \t").lower() != b"100-continue":
+                raise _Refused("417 Expectation Failed", "the only expectation supported is 100-continue")
+            # RFC 9110 10.1.1: an HTTP/1.0 client's expectation is ignored.
+            self.expect_continue = self.response_protocol == "HTTP/1.1"
+
+    def _decide_persistence(self) -> None:
+        tokens = framing.transfer_codings(self.inheaders.get(b"Connection", b""))
+        if self.response_protocol == "HTTP/1.1":
+            self.close_connection = b"close" in tokens
+        else:
+            self.close_connection = b"keep-alive" not in tokens
+
+    def respond(self) -> None:
+        send_continue = self._send_continue if self.expect_continue else None
+        if self.chunked_read:
+            self.rfile = framing.ChunkedBody(self.conn.rfile, send_continue)
+        else:
+            self.rfile = framing.FixedLengthBody(self.conn.rfile, self.body_length, send_continue)
+        self.server.gateway(self).respond()
+        if self.ready:
+            self.ensure_headers_sent()
+        if self.chunked_write:
+            self.conn.wfile.write(b"0\r\n\r\n")
+        if not self.rfile.complete:
+            self.close_connection = True
+
+    def _send_continue(self) -> None:
+        if not self.sent_headers:
+            self.conn.wfile.write(self.server.protocol.encode("ascii") + b" 100 Continue\r\n\r\n")
+
+    def send_headers(self) -> None:
+        # Bytes left of an unread body are no request: the connection ends
+        # with this answer (and cheroot must not drain them into memory).
+        if not getattr(self.rfile, "complete", True):
+            self.close_connection = True
+        super().send_headers()
 
     def simple_response(self, status, msg="") -> None:
         status = str(status)
@@ -56,10 +145,10 @@ class JsonErrorRequest(server.HTTPRequest):
         if isinstance(msg, bytes):
             msg = msg.decode("latin-1")
         body = error_body(code, CODE_BY_STATUS.get(code, "bad_request"), msg or status[4:])
-        if code in (400, 408, 413, 414) or code >= 500:
+        if code in (400, 408, 413, 414, 417, 431) or code >= 500:
             self.close_connection = True
         lines = [f"{self.server.protocol} {status}", f"Content-Length: {len(body)}",
-                 "Content-Type: application/json"]
+                 "Content-Type: application/json", "X-Content-Type-Options: nosniff"]
         if self.close_connection:
             lines.append("Connection: close")
         head = "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n"
@@ -70,8 +159,8 @@ class JsonErrorRequest(server.HTTPRequest):
                 raise
 
 
-class JsonErrorConnection(server.HTTPConnection):
-    RequestHandlerClass = JsonErrorRequest
+class StrictConnection(server.HTTPConnection):
+    RequestHandlerClass = StrictRequest
 
 
 class ClosingGateway(wsgi.Gateway_10):
@@ -85,12 +174,38 @@ class ClosingGateway(wsgi.Gateway_10):
 
 
 class Server(wsgi.Server):
-    ConnectionClass = JsonErrorConnection
+    ConnectionClass = StrictConnection
+    #: Seconds from a request head's first byte to its last.
+    header_timeout = 10.0
+    #: Open connections kept waiting at most; the oldest goes first.
+    max_connections = 4096
 
-    def __init__(self, *args, reuse_port: bool = False, **kwargs) -> None:
+    def __init__(self, *args, reuse_port: bool = False, header_timeout: float = 10.0,
+                 max_connections: int = 4096, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.gateway = ClosingGateway
         self.blobsvc_reuse_port = reuse_port
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
+        self.keep_alive_conn_limit = max_connections
+
+    def prepare(self) -> None:
+        super().prepare()
+        cheroots_own = self._connections
+        self._connections = HeadWaitingManager(self)
+        cheroots_own._selector.close()
+
+    def process_conn(self, conn) -> None:
+        """A waiting connection became readable: read without blocking."""
+        self._connections.receive(conn)
+
+    def dispatch(self, conn) -> None:
+        """Give ``conn``, with a complete request head, to a worker thread."""
+        super().process_conn(conn)
+
+    @property
+    def waiting_connections(self) -> int:
+        return self._connections.waiting
 
     def prepare_socket(self, *args, **kwargs):  # an instance method here, on purpose
         sock = wsgi.Server.prepare_socket(*args, **kwargs)

@@ -100,8 +100,8 @@ def auth_env(tmp_path_factory):
     env = _start(tmp_path_factory.mktemp("hostile-auth"), auth={
         "anonymous": "none",
         "users": {USER: {"password": PASSWORD, "access": "write"}},
-        "tokens": [{"name": "ci", "token": "t0ken-for-ci", "access": "read"}],
-        "signing_key": "a-signing-key-of-some-length",
+        "tokens": [{"name": "ci", "token": "t0ken-for-ci-0123", "access": "read"}],
+        "signing_key": "a-signing-key-of-some-length-0123456789",
     })
     yield env
     env.server.stop()
@@ -387,7 +387,6 @@ BAD_CONTENT_LENGTH = {
     "list": "5, 5",
     "two-numbers": "5 5",
     "empty": "",
-    "5000-digits": BIG_DIGITS,
 }
 
 
@@ -396,8 +395,9 @@ def test_malformed_content_length_is_400_json(env, value):
     exchange(env, _put({"Content-Length": value}), "PUT", {400})
 
 
-def test_huge_content_length_is_413_too_large(env):
-    exchange(env, _put({"Content-Length": "9" * 30}), "PUT", {413}, "too_large")
+@pytest.mark.parametrize("digits", [30, len(BIG_DIGITS)])
+def test_huge_content_length_is_413_too_large(env, digits):
+    exchange(env, _put({"Content-Length": "9" * digits}), "PUT", {413}, "too_large")
 
 
 def test_content_length_longer_than_body_stores_nothing(env):

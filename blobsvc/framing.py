@@ -1,0 +1,244 @@
+"""Strict HTTP/1.1 message framing (RFC 9112), for cheroot's request reader.
+
+Where a request's body ends decides where the next request starts, so any
+leniency here is a request-smuggling hole: a proxy in front that frames a
+message one way while blobsvc frames it another lets a client slip a
+second request past the proxy's rules. Everything that RFC 9112 leaves a
+server to "reject or repair" is rejected:
+
+- header lines folded onto the next line (obs-fold), whitespace before the
+  colon, names that are not tokens, control characters in values;
+- Content-Length that is not plain digits (``+10``, ``1_0``, ``0x5``,
+  ``5, 5``); Content-Length, Host or Authorization given twice;
+- chunk sizes that are not plain hex, chunk lines ended by a bare LF, chunk
+  extensions or trailers beyond a few KiB, a chunk not followed by CRLF.
+
+The body readers never hold more than the caller asked for (one declared
+chunk of 300 MiB is read piece by piece, like any other body) and know
+whether the body was read to its end: a request whose body was not must
+close its connection, since the bytes left on it are not a request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, MutableMapping
+
+CRLF = b"\r\n"
+
+#: RFC 9110 5.6.2: a field name is a token.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+#: RFC 9110 5.5: NUL, CR and LF in a field value must be refused; other
+#: control characters may be kept (the handlers treat them as text).
+_FIELD_VALUE = re.compile(rb"[^\x00\r\n]*\Z")
+_DIGITS = re.compile(rb"[0-9]+\Z")
+#: More digits than any storage holds (and than int() takes from a string).
+_MAX_LENGTH_DIGITS = 18
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}\Z")
+
+#: Fields that may appear once: two values would let two parsers disagree.
+_SINGLETON_FIELDS = frozenset({b"Host", b"Authorization", b"Content-Length"})
+#: Fields whose repeated lines join into one comma-separated list (RFC 9110 5.3).
+_LIST_FIELDS = frozenset({
+    b"Accept", b"Accept-Charset", b"Accept-Encoding", b"Accept-Language",
+    b"Accept-Ranges", b"Allow", b"Cache-Control", b"Connection", b"Content-Encoding",
+    b"Content-Language", b"Expect", b"If-Match", b"If-None-Match", b"Pragma",
+    b"Proxy-Authenticate", b"TE", b"Te", b"Trailer", b"Transfer-Encoding", b"Upgrade",
+    b"Vary", b"Via", b"Warning", b"Www-Authenticate",
+})
+
+#: A chunk-size line with its extensions, and all trailer lines together.
+MAX_CHUNK_LINE = 4096
+MAX_TRAILERS = 16 * 1024
+
+
+class FramingError(ValueError):
+    """The message cannot be framed; answer 400 and close the connection."""
+
+
+class DeclaredTooLarge(FramingError):
+    """A declared length beyond any object; answer 413 and close."""
+
+
+def read_header_fields(rfile, fields: MutableMapping[bytes, bytes]) -> MutableMapping[bytes, bytes]:
+    """Read header lines up to the empty line into ``fields``, strictly.
+
+    ``rfile`` is cheroot's size-checked reader, so the total is bounded by
+    the server's header limit before any line is parsed.
+    """
+    while True:
+        line = rfile.readline()
+        if not line:
+            raise FramingError("the connection ended inside the request headers")
+        if line == CRLF:
+            return fields
+        if not line.endswith(CRLF) or b"\r" in line[:-2] or b"\n" in line[:-2]:
+            raise FramingError("header lines must end with CRLF")
+        if line[:1] in (b" ", b"\t"):
+            raise FramingError("folded header lines (obs-fold) are not accepted")
+        name, colon, value = line[:-2].partition(b":")
+        if not colon or not _TOKEN.match(name):
+            raise FramingError("malformed header line")
+        value = value.strip(b" \t")
+        if not _FIELD_VALUE.match(value):
+            raise FramingError(f"control character in the {name.decode('ascii')} header")
+        _add_field(fields, name.title(), value)
+
+
+def _add_field(fields: MutableMapping[bytes, bytes], name: bytes, value: bytes) -> None:
+    existing = fields.get(name)
+    if existing is None:
+        fields[name] = value
+    elif name in _SINGLETON_FIELDS:
+        raise FramingError(f"the {name.decode('ascii')} header is given more than once")
+    elif name in _LIST_FIELDS:
+        fields[name] = existing + b", " + value
+    else:
+        fields[name] = value
+
+
+def content_length(raw: bytes) -> int:
+    """RFC 9110 8.6: ``1*DIGIT``. A list, even of one value repeated, is
+    refused: RFC 9110 lets a server reject it, and no client needs it."""
+    if not _DIGITS.match(raw):
+        raise FramingError("Content-Length must be a single non-negative decimal integer")
+    if len(raw) > _MAX_LENGTH_DIGITS:
+        raise DeclaredTooLarge("Content-Length larger than any object can be")
+    return int(raw)
+
+
+def transfer_codings(raw: bytes) -> list[bytes]:
+    return [coding.strip(b" \t").lower() for coding in raw.split(b",") if coding.strip(b" \t")]
+
+
+class BodyReader:
+    """WSGI input for one request body; ``complete`` once read to its end."""
+
+    def __init__(self, rfile, before_first_read: Callable[[], None] | None = None) -> None:
+        self.rfile = rfile
+        self._before_first_read = before_first_read
+
+    @property
+    def complete(self) -> bool:
+        raise NotImplementedError
+
+    def _read_some(self, size: int) -> bytes:
+        """At most ``size`` (> 0) bytes; ``b""`` only at the body's end."""
+        raise NotImplementedError
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._before_first_read is not None:
+            self._before_first_read()
+            self._before_first_read = None
+        if size is not None and size >= 0:
+            return self._read_some(size) if size else b""
+        parts = []
+        while piece := self._read_some(1024 * 1024):
+            parts.append(piece)
+        return b"".join(parts)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """For WSGI's sake; blobsvc reads bodies by size, never by line."""
+        line = bytearray()
+        while size is None or size < 0 or len(line) < size:
+            byte = self.read(1)
+            line += byte
+            if not byte or byte == b"\n":
+                break
+        return bytes(line)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines = []
+        while line := self.readline():
+            lines.append(line)
+        return lines
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+    def close(self) -> None:
+        """The connection owns the socket; nothing of our own to release."""
+
+
+class FixedLengthBody(BodyReader):
+    """A body framed by Content-Length."""
+
+    def __init__(self, rfile, length: int, before_first_read=None) -> None:
+        super().__init__(rfile, before_first_read if length else None)
+        self.remaining = length
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0
+
+    def _read_some(self, size: int) -> bytes:
+        if not self.remaining:
+            return b""
+        data = self.rfile.read(min(size, self.remaining))
+        if not data:
+            raise FramingError(f"the connection ended {self.remaining} bytes before the body's end")
+        self.remaining -= len(data)
+        return data
+
+
+class ChunkedBody(BodyReader):
+    """A body in the chunked transfer coding, read a bounded piece at a time."""
+
+    def __init__(self, rfile, before_first_read=None) -> None:
+        super().__init__(rfile, before_first_read)
+        self._chunk_left = 0
+        self._done = False
+
+    @property
+    def complete(self) -> bool:
+        return self._done
+
+    def _read_some(self, size: int) -> bytes:
+        if self._done:
+            return b""
+        if not self._chunk_left:
+            self._chunk_left = self._chunk_size()
+            if not self._chunk_left:
+                self._skip_trailers()
+                self._done = True
+                return b""
+        data = self.rfile.read(min(size, self._chunk_left))
+        if not data:
+            raise FramingError("the connection ended inside a chunk")
+        self._chunk_left -= len(data)
+        if not self._chunk_left and self.rfile.read(2) != CRLF:
+            raise FramingError("a chunk is not followed by CRLF (chunk longer than its size?)")
+        return data
+
+    def _chunk_size(self) -> int:
+        line = self._line("chunk-size line", MAX_CHUNK_LINE)
+        size, semicolon, extensions = line.partition(b";")
+        if semicolon:
+            size = size.rstrip(b" \t")
+            if not _FIELD_VALUE.match(extensions):
+                raise FramingError("control character in a chunk extension")
+        if not _HEX.match(size):
+            raise FramingError(f"malformed chunk size {size[:20]!r}")
+        return int(size, 16)
+
+    def _skip_trailers(self) -> None:
+        budget = MAX_TRAILERS
+        while True:
+            line = self._line("trailer section", budget)
+            if not line:
+                return
+            budget -= len(line) + 2
+            name, colon, _ = line.partition(b":")
+            if not colon or not _TOKEN.match(name):
+                raise FramingError("malformed trailer line")
+
+    def _line(self, what: str, limit: int) -> bytes:
+        line = self.rfile.readline(limit + 2)
+        if not line:
+            raise FramingError(f"the connection ended inside a {what}")
+        if not line.endswith(CRLF):
+            raise FramingError(f"{what} too long or not ended by CRLF")
+        body = line[:-2]
+        if b"\r" in body or b"\n" in body:
+            raise FramingError(f"bare CR or LF in a {what}")
+        return body
