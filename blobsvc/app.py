@@ -45,6 +45,18 @@ PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/openapi.json"})
 #: Routes that name their paths in a JSON body.
 BODY_ROUTES = frozenset({"/v1/move", "/v1/cat"})
 
+#: The query parameters each API route reads. Any other is refused rather
+#: than ignored: ``?prefix=docs`` answering the whole listing looks like
+#: success. Probes, /metrics and /openapi.json take what monitoring tools add.
+#: A signed URL's parameters are the authenticator's to judge on any route.
+_SIGNED = frozenset({"expires", "signature"})
+QUERY_PARAMETERS = {
+    "listing": _SIGNED | {"limit", "marker"},
+    "object": _SIGNED,
+    "/v1/move": _SIGNED,
+    "/v1/cat": _SIGNED,
+}
+
 #: Sent with every answer: a browser must take Content-Type as given.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
@@ -140,6 +152,16 @@ def raw_path_info(environ: dict, fallback: str) -> str:
     return target
 
 
+def refuse_unknown_parameters(route: str, params: dict) -> None:
+    allowed = QUERY_PARAMETERS.get(route)
+    if allowed is None:
+        return
+    unknown = sorted(name for name in params if name not in allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise ApiError(400, f"unknown query parameter {unknown[0]!r} (this endpoint takes: {known})")
+
+
 def decode_path(raw: str) -> str:
     """An object path, percent-decoded exactly once, as UTF-8."""
     try:
@@ -162,6 +184,7 @@ class _ApiHandler:
             path_info = raw_path_info(request.wsgi_environ, self.path_info)
             resource, route, args = self.router.route(path_info)
             request.blobsvc_route = route
+            refuse_unknown_parameters(route, request.params)
             self.router.authorize(route, args)
             method = getattr(resource, request.method, None)
             if method is None:

@@ -46,8 +46,9 @@ def _finish(metrics: Metrics, access_log_on: bool) -> None:
     duration = time.monotonic() - request.blobsvc_started
     status = int(str(response.status).split(" ", 1)[0])
     route = getattr(request, "blobsvc_route", "unknown")
-    bytes_out = _body_bytes_sent(request.method, route, status, response.headers)
-    metrics.observe(request.method, route, status, duration, request.blobsvc_bytes_in, bytes_out)
+    bytes_out = _body_bytes_sent(request.method, status, response)
+    object_bytes = bytes_out if route == "object" and request.method == "GET" else 0
+    metrics.observe(request.method, route, status, duration, request.blobsvc_bytes_in, object_bytes)
     if access_log_on and access_log.isEnabledFor(logging.INFO):
         principal = getattr(request, "blobsvc_principal", None)
         fields = {
@@ -75,10 +76,16 @@ def _field(value: object) -> str:
     return escape_text(str(value), also=" \\")
 
 
-def _body_bytes_sent(method: str, route: str, status: int, headers) -> int:
-    if method != "GET" or route != "object" or status not in (200, 206):
+def _body_bytes_sent(method: str, status: int, response) -> int:
+    """Body bytes really sent: listings and errors too, and for a download
+    cut short, what went out rather than what was announced."""
+    if method == "HEAD" or status in (204, 304) or status < 200:
         return 0
-    return int(headers.get("Content-Length", 0))
+    sent = getattr(response.body, "sent", None)  # a streamed object counts its bytes
+    if sent is not None:
+        return sent
+    length = str(response.headers.get("Content-Length", 0))  # CherryPy's own is an int
+    return int(length) if length.isdigit() else 0
 
 
 cherrypy.tools.blobsvc_request_log = cherrypy.Tool("on_start_resource", _start, priority=10)

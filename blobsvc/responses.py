@@ -45,6 +45,7 @@ CODE_BY_STATUS = {
     431: "headers_too_large",
     500: "internal_error",
     501: "not_implemented",
+    505: "http_version_not_supported",
     503: "backend_unavailable",
     507: "insufficient_storage",
 }
