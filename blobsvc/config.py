@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -58,6 +59,9 @@ class ServerSettings:
     max_object_size: int | None = None
     #: Bytes read from the client per read on uploads.
     chunk_size: int = 1024 * 1024
+    #: The URL clients reach the service at (behind a proxy, or when host is
+    #: a wildcard address): the base of what ``blobsvc sign`` prints.
+    public_url: str | None = None
 
     @property
     def effective_workers(self) -> int:
@@ -238,6 +242,29 @@ def _check_server(server: ServerSettings) -> None:
         raise ConfigError("config: server.workers must be at least 1 (or null: one per CPU)")
     if server.max_object_size is not None and server.max_object_size < 0:
         raise ConfigError("config: server.max_object_size must not be negative")
+    if server.public_url is not None:
+        problem = public_url_problem(server.public_url)
+        if problem:
+            raise ConfigError(f"config: server.public_url {problem}")
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the base of the service's links (None: it can).
+
+    Paths are appended to it, so a query or fragment would swallow them.
+    """
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return f"must not contain spaces or control characters, not {url!r}"
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number
+    except ValueError:
+        return f"has an invalid port: {url!r}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http:// or https:// URL with a host, not {url!r}"
+    if "?" in url or "#" in url:
+        return f"must not have a query or fragment, not {url!r}"
+    return None
 
 
 def _build_storage(section: Any) -> StorageSettings:

@@ -23,11 +23,13 @@ import signal
 import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from blobsvc import logs, wire
 from blobsvc.app import build_app
+from blobsvc.auth import AuthSettings
 from blobsvc.config import Config
 from blobsvc.metrics import Metrics, worker_exited
 from blobsvc.storage import StorageDriver, create_driver
@@ -85,12 +87,48 @@ def serve(config: Config) -> int:
     # Build the driver once up front so a bad root or backend setting fails
     # here, with its message, instead of in every worker.
     create_driver(config.storage.driver, config.storage.params).close()
-    log.info("blobsvc serving %s driver on %s://%s:%d with %d workers",
-             config.storage.driver, scheme, config.server.host, port, workers)
+    log.info("blobsvc serving %s", describe(config, scheme, config.server.host, port, workers))
     try:
         return Supervisor(config, port, workers).run()
     finally:
         guard.close()
+
+
+def describe(config: Config, scheme: str, host: str, port: int, workers: int) -> str:
+    """``DRIVER driver on URL with N workers; where objects live; auth``.
+
+    What the start-up line (and check-config) says: the address alone hides
+    the mistakes that cost most, data in an unexpected place or a service
+    open to anyone.
+    """
+    plural = "" if workers == 1 else "s"
+    return (f"{config.storage.driver} driver on {scheme}://{host}:{port} with {workers} worker{plural}; "
+            f"{storage_summary(config)}; {auth_summary(config.auth)}")
+
+
+def storage_summary(config: Config) -> str:
+    """Where the objects live, as the driver will resolve it."""
+    params = config.storage.params
+    if config.storage.driver == "filesystem":
+        return f"objects in {os.path.realpath(params['root'])}"
+    if config.storage.driver == "swift":
+        host = urlsplit(params["auth_url"]).netloc.rpartition("@")[2]  # never credentials
+        return f"objects in Swift container {params['container']} at {host or params['auth_url']}"
+    if config.storage.driver == "memory":
+        return "objects in memory (lost at exit)"
+    return f"objects in the {config.storage.driver} driver"
+
+
+def auth_summary(settings: AuthSettings) -> str:
+    """Whether requests are checked, and by which means."""
+    if not settings.enabled:
+        return "auth off: anyone who can connect may read and write"
+    kinds = [f"{count} {kind}{'' if count == 1 else 's'}"
+             for count, kind in ((len(settings.users), "user"), (len(settings.tokens), "token")) if count]
+    if settings.signing_key:
+        kinds.append("signed URLs")
+    kinds.append(f"anonymous {settings.anonymous}")
+    return "auth on: " + ", ".join(kinds)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -183,7 +221,7 @@ def run_worker(config: Config, port: int | None, reuse_port: bool, scheme: str =
     server.prepare()  # binds now, so a busy port fails here, loudly
     if not reuse_port:
         host, bound_port = server.bind_addr[:2]
-        log.info("blobsvc serving %s driver on %s://%s:%d", driver.name, scheme, host, bound_port)
+        log.info("blobsvc serving %s", describe(config, scheme, host, bound_port, 1))
     thread = threading.Thread(target=server.serve, name="blobsvc-http", daemon=True)
     thread.start()
     grower = wire.PoolGrower(server, config.server.max_threads)
