@@ -286,7 +286,11 @@ class ListingResource:
 
 
 class MoveResource:
-    """``POST /v1/move``: rename an object, server side."""
+    """``POST /v1/move``: rename an object, server side.
+
+    The destination is replaced unless ``If-None-Match: *`` (create only) or
+    ``If-Match`` say otherwise; the driver checks them atomically with the commit.
+    """
 
     def __init__(self, driver: StorageDriver, require_write: Callable[[str], None]) -> None:
         self.driver = driver
@@ -297,11 +301,15 @@ class MoveResource:
         source, target = _string_field(body, "from"), _string_field(body, "to")
         for path in (source, target):
             self.require_write(path)  # the source is removed: writing it too
-        return send_json(self.driver.move_object(source, target).to_json(), 201)
+        precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
+        return send_json(self.driver.move_object(source, target, precondition).to_json(), 201)
 
 
 class CatResource:
-    """``POST /v1/cat``: concatenate chunks into a new object."""
+    """``POST /v1/cat``: concatenate chunks into a new object.
+
+    ``If-None-Match`` and ``If-Match`` apply to the result's path, as for a PUT.
+    """
 
     def __init__(self, driver: StorageDriver, require_write: Callable[[str], None],
                  settings: ServerSettings) -> None:
@@ -317,8 +325,10 @@ class CatResource:
             raise ApiError(400, "'chunks' must be a non-empty list of paths")
         for path in (target, *chunks):
             self.require_write(path)  # the chunks are deleted afterwards
+        precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
         return send_json(self.driver.cat_objects(
-            target, chunks, max_size=self.settings.max_object_size).to_json(), 201)
+            target, chunks, max_size=self.settings.max_object_size,
+            precondition=precondition).to_json(), 201)
 
 
 class HealthResource:

@@ -147,7 +147,8 @@ def _headers(*names: str, required: tuple[str, ...] = ()) -> dict:
 
 #: Status -> (what it means, error codes it carries).
 ERRORS = {
-    400: ("Bad request: an invalid path (`invalid_path`), a malformed header, query "
+    400: ("Bad request: an invalid path (`invalid_path`, also for a name longer than the "
+          "storage filesystem can hold), a malformed header, query "
           "parameter or JSON body, or a message that cannot be framed strictly by RFC 9112 "
           "(`bad_request`; the connection is closed), a body that does not match its "
           "`Content-MD5`/`X-Checksum-Sha256` (`checksum_mismatch`) or that ended early "
@@ -164,10 +165,13 @@ ERRORS = {
     413: ("The body is larger than the configured limit (`server.max_object_size`, "
           "or 1 MiB for JSON bodies), or than the backend accepts.", ["too_large"]),
     416: ("The range selects no byte of the object.", ["range_not_satisfiable"]),
-    500: ("An unexpected error (`internal_error`), or a file of the store the service "
-          "itself may not read or write (`storage_permission_denied`); details are in "
-          "the server log only.", ["internal_error", "storage_permission_denied"]),
-    503: ("The storage backend does not answer.", ["backend_unavailable"]),
+    500: ("An unexpected error (`internal_error`), a file of the store the service "
+          "itself may not read or write (`storage_permission_denied`), or another fault "
+          "of the storage backend, named by its errno or kind (`storage_error`); details "
+          "are in the server log only.",
+          ["internal_error", "storage_permission_denied", "storage_error"]),
+    503: ("The storage backend does not answer, or its volume is read-only or failing "
+          "(I/O errors).", ["backend_unavailable"]),
     507: ("The storage backend is full.", ["insufficient_storage"]),
 }
 
@@ -364,12 +368,25 @@ def _listing_path(scope: str, description: str, *params: str) -> dict:
     return item
 
 
+#: Conditions on the destination of a move or cat, checked atomically with its commit.
+_DESTINATION_CONDITIONS = {
+    "If-None-Match": "`*`: create only; `412` if the destination exists. Entity tags: "
+                     "`412` if the destination's matches one.",
+    "If-Match": "Entity tags (or `*`): replace only that version of the destination; `412` "
+                "if it is absent or another.",
+    "If-Unmodified-Since": "HTTP-date: `412` if the destination was modified since.",
+}
+
+
 def _post(name: str, summary: str, description: str, errors: tuple[int, ...],
           notes: dict[int, str]) -> dict:
+    conditions = [_header_param(header, text) for header, text in _DESTINATION_CONDITIONS.items()]
     return {"post": {
         "operationId": name, "tags": ["operations"], "summary": summary,
-        "description": description + " Atomic for readers. Other keys in the body are ignored.",
-        "parameters": _params(),
+        "description": description + " An existing destination is overwritten unless the "
+                       "request carries `If-None-Match: *` or `If-Match`; on `412` nothing "
+                       "changes. Atomic for readers. Other keys in the body are ignored.",
+        "parameters": [*conditions, *_params()],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": _ref("schemas", f"{name.title()}Request")}}},
         "responses": {
@@ -446,14 +463,16 @@ PATHS = {
     "/v1/move": _post(
         "move", "Rename an object",
         "Moves `from` to `to`, server side where the backend can.",
-        (400, 404, 409, 411, 413, 503, 507),
-        {404: "`from` is absent.", 409: "`from` is a directory, or `to` clashes with one."}),
+        (400, 404, 409, 411, 412, 413, 503, 507),
+        {404: "`from` is absent.", 409: "`from` is a directory, or `to` clashes with one.",
+         412: "The destination `to` fails `If-None-Match` or `If-Match`; `from` stays."}),
     "/v1/cat": _post(
         "cat", "Concatenate objects",
         "Writes the chunks, in order, to `path`, then deletes them.",
-        (400, 404, 409, 411, 413, 503, 507),
+        (400, 404, 409, 411, 412, 413, 503, 507),
         {404: "Some chunks are absent: `error.missing` names every one, and nothing "
-              "was created or deleted."}),
+              "was created or deleted.",
+         412: "The destination `path` fails `If-None-Match` or `If-Match`; the chunks stay."}),
     "/healthz": _simple_get("healthz", "The process serves requests", {
         "200": _json_response("Always `{\"status\": \"ok\"}`.", _STATUS, "Content-Length"),
         **_error_responses(500),

@@ -25,6 +25,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.StorageError], int]] = [
     (errors.InsufficientStorage, 507),
     (errors.BackendUnavailable, 503),
     (errors.StoragePermissionDenied, 500),
+    (errors.StorageFault, 500),
 ]
 
 #: Codes for statuses raised by the HTTP layer itself (CherryPy included).

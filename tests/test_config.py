@@ -83,6 +83,8 @@ def test_example_configs_are_valid():
       "segment_size": 0}, "storage.segment_size"),
     ({"driver": "swift", "auth_url": "http://127.0.0.1:1/auth/v1.0", "user": "u", "key": "k",
       "timeout": -1}, "storage.timeout"),
+    ({"driver": "swift", "auth_url": "http://127.0.0.1:1/auth/v1.0", "user": "u", "key": "k",
+      "max_backoff": -0.5}, "storage.max_backoff"),
 ])
 def test_driver_setting_out_of_range_is_a_config_error(tmp_path, storage, message):
     """check-config runs the driver's own range checks: a value it would

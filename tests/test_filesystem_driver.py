@@ -14,6 +14,7 @@ import tracemalloc
 import pytest
 
 from blobsvc.storage.errors import (
+    BackendUnavailable,
     InsufficientStorage,
     InvalidPath,
     MissingChunks,
@@ -61,6 +62,46 @@ def test_full_disk_is_insufficient_storage_and_leaves_nothing(tiny_root):
     assert temp_files(tiny_root) == []
     fs.put_object("small", b"fits again")  # the space came back
     assert fs.get_object("small") == b"fits again"
+
+
+def remount(mount_point, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(mount_point)], check=True,
+                   capture_output=True)
+
+
+def test_read_only_volume_is_backend_unavailable_and_keeps_every_object(tiny_root):
+    fs = FilesystemDriver(str(tiny_root), fsync=True)
+    fs.put_object("d/keep", b"old version")
+    fs.put_object("chunk", b"chunk")
+    fs.close()  # its lock files are open for writing, which a read-only remount refuses
+    remount(tiny_root, "ro")
+    try:
+        for write in (lambda: fs.put_object("d/keep", b"new"), lambda: fs.delete_object("d/keep"),
+                      lambda: fs.move_object("d/keep", "moved"),
+                      lambda: fs.cat_objects("out", ["chunk"])):
+            with pytest.raises(BackendUnavailable, match="read-only"):
+                write()
+        with pytest.raises(BackendUnavailable, match="read-only"):
+            fs.check_ready()
+        assert fs.get_object("d/keep") == b"old version"  # reads still work
+    finally:
+        remount(tiny_root, "rw")
+    fs.check_ready()
+    assert (fs.get_object("d/keep"), fs.get_object("chunk")) == (b"old version", b"chunk")
+
+
+def test_full_disk_is_not_ready_until_space_comes_back(tiny_root):
+    fs = FilesystemDriver(str(tiny_root), fsync=False)
+    fs.check_ready()
+    with open(tiny_root / "filler", "wb") as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
+    with pytest.raises(BackendUnavailable, match="full"):
+        fs.check_ready()
+    os.unlink(tiny_root / "filler")
+    fs.check_ready()
+    assert temp_files(tiny_root) == []
 
 
 def test_injected_enospc_is_insufficient_storage(fs, root, monkeypatch):

@@ -28,6 +28,7 @@ import tracemalloc
 
 import pytest
 
+from blobsvc.preconditions import write_precondition
 from blobsvc.storage.base import DEFAULT_CONTENT_TYPE, ObjectInfo, Upload
 from blobsvc.storage.errors import (
     ChecksumMismatch,
@@ -1586,6 +1587,158 @@ def test_large_object_entry_in_a_listing_matches_stat_object(driver):
     info = driver.stat_object("d/large")
     assert (entry.size, entry.etag, entry.content_type) == (info.size, info.etag, info.content_type)
     assert entry.size == LARGE
+
+
+# -- move and cat preconditions ---------------------------------------------------
+#
+# The destination of a move or cat is judged like the target of a PUT: the
+# precondition gets its current version (or None) right before the commit,
+# and a refusal changes nothing: the source and the chunks stay.
+
+SWIFT_CHECK_THEN_WRITE = ("swift.py: write preconditions are checked with a HEAD right before "
+                          "the commit (check-then-write: a write of the same name, from this "
+                          "process or another, can come in between)")
+
+
+def create_only(current):
+    """``If-None-Match: *``, as the HTTP layer passes it."""
+    write_precondition({"If-None-Match": "*"}, "PUT")(current)
+
+
+def if_match(etag: str):
+    return write_precondition({"If-Match": f'"{etag}"'}, "PUT")
+
+
+MOVE_AND_CAT = {
+    "move": lambda driver, dst, precondition: driver.move_object("src", dst, precondition=precondition),
+    "cat": lambda driver, dst, precondition: driver.cat_objects(dst, ["src", "c2"],
+                                                                precondition=precondition),
+}
+MOVE_AND_CAT_RESULT = {"move": b"source", "cat": b"source+chunk"}
+
+
+@pytest.fixture(params=MOVE_AND_CAT, ids=list(MOVE_AND_CAT))
+def write_to(request, driver):
+    """``write_to(dst, precondition)``: a move of ``src`` or a cat of ``src`` and ``c2``."""
+    populate(driver, {"src": b"source", "c2": b"+chunk"})
+    operation = MOVE_AND_CAT[request.param]
+    call = lambda dst, precondition=None: operation(driver, dst, precondition)  # noqa: E731
+    call.kind = request.param
+    return call
+
+
+def test_move_or_cat_precondition_receives_the_destination_info(driver, write_to):
+    driver.put_object("d/dst", Upload(b"old", content_type="text/plain"))
+    current = driver.stat_object("d/dst")
+    seen = []
+    write_to("d/dst", seen.append)
+    assert seen == [current]
+    assert driver.get_object("d/dst") == MOVE_AND_CAT_RESULT[write_to.kind]
+
+
+def test_move_or_cat_precondition_receives_none_when_the_destination_is_absent(driver, write_to):
+    seen = []
+    write_to("new/dst", seen.append)
+    assert seen == [None]
+    assert driver.get_object("new/dst") == MOVE_AND_CAT_RESULT[write_to.kind]
+
+
+def test_move_or_cat_create_only_onto_an_existing_object_changes_nothing(driver, write_to):
+    populate(driver, {"d/dst": b"precious"})
+    before = snapshot(driver)
+    with pytest.raises(PreconditionFailed):
+        write_to("d/dst", create_only)
+    assert snapshot(driver) == before
+
+
+def test_move_or_cat_create_only_onto_an_absent_destination_writes_it(driver, write_to):
+    info = write_to("d/dst", create_only)
+    assert info.path == "d/dst"
+    assert driver.get_object("d/dst") == MOVE_AND_CAT_RESULT[write_to.kind]
+    assert_absent(driver, "src")
+
+
+def test_move_or_cat_if_match_replaces_only_the_version_seen(driver, write_to):
+    seen = driver.put_object("dst", b"version one")
+    driver.put_object("dst", b"version two")
+    before = snapshot(driver)
+    with pytest.raises(PreconditionFailed):
+        write_to("dst", if_match(seen.etag))
+    assert snapshot(driver) == before
+    write_to("dst", if_match(driver.stat_object("dst").etag))
+    assert driver.get_object("dst") == MOVE_AND_CAT_RESULT[write_to.kind]
+
+
+def test_move_or_cat_if_match_on_an_absent_destination_changes_nothing(driver, write_to):
+    before = snapshot(driver)
+    with pytest.raises(PreconditionFailed):
+        write_to("dst", if_match(md5_hex(b"anything")))
+    assert snapshot(driver) == before
+
+
+def test_move_or_cat_from_missing_sources_is_not_found_before_the_precondition(driver):
+    populate(driver, {"dst": b"precious"})
+    before = snapshot(driver)
+    with pytest.raises(NotFound):
+        driver.move_object("missing", "dst", precondition=refuse)
+    with pytest.raises(MissingChunks):
+        driver.cat_objects("dst", ["missing"], precondition=refuse)
+    assert snapshot(driver) == before
+
+
+def test_move_to_itself_checks_the_precondition(driver):
+    populate(driver, {"obj": b"stay"})
+    before = snapshot(driver)
+    with pytest.raises(PreconditionFailed):
+        driver.move_object("obj", "obj", precondition=create_only)
+    info = driver.move_object("obj", "obj", precondition=if_match(md5_hex(b"stay")))
+    assert info.etag == md5_hex(b"stay")
+    assert snapshot(driver) == before
+
+
+def test_cat_into_one_of_its_chunks_with_a_failing_precondition_changes_nothing(driver):
+    populate(driver, {"c1": b"first-", "c2": b"second"})
+    before = snapshot(driver)
+    with pytest.raises(PreconditionFailed):
+        driver.cat_objects("c2", ["c1", "c2"], precondition=create_only)
+    assert snapshot(driver) == before
+    driver.cat_objects("c2", ["c1", "c2"], precondition=if_match(md5_hex(b"second")))
+    assert contents(driver) == {"c2": b"first-second"}
+
+
+def test_large_move_or_cat_with_a_failing_precondition_changes_nothing(driver):
+    driver.put_object("src", iter(large_body()))
+    driver.put_object("big", iter(large_body(seed="big")))
+    driver.put_object("dst", iter(large_body(seed="old")))
+    before = snapshot(driver)
+    with pytest.raises(PreconditionFailed):
+        driver.move_object("src", "dst", precondition=create_only)
+    with pytest.raises(PreconditionFailed):
+        driver.cat_objects("dst", ["src", "big"], precondition=create_only)
+    with pytest.raises(PreconditionFailed):  # into one of its own chunks
+        driver.cat_objects("big", ["src", "big"], precondition=create_only)
+    assert snapshot(driver) == before
+    driver.cat_objects("big", ["src", "big"], precondition=if_match(driver.stat_object("big").etag))
+    assert driver.get_object("big") == pattern(LARGE, seed="new") + pattern(LARGE, seed="big")
+
+
+def test_move_or_cat_precondition_holds_off_writers_of_the_destination(driver, write_to, request):
+    """Checked and committed as one step: a PUT of the destination waits for both."""
+    documented_deviation(request, driver, "swift", SWIFT_CHECK_THEN_WRITE)
+    populate(driver, {"dst": b"old"})
+    writer: list[threading.Thread] = []
+
+    def precondition(current):
+        thread = threading.Thread(target=driver.put_object, args=("dst", b"concurrent"), daemon=True)
+        thread.start()
+        writer.append(thread)
+        thread.join(0.5)
+        assert thread.is_alive(), "a PUT of the destination committed between check and commit"
+        assert current is not None and current.etag == md5_hex(b"old")
+
+    write_to("dst", precondition)
+    writer[-1].join(10)
+    assert driver.get_object("dst") == b"concurrent"
 
 
 # -- aborted uploads ----------------------------------------------------------

@@ -17,6 +17,13 @@ Contract, for every driver alike:
 * Writes are atomic: ``put_object``, ``move_object`` and ``cat_objects``
   make the new object visible whole or not at all. A failed or aborted
   write leaves no trace and the previous version intact.
+* A write replaces what is at its destination unless it carries a
+  :data:`Precondition` (``Upload.precondition`` for ``put_object``, the
+  ``precondition`` argument of ``move_object`` and ``cat_objects``). It is
+  called once, with the destination's current version or None, under the
+  same commit lock as the write, after the sources were found; when it
+  raises PreconditionFailed nothing changes (a move's source and a cat's
+  chunks stay). Swift checks it right before the commit, best effort.
 * A "directory" is only a prefix that some object lives below; it vanishes
   with its last object. An object and a directory never share a name: a
   write that would make them clash raises ``Conflict``.
@@ -266,14 +273,19 @@ class StorageDriver(abc.ABC):
     def delete_object(self, path: str, precondition: Precondition | None = None) -> None:
         self._delete(paths.validate_path(path), precondition)
 
-    def move_object(self, src: str, dst: str) -> ObjectInfo:
+    def move_object(self, src: str, dst: str,
+                    precondition: Precondition | None = None) -> ObjectInfo:
+        """Rename ``src`` to ``dst``, replacing ``dst`` unless ``precondition`` refuses."""
         src, dst = paths.validate_path(src), paths.validate_path(dst)
-        if src == dst:
-            return self._stat(src)
-        return self._move(src, dst)
+        if src == dst:  # nothing to write, but the condition still decides the answer
+            info = self._stat(src)
+            if precondition is not None:
+                precondition(info)
+            return info
+        return self._move(src, dst, precondition)
 
-    def cat_objects(self, path: str, chunks: list[str],
-                    max_size: int | None = None) -> ObjectInfo:
+    def cat_objects(self, path: str, chunks: list[str], max_size: int | None = None,
+                    precondition: Precondition | None = None) -> ObjectInfo:
         """Concatenate ``chunks`` into ``path``, then delete the chunks.
 
         A chunk may repeat, and ``path`` may be one of the chunks (it is
@@ -282,12 +294,13 @@ class StorageDriver(abc.ABC):
         refuse it from the chunks' sizes before reading a byte (a chunk
         named 500 times must not be joined first), and count again while
         joining, since a chunk may be replaced by a bigger one meanwhile.
+        ``precondition`` judges the current ``path`` as for a PUT.
         """
         path = paths.validate_path(path)
         chunks = [paths.validate_path(chunk) for chunk in chunks]
         if max_size is not None and max_size < 0:
             raise ValueError("max_size must not be negative")
-        return self._cat(path, chunks, max_size)
+        return self._cat(path, chunks, max_size, precondition)
 
     def check_ready(self) -> None:
         """Raise BackendUnavailable when the backend cannot serve requests."""
@@ -314,10 +327,11 @@ class StorageDriver(abc.ABC):
     def _delete(self, path: str, precondition: Precondition | None) -> None: ...
 
     @abc.abstractmethod
-    def _move(self, src: str, dst: str) -> ObjectInfo: ...
+    def _move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo: ...
 
     @abc.abstractmethod
-    def _cat(self, path: str, chunks: list[str], max_size: int | None) -> ObjectInfo: ...
+    def _cat(self, path: str, chunks: list[str], max_size: int | None,
+             precondition: Precondition | None) -> ObjectInfo: ...
 
 
 def too_large(max_size: int, path: str | None = None) -> TooLarge:

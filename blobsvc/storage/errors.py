@@ -79,3 +79,11 @@ class StoragePermissionDenied(StorageError):
     """
 
     code = "storage_permission_denied"
+
+
+class StorageFault(StorageError):
+    """The backend failed in a way no other error names (an errno such as
+    EMFILE or ESTALE): a server-side fault, told apart from a bug
+    (``internal_error``) so operators look at the volume, not the code."""
+
+    code = "storage_error"

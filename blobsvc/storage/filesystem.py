@@ -24,7 +24,9 @@ become the server's terminal. The store never creates hard links itself
 link is planted, possibly pointing at a file outside the root: it is not
 served and its attributes are never written. A file or directory the
 service may not read or write raises StoragePermissionDenied (500), never
-a bare OSError.
+a bare OSError. Every other OSError becomes the typed error its errno calls
+for (see ``_os_error``): a full disk 507, a read-only or failing volume 503, a
+name too long for the volume 400, anything else 500 ``storage_error``.
 
 Objects are created with ``file_mode`` (default 0600) and directories with
 ``dir_mode`` (default 0700), exactly, whatever the process umask; operators
@@ -49,6 +51,7 @@ import threading
 import time
 import uuid
 import zlib
+from typing import Iterator
 
 from blobsvc.storage import paths
 from blobsvc.storage.base import (
@@ -63,12 +66,14 @@ from blobsvc.storage.base import (
 )
 from blobsvc.storage.dircache import DirectoryNames
 from blobsvc.storage.errors import (
+    BackendUnavailable,
     Conflict,
     InsufficientStorage,
     InvalidPath,
     MissingChunks,
     NotFound,
     StorageError,
+    StorageFault,
     StoragePermissionDenied,
 )
 
@@ -90,6 +95,13 @@ _PRUNE_RACE_RETRIES = 200
 
 _FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 _DENIED = (errno.EACCES, errno.EPERM)
+#: The volume cannot serve now (a failing disk, a read-only remount): 503.
+_UNAVAILABLE = {errno.EIO: "has I/O errors", errno.EROFS: "is read-only"}
+#: What a name that names no object meets: absent, below a file, behind a link loop.
+_NO_OBJECT = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+#: What opening a listed entry meets when it is not an object that can be served
+#: (gone, a socket or device, swapped for a link): it is skipped.
+_NOT_SERVED = (*_NO_OBJECT, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP)
 
 #: Flags for every read open: never through a link, never blocking on a
 #: FIFO, never acquiring a terminal.
@@ -101,15 +113,16 @@ DEFAULT_DIR_MODE = 0o700
 PRIVATE_DIR_MODE = 0o700
 
 
-def _denied_as_typed_error(method):
-    """A PermissionError anywhere in an operation becomes StoragePermissionDenied."""
+def _typed_os_errors(method):
+    """An OSError anywhere in an operation becomes its typed storage error, so no
+    errno reaches the HTTP layer as a bare exception (a 500 with a traceback)."""
 
     @functools.wraps(method)
     def wrapper(self, path, *args):
         try:
             return method(self, path, *args)
-        except PermissionError:
-            raise _permission_denied(path) from None
+        except OSError as exc:
+            raise self._os_error(exc, path) from None
 
     return wrapper
 
@@ -184,7 +197,7 @@ class FilesystemDriver(StorageDriver):
 
     # -- reads ---------------------------------------------------------------
 
-    @_denied_as_typed_error
+    @_typed_os_errors
     def _list(self, path, marker, limit):
         directory = self._resolve(path) if path else self.root
         try:
@@ -224,10 +237,10 @@ class FilesystemDriver(StorageDriver):
         # pair one version's size with another's ETag.
         try:
             fd = os.open(full, _READ_FLAGS)
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return None  # replaced by something that is not served
+        except OSError as exc:
+            if exc.errno in _NOT_SERVED:
+                return None  # deleted or replaced by something that is not served
+            raise self._os_error(exc, path) from None  # names the entry, not the directory
         try:
             st = os.fstat(fd)
             if not _is_served(st):
@@ -236,7 +249,7 @@ class FilesystemDriver(StorageDriver):
         finally:
             os.close(fd)
 
-    @_denied_as_typed_error
+    @_typed_os_errors
     def _stat(self, path):
         fd = self._open_fd(path)
         try:
@@ -264,7 +277,7 @@ class FilesystemDriver(StorageDriver):
                 raise NotFound(f"no object at {path}", path) from None
             raise self._os_error(exc, path) from None
 
-    @_denied_as_typed_error
+    @_typed_os_errors
     def _open(self, path, offset, length):
         fd = self._open_fd(path)
         try:
@@ -274,7 +287,16 @@ class FilesystemDriver(StorageDriver):
             raise
         assert info.size is not None
         end = info.size if length is None else min(info.size, offset + length)
-        return info, ObjectStream(_read_range(fd, offset, end), lambda: os.close(fd))
+        return info, ObjectStream(self._typed_reads(_read_range(fd, offset, end), path),
+                                  lambda: os.close(fd))
+
+    def _typed_reads(self, chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
+        """``chunks``, with a read error raised as its typed error: a stream is
+        read after the operation that opened it has returned."""
+        try:
+            yield from chunks
+        except OSError as exc:
+            raise self._os_error(exc, path) from None
 
     def _fd_info(self, path: str, fd: int) -> ObjectInfo:
         st = os.fstat(fd)
@@ -308,7 +330,7 @@ class FilesystemDriver(StorageDriver):
 
     # -- writes --------------------------------------------------------------
 
-    @_denied_as_typed_error
+    @_typed_os_errors
     def _put(self, path, upload: Upload):
         full = self._resolve(path)
         tmp_path, fd = self._new_temp_file()
@@ -319,10 +341,10 @@ class FilesystemDriver(StorageDriver):
             if self.fsync:
                 os.fsync(fd)
             written = os.fstat(fd)
-        except BaseException as exc:
+        except BaseException:
             os.close(fd)
             _unlink_quietly(tmp_path)
-            raise self._os_error(exc, path) if isinstance(exc, OSError) else exc
+            raise
         os.close(fd)
         try:
             with self._locked(path):
@@ -382,7 +404,7 @@ class FilesystemDriver(StorageDriver):
                 return False
         return False
 
-    @_denied_as_typed_error
+    @_typed_os_errors
     def _delete(self, path, precondition: Precondition | None):
         full = self._resolve(path)
         with self._locked(path):
@@ -409,11 +431,13 @@ class FilesystemDriver(StorageDriver):
             raise NotFound(f"no object at {path}", path)
         return self._stat(path)
 
-    @_denied_as_typed_error
-    def _move(self, src, dst):
+    @_typed_os_errors
+    def _move(self, src, dst, precondition: Precondition | None):
         full_src, full_dst = self._resolve(src), self._resolve(dst)
         with self._locked(src, dst):
             moved = self._current_or_dir(src, full_src)
+            if precondition is not None:
+                precondition(self._current(dst))
             try:
                 self._commit(full_src, full_dst, dst)
             except FileNotFoundError:
@@ -421,15 +445,17 @@ class FilesystemDriver(StorageDriver):
         self._prune(os.path.dirname(full_src))
         return dataclasses.replace(moved, path=dst, name=paths.basename(dst))
 
-    @_denied_as_typed_error
-    def _cat(self, path, chunks, max_size):
+    @_typed_os_errors
+    def _cat(self, path, chunks, max_size, precondition: Precondition | None):
         sizes = {chunk: self._chunk_size(chunk) for chunk in dict.fromkeys(chunks)}
         missing = [chunk for chunk in chunks if sizes[chunk] is None]
         if missing:
             raise MissingChunks(missing)
         check_total_size((sizes[chunk] for chunk in chunks), max_size, path)
         # The Upload counts again: a chunk may have grown since its lstat.
-        info = self._put(path, Upload(self._joined(chunks), max_size=max_size))
+        # Its precondition is checked under the commit lock, like a PUT's.
+        info = self._put(path, Upload(self._joined(chunks), max_size=max_size,
+                                      precondition=precondition))
         for chunk in dict.fromkeys(chunks):
             if chunk != path:
                 self._delete_quietly(chunk)
@@ -441,6 +467,40 @@ class FilesystemDriver(StorageDriver):
             _, stream = self._open(chunk, 0, None)
             with stream:
                 yield from stream
+
+    def check_ready(self) -> None:
+        """Ready only if a write could succeed now: the root is a directory the
+        service can create files in, on a volume with free blocks. The reason
+        names no disk path, since anyone may ask."""
+        try:
+            if not stat.S_ISDIR(os.stat(self.root).st_mode):
+                raise BackendUnavailable("the storage root is not a directory")
+            volume = os.statvfs(self.root)
+        except FileNotFoundError:
+            raise BackendUnavailable("the storage root does not exist") from None
+        except OSError as exc:
+            raise _not_ready(exc, "the storage root cannot be read") from None
+        # Blocks reserved for root are usable only when running as root.
+        free = volume.f_bfree if os.geteuid() == 0 else volume.f_bavail
+        if free == 0:
+            raise BackendUnavailable("the storage volume is full")
+        self._probe_write()
+
+    def _probe_write(self) -> None:
+        """Create and remove a small file where every write starts."""
+        probe = self._temp_name()
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, b"ready")
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except FileNotFoundError:
+            raise BackendUnavailable(
+                f"the service's area {PRIVATE_DIR}/tmp is missing from the storage root") from None
+        except OSError as exc:
+            raise _not_ready(exc, "the service cannot write to its storage root") from None
 
     def close(self) -> None:
         for fd in self._lock_fds.values():
@@ -466,10 +526,10 @@ class FilesystemDriver(StorageDriver):
         """The size of the object at ``path``, None if there is none."""
         try:
             st = os.lstat(self._resolve(path))
-        except PermissionError:
+        except OSError as exc:
+            if exc.errno in _NO_OBJECT:
+                return None
             raise
-        except OSError:  # missing, or behind a link loop: not an object
-            return None
         return st.st_size if _is_served(st) else None
 
     def _current(self, path: str) -> ObjectInfo | None:
@@ -505,19 +565,19 @@ class FilesystemDriver(StorageDriver):
 
     def _new_temp_file(self) -> tuple[str, int]:
         """A new temp file with exactly ``file_mode`` (the umask may only narrow it)."""
-        name = f"{os.getpid()}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
-        tmp_path = os.path.join(self._tmp_dir, name)
-        try:
-            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise self._os_error(exc, None) from None
+        tmp_path = self._temp_name()
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             os.fchmod(fd, self.file_mode)
-        except OSError as exc:
+        except OSError:
             os.close(fd)
             _unlink_quietly(tmp_path)
-            raise self._os_error(exc, None) from None
+            raise
         return tmp_path, fd
+
+    def _temp_name(self) -> str:
+        """A new name in the temp area; the PID prefix lets a restart sweep it."""
+        return os.path.join(self._tmp_dir, f"{os.getpid()}.{uuid.uuid4().hex}{TEMP_SUFFIX}")
 
     def _make_dirs(self, directory: str) -> None:
         """``os.makedirs(exist_ok=True)`` below the root, new levels with ``dir_mode``.
@@ -561,14 +621,42 @@ class FilesystemDriver(StorageDriver):
                 log.warning("%s has no user xattrs: ETags are computed on read "
                             "and Content-Type is not kept", self.root)
 
-    def _os_error(self, exc: OSError, path: str | None) -> StorageError | OSError:
+    def _os_error(self, exc: OSError, path: str | None) -> StorageError:
+        """The typed error of ``exc``: its status says whose fault it is, its
+        message names the object (never a disk path: the client reads it)."""
+        where = path if path else "its storage"
+        name = _errno_name(exc)
         if exc.errno in _FULL_DISK:
-            return InsufficientStorage("no space left on the storage volume", path)
+            return InsufficientStorage(f"no space left on the storage volume for {where}", path)
         if exc.errno in _DENIED:
             return _permission_denied(path)
         if exc.errno == errno.ELOOP:  # a link the path check could not resolve
             return InvalidPath(f"{path} goes through a symbolic link", path)
-        return exc
+        if exc.errno == errno.ENAMETOOLONG:
+            # Valid for the API, too long for this volume: the operator should know.
+            log.warning("%s is a name the storage filesystem cannot hold (%s)", where, name)
+            return InvalidPath(f"{where} is a name the storage filesystem cannot hold", path)
+        if exc.errno in _UNAVAILABLE:
+            return BackendUnavailable(
+                f"the storage volume {_UNAVAILABLE[exc.errno]} ({name}) at {where}", path)
+        return StorageFault(f"storage error {name} ({os.strerror(exc.errno or 0)}) at {where}", path)
+
+
+def _not_ready(exc: OSError, otherwise: str) -> BackendUnavailable:
+    """Why the volume cannot take writes, in words for a readiness probe."""
+    name = _errno_name(exc)
+    if exc.errno in _UNAVAILABLE:
+        return BackendUnavailable(f"the storage volume {_UNAVAILABLE[exc.errno]} ({name})")
+    if exc.errno in _FULL_DISK:
+        return BackendUnavailable(f"the storage volume is full ({name})")
+    if exc.errno in _DENIED:
+        return BackendUnavailable(f"the service may not access its storage root ({name})")
+    return BackendUnavailable(f"{otherwise} ({name})")
+
+
+def _errno_name(exc: OSError) -> str:
+    """``EIO`` rather than 5: what operators search for."""
+    return errno.errorcode.get(exc.errno or 0, f"errno {exc.errno}")
 
 
 def _is_served(st: os.stat_result) -> bool:

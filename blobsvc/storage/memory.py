@@ -100,22 +100,24 @@ class MemoryDriver(StorageDriver):
                 precondition(current)
             self._remove(path)
 
-    def _move(self, src, dst):
+    def _move(self, src, dst, precondition: Precondition | None):
         with self._lock:
             if src not in self._objects and self._dirs[src]:
                 raise Conflict(f"{src} is a directory", src)
             data, info = self._get(src)
+            self._check(precondition, dst)
             self._check_no_clash(dst)
             self._remove(src)
             return self._commit(dst, data, info.etag, info.content_type, info.ctime)
 
-    def _cat(self, path, chunks, max_size):
+    def _cat(self, path, chunks, max_size, precondition: Precondition | None):
         with self._lock:
             missing = [chunk for chunk in chunks if chunk not in self._objects]
             if missing:
                 raise MissingChunks(missing)
             # Checked and joined under one lock: no chunk can grow in between.
             check_total_size((len(self._objects[chunk][0]) for chunk in chunks), max_size, path)
+            self._check(precondition, path)
             data = b"".join(self._objects[chunk][0] for chunk in chunks)
             removed = {chunk: self._objects[chunk] for chunk in chunks}
             for chunk in removed:
@@ -128,6 +130,11 @@ class MemoryDriver(StorageDriver):
                 raise
 
     # -- state changes, always under the lock --------------------------------
+
+    def _check(self, precondition: Precondition | None, path: str) -> None:
+        """Judge the version at ``path`` (None if absent) before a write replaces it."""
+        if precondition is not None:
+            precondition(self._objects.get(path, (None, None))[1])
 
     def _commit(self, path: str, data: bytes, etag: str | None,
                 content_type: str | None, ctime: float | None = None) -> ObjectInfo:

@@ -48,8 +48,10 @@ drivers, and why:
   names at the same moment can still both succeed.
 * **Concurrency is Swift's.** Swift orders the versions of an object by the
   time each PUT *started*, so a long upload can lose to a shorter one that
-  started later. Write preconditions are checked with a HEAD right before
-  the commit (check-then-write, not atomic across instances). ``move`` is
+  started later. Write preconditions (of a PUT, and of a move's or cat's
+  destination) are checked with a HEAD right before the commit
+  (check-then-write: a write of the same name, from this process or
+  another, can come in between). ``move`` is
   copy-then-delete: for a moment both names exist.
 * **ctime** is Swift's Last-Modified: whole seconds.
 * **Failures.** A Swift that does not answer (refused, timed out, 5xx after
@@ -107,6 +109,13 @@ from blobsvc.storage.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# swiftclient logs every answer of 300 or more at INFO as a curl command line
+# with its headers (a token prefix included) and the response: on each start
+# and each write, for the HEADs that expectedly find nothing. Its per-request
+# log runs only at INFO and below, so WARNING turns it off; the driver logs the
+# failures that matter itself, one line each.
+logging.getLogger("swiftclient").setLevel(logging.WARNING)
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -185,6 +194,9 @@ class SwiftDriver(StorageDriver):
         _check_settings(params.get("container", "blobsvc"), params.get("timeout", 10.0),
                         params.get("retries", 2), params.get("segment_size", DEFAULT_SEGMENT_SIZE),
                         params.get("segment_grace_seconds", DEFAULT_SEGMENT_GRACE))
+        for name in ("starting_backoff", "max_backoff"):
+            if params.get(name, 0) < 0:
+                raise ValueError(f"storage.{name} must not be negative")
 
     def __init__(
         self,
@@ -232,8 +244,9 @@ class SwiftDriver(StorageDriver):
         self._container_ok = False
         try:
             self._ensure_container()
+            _unreachable_at_start.discard((auth_url, container))
         except BackendUnavailable as exc:
-            log.warning("%s; the readiness check will try again", exc.message)
+            _report_unreachable_at_start(exc, auth_url, container)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -256,6 +269,9 @@ class SwiftDriver(StorageDriver):
             self._sweeper.join(self._connection_args["timeout"] * 3)
         try:
             self._sweep(everything=True)
+        except StorageError as exc:  # Swift down at stop: one line, no traceback chain
+            log.warning("could not collect the segments of replaced versions on close (%s): "
+                        "left under %s/", exc.message, paths.RESERVED_PREFIX)
         except Exception:  # noqa: BLE001 - closing must not fail on garbage
             log.exception("could not collect the segments of replaced versions on close")
         with self._lock:
@@ -508,6 +524,8 @@ class SwiftDriver(StorageDriver):
         size = sum(entry["size_bytes"] for entry in entries)
         entries = self._nest(entries, parts, path)
         if keep_old:  # the old version lends its segments to the new one
+            if precondition is not None:
+                self._check_current(path, precondition, self._conn())
             replaced = _Replaced(None, None, None)
         else:
             replaced = self._prepare_replace(path, precondition, self._conn())
@@ -578,13 +596,13 @@ class SwiftDriver(StorageDriver):
         if after is not None and after.get("x-timestamp") == headers.get("x-timestamp"):
             raise BackendUnavailable(f"Swift did not delete {path}", path)
 
-    def _move(self, src, dst):
+    def _move(self, src, dst, precondition: Precondition | None):
         with self._claims.claim(dst):
             source = self._head(src)
             if source is None:
                 raise self._missing(src)
             self._check_no_clash(dst)
-            replaced = self._prepare_replace(dst, None, self._conn())
+            replaced = self._prepare_replace(dst, precondition, self._conn())
             try:
                 stored = self._copy(src, dst, manifest_only=_is_large(source))
             except BaseException:
@@ -610,7 +628,7 @@ class SwiftDriver(StorageDriver):
                                            response_dict=response)
         return _Stored.of(etag, response)
 
-    def _cat(self, path, chunks, max_size):
+    def _cat(self, path, chunks, max_size, precondition: Precondition | None):
         found = self._head_chunks(chunks)
         check_total_size((_content_length(found[chunk]) for chunk in chunks), max_size, path)
         # Counted again as the result is built: a chunk may grow after its HEAD.
@@ -622,10 +640,10 @@ class SwiftDriver(StorageDriver):
             if not pieces or (len(pieces) == 1 and isinstance(pieces[0], list)):
                 small = pieces[0] if pieces else []
                 info = self._put_plain(path, budget.counted(self._read_chunks(small, path)),
-                                       DEFAULT_CONTENT_TYPE, None)
+                                       DEFAULT_CONTENT_TYPE, precondition)
             else:
                 info = self._cat_large(path, pieces, parts, keep_old=path in found,
-                                       budget=budget)
+                                       budget=budget, precondition=precondition)
         # Lent segments now belong to the result, unless it lost to a newer version.
         lent = [chunk for chunk in found if _is_large(found[chunk])] if parts.superseded else []
         self._remove_sources(path, [chunk for chunk in found if chunk != path], with_segments=lent)
@@ -652,14 +670,14 @@ class SwiftDriver(StorageDriver):
                                      + ", ".join(failed), path)
 
     def _cat_large(self, path: str, pieces: list, parts: _Parts, keep_old: bool,
-                   budget: _SizeBudget) -> ObjectInfo:
+                   budget: _SizeBudget, precondition: Precondition | None) -> ObjectInfo:
         """The result as an SLO: copied, lent or joined segments, then the manifest."""
         try:
             entries: list[dict] = []
             copies: dict[str, dict] = {}
             for piece in pieces:
                 entries.extend(self._cat_piece(path, piece, parts, copies, budget))
-            info = self._commit_manifest(path, entries, parts, DEFAULT_CONTENT_TYPE, None,
+            info = self._commit_manifest(path, entries, parts, DEFAULT_CONTENT_TYPE, precondition,
                                          keep_old=keep_old)
         except BaseException as exc:
             self._remove_parts(parts, exc)
@@ -735,14 +753,20 @@ class SwiftDriver(StorageDriver):
         A manifest about to be overwritten is copied to a tombstone, which
         then owns its segments until the new version is known to have won.
         """
-        with _swift_errors("read", path):
-            headers = _head_or_none(conn, self.container, path)
-        if precondition is not None:
-            precondition(_info_from_headers(path, headers) if headers is not None else None)
+        headers = self._check_current(path, precondition, conn)
         if headers is None or not _is_large(headers):
             return _Replaced(None, None, None)
         tombstone = self._tombstone(path, conn)
         return _Replaced(headers.get("x-timestamp"), tombstone, headers.get("x-manifest-etag"))
+
+    def _check_current(self, path: str, precondition: Precondition | None,
+                       conn: Connection) -> dict | None:
+        """HEAD ``path`` and judge it by ``precondition``; its headers, None if absent."""
+        with _swift_errors("read", path):
+            headers = _head_or_none(conn, self.container, path)
+        if precondition is not None:
+            precondition(_info_from_headers(path, headers) if headers is not None else None)
+        return headers
 
     def _tombstone(self, path: str, conn: Connection) -> str:
         """Copy the manifest at ``path`` to a new tombstone, which shares its segments."""
@@ -816,6 +840,8 @@ class SwiftDriver(StorageDriver):
         while not self._closing.wait(interval):
             try:
                 self._sweep()
+            except StorageError as exc:  # Swift down: one line a round, no traceback chain
+                log.warning("sweeping the segments of replaced versions failed (%s)", exc.message)
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("sweeping the segments of replaced versions failed")
 
@@ -828,8 +854,7 @@ class SwiftDriver(StorageDriver):
             uploads = [e for e in self._committed if everything or e[0] <= now]
             self._committed = [] if everything else [e for e in self._committed if e[0] > now]
         with ThreadPoolExecutor(SWEEP_THREADS) as pool:  # close() has a deadline too
-            list(pool.map(lambda name: self._delete_tombstone(name, with_segments=True),
-                          tombstones))
+            self._retire_tombstones(pool, tombstones)
             if everything:  # one look at the whole container decides for them all
                 candidates = [(path, prefix) for _, path, prefix in uploads]
             else:
@@ -852,6 +877,24 @@ class SwiftDriver(StorageDriver):
         orphans = [prefix for _, prefix in candidates if prefix not in referenced]
         with ThreadPoolExecutor(SWEEP_THREADS) as pool:
             list(pool.map(self._delete_upload, orphans))
+
+    def _retire_tombstones(self, pool: ThreadPoolExecutor, tombstones: list[str]) -> None:
+        """Delete tombstones with their segments: with Swift down, one line for them all."""
+        failures = [exc for exc in pool.map(self._retire_tombstone, tombstones) if exc is not None]
+        if failures:
+            log.warning("could not delete %d replaced version(s) with their segments (%s): "
+                        "left for a later clean-up", len(failures), failures[0].message)
+
+    def _retire_tombstone(self, name: str) -> StorageError | None:
+        """Delete one tombstone and its segments; the error instead of a log line."""
+        try:
+            with _swift_errors("clean up", None):
+                self._conn().delete_object(self.container, name, query_string=_SLO_DELETE)
+        except NotFound:
+            pass  # retired already (by another instance)
+        except StorageError as exc:
+            return exc
+        return None
 
     def _delete_upload(self, prefix: str) -> None:
         log.info("deleting the segments under %s: no manifest lists them", prefix)
@@ -1260,9 +1303,37 @@ def _swift_errors(action: str, path: str | None) -> Iterator[None]:
         raise _from_client_exception(exc, action, path) from exc
     except _TRANSPORT_ERRORS as exc:
         reason = "timed out" if isinstance(exc, Timeout) else "connection failed"
-        log.warning("Swift did not answer (%s %s): %s", action, path or "", exc)
+        # DEBUG: whoever handles the error logs it, once (see _cause).
+        log.debug("Swift did not answer (%s %s): %s", action, path or "", _cause(exc))
         raise BackendUnavailable(f"Swift did not answer ({reason}) while trying to {action}",
                                  path) from exc
+
+
+#: (auth URL, container) whose failure at start-up this process, or the
+#: supervisor it was forked from, has logged: one line, not one per worker.
+_unreachable_at_start: set[tuple[str, str]] = set()
+
+
+def _report_unreachable_at_start(exc: BackendUnavailable, auth_url: str, container: str) -> None:
+    """Say once where Swift was looked for and what failed; later ones go to DEBUG."""
+    key = (auth_url, container)
+    level = logging.DEBUG if key in _unreachable_at_start else logging.WARNING
+    _unreachable_at_start.add(key)
+    log.log(level, "%s at %s (%s); the readiness check will try again", exc.message, auth_url,
+            _cause(exc))
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost error of an exception chain, as one short line.
+
+    A refused connection arrives wrapped four deep (socket, urllib3, requests,
+    storage error); its root says what happened without the chain's tracebacks.
+    """
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _from_client_exception(exc: ClientException, action: str, path: str | None) -> StorageError:
@@ -1275,7 +1346,7 @@ def _from_client_exception(exc: ClientException, action: str, path: str | None) 
         return PreconditionFailed("the object does not match the request's preconditions", path)
     if status == 413:
         return TooLarge("object larger than Swift accepts", path)
-    log.warning("Swift refused to %s %s: %s", action, path or "", exc)
+    log.debug("Swift refused to %s %s: %s", action, path or "", exc)  # logged once by the handler
     if status in (401, 403):
         return BackendUnavailable(f"Swift refused the service's credentials while trying to {action}",
                                   path)
