@@ -17,8 +17,13 @@ COPY blobsvc ./blobsvc
 RUN pip install --no-cache-dir --no-deps --no-index --no-build-isolation --break-system-packages . \
     && rm -rf /src /root/.cache
 
-RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin blobsvc \
-    && mkdir -p /data && chown blobsvc:blobsvc /data
+# One uid/gid pair, 10001:10001, made together: useradd alone would give the
+# user a group numbered from the system range, and USER 10001:10001 would
+# then run with a gid that names no group.
+RUN groupadd --system --gid 10001 blobsvc \
+    && useradd --system --uid 10001 --gid blobsvc --no-create-home --home-dir /data \
+        --shell /usr/sbin/nologin blobsvc \
+    && mkdir -p /data && chown 10001:10001 /data
 
 ENV BLOBSVC_SERVER_HOST=0.0.0.0 \
     BLOBSVC_SERVER_PORT=8080 \
@@ -26,6 +31,8 @@ ENV BLOBSVC_SERVER_HOST=0.0.0.0 \
     PYTHONUNBUFFERED=1
 VOLUME /data
 EXPOSE 8080
+# blobsvc:blobsvc from above, by number: a runtime can then tell it is not
+# root without reading the image's /etc/passwd (Kubernetes' runAsNonRoot).
 USER 10001:10001
 WORKDIR /data
 

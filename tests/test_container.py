@@ -340,6 +340,24 @@ def test_service_in_the_container_is_not_root(podman, service):
     assert podman("exec", service.id, "id", "-u").stdout.strip() == "10001"
 
 
+def test_one_uid_gid_pair_exists_and_owns_data_and_the_objects(podman, service):
+    """uid and gid 10001 are one user and its group, so a host that mounts /data
+    (or a ``fsGroup``) sees one owner, never a group that exists nowhere."""
+    put = requests.put(service.url + "/v1/objects/owner/dir/x.bin", data=b"owned",
+                       headers=auth(), timeout=30)
+    assert put.status_code == 201, put.text
+    ident = podman("exec", service.id, "id").stdout.split()
+    group = podman("exec", service.id, "getent", "group", "10001", check=False).stdout.strip()
+    owners = podman("exec", service.id, "stat", "-c", "%n %u:%g %U:%G", "/data", "/data/owner",
+                    "/data/owner/dir", "/data/owner/dir/x.bin").stdout.splitlines()
+    assert ident[:2] == ["uid=10001(blobsvc)", "gid=10001(blobsvc)"], ident
+    assert group.startswith("blobsvc:x:10001:"), f"no group 10001 in the image: {group!r}"
+    assert owners == [f"{name} 10001:10001 blobsvc:blobsvc" for name in
+                      ("/data", "/data/owner", "/data/owner/dir", "/data/owner/dir/x.bin")]
+    on_host = service.volume_dir() / "owner" / "dir" / "x.bin"
+    assert (on_host.stat().st_uid, on_host.stat().st_gid) == (10001, 10001)
+
+
 def test_token_never_appears_in_the_container_log(podman, service):
     requests.get(service.url + "/v1/objects/roundtrip/blob.bin", headers=auth(), timeout=10)
     assert TOKEN not in podman.logs(service.id)

@@ -12,13 +12,17 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from conftest import swift_settings
+from live_server import GroupServer, swift_config
 from swiftclient.client import ClientException, Connection
 
 from blobsvc import config
@@ -490,6 +494,18 @@ def test_the_example_config_takes_its_secret_from_the_environment():
         config.load(EXAMPLE_CONFIG, environ={})
 
 
+def test_the_example_config_keeps_blobsvc_off_the_port_of_a_local_swift():
+    # A stock all-in-one Swift (and python -m tests.swiftstack up) serves its
+    # proxy on 8080: blobsvc and the Swift it defaults to must not share it.
+    cfg = config.load(EXAMPLE_CONFIG, environ={"SWIFT_KEY": "testing"})
+    auth_url = urlsplit(cfg.storage.params["auth_url"])
+    assert (auth_url.hostname, auth_url.port) == ("127.0.0.1", 8080)
+    assert cfg.server.port != auth_url.port
+    moved = config.load(EXAMPLE_CONFIG, environ={"SWIFT_KEY": "k", "BLOBSVC_SERVER_PORT": "9000",
+                                                 "SWIFT_AUTH_URL": "http://swift:8888/auth/v1.0"})
+    assert (moved.server.port, moved.storage.params["auth_url"]) == (9000, "http://swift:8888/auth/v1.0")
+
+
 # -- segments outlive their object by a grace period -----------------------------
 
 
@@ -577,3 +593,73 @@ def test_get_of_a_large_object_deleted_while_swift_answers_409_is_not_found(swif
     monkeypatch.setattr(Connection, "get_object", get_then_vanish)
     with pytest.raises(NotFound):
         swift.get_object("big")
+
+
+# -- what the service's log says about Swift ---------------------------------------
+
+
+#: A log record's first line: every other line is a traceback or a message torn apart.
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \S+: ")
+
+
+def _swift_server(swift_stack, tmp_path: Path, **storage) -> GroupServer:
+    """blobsvc on the session's Swift, two workers, access log off (only the service's own lines)."""
+    cfg = swift_config(swift_stack, workers=2, storage={"timeout": 2.0, "retries": 1, **storage})
+    return GroupServer(tmp_path / "blobsvc", cfg)
+
+
+def test_swiftclient_logs_no_request_lines_at_start_or_per_request(swift_stack, tmp_path):
+    server = _swift_server(swift_stack, tmp_path)
+    try:
+        server.start()  # a new container: the HEAD before creating it answers 404
+        assert requests.put(server.url + "/v1/objects/new/dir/obj", data=b"x", timeout=10).status_code == 201
+        assert requests.get(server.url + "/v1/objects/missing", timeout=10).status_code == 404
+    finally:
+        server.stop()
+    log = server.stderr()
+    assert "REQ: curl" not in log, log
+    assert " swiftclient: " not in log, log
+
+
+def test_swift_down_at_start_is_one_log_line(swift_stack, tmp_path):
+    swift_stack.stop_proxy()
+    try:
+        server = _swift_server(swift_stack, tmp_path)
+        try:
+            server.start()
+            assert requests.get(server.url + "/readyz", timeout=10).status_code == 503
+        finally:
+            server.stop()
+    finally:
+        swift_stack.start_proxy()
+    lines = server.stderr().splitlines()
+    # Supervisor and both workers each find Swift down; /readyz answers are the app's own.
+    warnings = [line for line in lines if " INFO " not in line and "/readyz" not in line]
+    assert "Traceback" not in server.stderr(), server.stderr()
+    assert all(LOG_LINE.match(line) for line in lines), lines
+    assert len(warnings) == 1, warnings
+    assert swift_stack.auth_url in warnings[0]  # says where it looked
+
+
+def test_swift_down_during_requests_and_at_stop_logs_one_line_per_failure(swift_stack, tmp_path):
+    server = _swift_server(swift_stack, tmp_path, segment_grace_seconds=3600)
+    server.start()
+    try:
+        for body in (b"a", pattern(LARGE), pattern(LARGE, 1)):  # the overwrite leaves a tombstone
+            assert requests.put(server.url + "/v1/objects/big", data=body, timeout=30).status_code == 201
+        before = len(server.stderr().splitlines())
+        swift_stack.stop_proxy()
+        try:
+            assert requests.get(server.url + "/v1/objects/big", timeout=30).status_code == 503
+            code = server.stop()
+        finally:
+            swift_stack.start_proxy()
+    finally:
+        server.stop()
+    lines = server.stderr().splitlines()[before:]
+    about_swift = [line for line in lines if "Swift" in line or "swift" in line]
+    assert code == 0
+    assert "Traceback" not in "\n".join(lines), "\n".join(lines)
+    assert all(LOG_LINE.match(line) for line in lines), "\n".join(lines)
+    assert len([line for line in about_swift if "GET /v1/objects/big" in line]) == 1, about_swift
+    assert len(about_swift) < 10, "\n".join(about_swift)

@@ -1,18 +1,40 @@
 """The Swift test fixture itself: start, serve, survive restarts, stop."""
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
+from api_client import ServerProcess
 from swiftclient.client import ClientException, Connection
 
 try:
-    from tests.swiftstack import SERVERS, SwiftStack, pid_alive, start_stack_or_skip
+    from tests.swiftstack import (
+        SERVERS,
+        USER,
+        SwiftStack,
+        pid_alive,
+        require_swift_or_skip,
+        start_stack_or_skip,
+    )
+    from tests.swiftstack import __main__ as swiftstack_cli
 except ImportError:  # tests/ is not a package and the repo root not on path
-    from swiftstack import SERVERS, SwiftStack, pid_alive, start_stack_or_skip  # type: ignore[no-redef]
+    from swiftstack import (  # type: ignore[no-redef]
+        SERVERS,
+        USER,
+        SwiftStack,
+        pid_alive,
+        require_swift_or_skip,
+        start_stack_or_skip,
+    )
+    from swiftstack import __main__ as swiftstack_cli  # type: ignore[no-redef]
 
 
 def _connect(stack: SwiftStack) -> Connection:
@@ -90,3 +112,80 @@ def test_stop_ends_every_process(tmp_path: Path) -> None:
     swift.stop()  # idempotent
     with pytest.raises(requests.exceptions.ConnectionError):
         _connect(swift).get_auth()
+
+
+# -- python -m tests.swiftstack up DIR: a Swift to try blobsvc on --------------------
+
+REPO = Path(__file__).resolve().parents[1]
+EXPORT = re.compile(r"^\s*export (SWIFT_AUTH_URL=\S+ SWIFT_USER=\S+ SWIFT_KEY=\S+)$", re.M)
+PIDS = re.compile(r"^pids: (.+)$", re.M)
+
+
+def _wait_for_output(proc: subprocess.Popen, out: Path, pattern: re.Pattern,
+                     timeout: float) -> re.Match:
+    """The first match of ``pattern`` in what the command printed so far."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = pattern.search(out.read_text())
+        if found:
+            return found
+        assert proc.poll() is None, f"exited {proc.returncode}:\n{out.read_text()}"
+        time.sleep(0.1)
+    raise AssertionError(f"no {pattern.pattern!r} after {timeout}s:\n{out.read_text()}")
+
+
+def _parent_of(pid: int) -> int | None:
+    """Parent PID from /proc (None once the process is gone or a zombie)."""
+    if not pid_alive(pid):
+        return None
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def test_up_command_prints_settings_blobsvc_serves_on_and_sigint_stops_it(tmp_path: Path) -> None:
+    require_swift_or_skip()  # installs the cached Swift, as the command itself would
+    out = tmp_path / "up.out"
+    with open(out, "w") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.swiftstack", "up", str(tmp_path / "swift"),
+             "--proxy-port", "0"],
+            cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
+            # as a shell starts it with "&": SIGINT ignored, which Ctrl-C's handler must undo
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    server = None
+    try:
+        settings = dict(item.split("=", 1) for item in
+                        _wait_for_output(proc, out, EXPORT, 120).group(1).split())
+        pids = {name: int(pid) for name, pid in
+                (item.split("=") for item in _wait_for_output(proc, out, PIDS, 5).group(1).split())}
+        assert sorted(pids) == sorted(SERVERS)
+        assert all(_parent_of(pid) == proc.pid for pid in pids.values())
+        # The README's next step: blobsvc on the example config, these settings in the environment.
+        server = ServerProcess(tmp_path / "blobsvc", (REPO / "config" / "swift.yaml").read_text(),
+                               env={**settings, "BLOBSVC_SERVER_PORT": "0"}).start()
+        body = os.urandom(100_000)
+        put = requests.put(server.url + "/v1/objects/try/it.bin", data=body, timeout=30)
+        get = requests.get(server.url + "/v1/objects/try/it.bin", timeout=30)
+        assert put.status_code == 201, put.text
+        assert get.content == body
+        server.stop()
+
+        started = time.monotonic()
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(30) == 0, out.read_text()
+        assert time.monotonic() - started < 10
+        assert not any(pid_alive(pid) for pid in pids.values()), out.read_text()
+        assert "Traceback" not in out.read_text(), out.read_text()
+    finally:
+        if server is not None:
+            server.stop()
+        if proc.poll() is None:
+            proc.kill()  # its servers die with it (parent-death signal)
+            proc.wait()
+
+
+def test_up_command_defaults_to_the_port_and_user_of_the_example_config() -> None:
+    example = (REPO / "config" / "swift.yaml").read_text()
+    args = swiftstack_cli.parse(["up", "DIR"])
+    assert f"${{SWIFT_AUTH_URL:-http://127.0.0.1:{args.proxy_port}/auth/v1.0}}" in example
+    assert f"${{SWIFT_USER:-{USER}}}" in example

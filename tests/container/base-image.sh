@@ -4,17 +4,16 @@
 # import it. Does nothing when the image is already there (it is cached
 # with the rest of the test's private podman store).
 #
-# Usage: base-image.sh WORKDIR
-#   CONTAINERS_STORAGE_CONF and CONTAINERS_CONF must point at the private
-#   configuration (tests/test_container.py sets them; see podman.sh).
+# Usage (as root: debootstrap needs it): base-image.sh WORKDIR
+#   WORKDIR holds the debootstrap log and, while it runs, the root file system.
+#   The image goes into the store podman uses by default, or the one that
+#   CONTAINERS_STORAGE_CONF and CONTAINERS_CONF name (tests/test_container.py
+#   sets them to its private configuration; see podman.sh).
 set -euo pipefail
 
 workdir=${1:?usage: base-image.sh WORKDIR}
 image=docker.io/library/debian:bookworm-slim
 local_name=localhost/debian:bookworm-slim
-
-: "${CONTAINERS_STORAGE_CONF:?must point at the private storage.conf}"
-: "${CONTAINERS_CONF:?must point at the private containers.conf}"
 
 if podman image exists "$image"; then
     exit 0

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 __all__ = [
-    "KEY", "PINNED_PACKAGES", "SERVERS", "SWIFT_VERSION", "USER",
+    "KEY", "LOCAL_PROXY_PORT", "PINNED_PACKAGES", "SERVERS", "SWIFT_VERSION", "USER",
     "SwiftStack", "SwiftSkippedWarning", "SwiftUnavailable", "ci_mode",
-    "ensure_installed", "free_ports", "memcached_path", "pid_alive",
+    "ensure_installed", "free_ports", "is_installed", "memcached_path", "pid_alive",
     "port_is_free", "require_swift_or_skip", "start_stack_or_skip",
     "venv_dir",
 ]
@@ -62,6 +62,9 @@ PINNED_PACKAGES = (
 )
 USER = "test:tester"
 KEY = "testing"
+#: Where a stock all-in-one Swift serves its proxy; ``python -m tests.swiftstack
+#: up`` uses it too, so config/swift.yaml's defaults reach either unchanged.
+LOCAL_PROXY_PORT = 8080
 SERVERS = ("memcached", "account", "container", "object", "proxy")
 STORAGE_SERVERS = ("account", "container", "object")
 
@@ -202,6 +205,11 @@ def _install(venv: Path) -> None:
     tmp = venv / f"{_MARKER}.tmp"
     tmp.write_text(_marker_text())
     os.replace(tmp, venv / _MARKER)
+
+
+def is_installed() -> bool:
+    """True when the pinned Swift virtualenv is ready: no install to wait for."""
+    return _is_installed(venv_dir())
 
 
 _installed_python: str | None = None
@@ -517,8 +525,11 @@ class SwiftStack:
     signalled; they are its children, so a PID cannot be recycled under it.
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str],
+                 proxy_port: int | None = None) -> None:
+        """``proxy_port`` pins the proxy (auth URL) to a port; None: any free one."""
         self.data_dir = Path(data_dir).resolve()  # servers chdir("/")
+        self._fixed_proxy_port = proxy_port or None
         self._ports: dict[str, int] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._python: str | None = None
@@ -644,15 +655,26 @@ class SwiftStack:
         return self.data_dir / "etc" / "ports.json"
 
     def _pick_ports(self) -> dict[str, int]:
-        """Reuse the last ports if all still free (stable URLs), else new."""
+        """Reuse the last ports if all still free (stable URLs), else new.
+
+        A pinned proxy port is not checked here: launching the proxy says
+        clearly when something else holds it.
+        """
         previous = dict(self._ports)
         if not previous:
             with contextlib.suppress(OSError, ValueError):
                 previous = json.loads(self._ports_file().read_text())
+        pinned = ({"proxy": self._fixed_proxy_port}
+                  if self._fixed_proxy_port else {})
+        others = [p for name, p in previous.items() if name not in pinned]
         if (set(previous) == set(SERVERS)
-                and all(port_is_free(p) for p in previous.values())):
-            return previous
-        return dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
+                and all(port_is_free(p) for p in others)
+                and not set(others) & set(pinned.values())):
+            return {**previous, **pinned}
+        while True:  # the kernel may hand out the pinned port: pick again
+            fresh = dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
+            if not set(fresh.values()) & set(pinned.values()):
+                return {**fresh, **pinned}
 
     def _configure(self, deadline: float) -> None:
         """Create the directories, write all confs, build rings if needed."""
