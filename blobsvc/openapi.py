@@ -27,6 +27,8 @@ _PATH_RULES = (
     f"One or more segments joined by `/`. A segment is 1-{MAX_SEGMENT_BYTES} bytes of UTF-8, "
     "has no control character or backslash, and is not `.` or `..`; the whole path is at "
     f"most {MAX_PATH_BYTES} bytes, and its first segment is not `{RESERVED_PREFIX}`. "
+    "Names are in Unicode NFC, without bidirectional control characters (U+202A-U+202E, "
+    "U+2066-U+2069, U+200E, U+200F, U+061C). "
     "Anything else is answered `400` with code `invalid_path`."
 )
 
