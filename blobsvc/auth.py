@@ -21,7 +21,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 from urllib.parse import quote
 
 from blobsvc.secrets import MIN_ITERATIONS, PasswordChecker, TokenTable, is_hashed, parse_hash
@@ -132,7 +132,7 @@ def parse_settings(section: object, environ: Mapping[str, str]) -> AuthSettings:
                         signing_key=signing_key, public_metrics=public_metrics, realm=realm)
 
 
-def _user_grants(users: object):
+def _user_grants(users: object) -> Iterator[Grant]:
     if not isinstance(users, dict):
         raise ValueError("auth.users must map user names to {password, access, prefix}")
     for name, entry in users.items():
@@ -142,7 +142,7 @@ def _user_grants(users: object):
         yield _grant(name, entry, "password", where)
 
 
-def _token_grants(tokens: object):
+def _token_grants(tokens: object) -> Iterator[Grant]:
     if not isinstance(tokens, list):
         raise ValueError("auth.tokens must be a list of {name, token, access, prefix}")
     for index, entry in enumerate(tokens):

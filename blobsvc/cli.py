@@ -14,6 +14,7 @@ import ssl
 import sys
 import tempfile
 import time
+from typing import Iterator
 from urllib.parse import quote
 
 from blobsvc import __version__
@@ -131,7 +132,7 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _shared_metrics_dir(workers: int):
+def _shared_metrics_dir(workers: int) -> Iterator[None]:
     """Worker processes pool their metrics in files: set that up before
     prometheus-client is imported, and remove the files at exit."""
     if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -24,7 +24,7 @@ import yaml
 
 from blobsvc import auth
 from blobsvc.storage import DRIVER_NAMES, load_driver_class
-from blobsvc.storage.base import REQUIRED
+from blobsvc.storage.settings import SCALAR_TYPES, DriverSettings, build_settings, check_type, field_types
 
 
 class ConfigError(Exception):
@@ -87,17 +87,27 @@ class TlsSettings:
         return bool(self.cert)
 
 
+#: What an empty (or absent) storage section means.
+DEFAULT_DRIVER = "filesystem"
+DEFAULT_ROOT = "./data"
+
+
 @dataclass(frozen=True)
 class StorageSettings:
-    driver: str = "filesystem"
-    #: The driver's own settings (``root``, ``fsync``... for filesystem).
-    params: dict = field(default_factory=lambda: {"root": "./data"})
+    driver: str
+    #: The driver's own settings, checked and validated (its ``settings_class``).
+    settings: DriverSettings
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The driver's settings as config keys, what ``create_driver`` takes."""
+        return dataclasses.asdict(self.settings)
 
 
 @dataclass(frozen=True)
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
-    storage: StorageSettings = field(default_factory=StorageSettings)
+    storage: StorageSettings = field(default_factory=lambda: _build_storage(None))
     log: LogSettings = field(default_factory=LogSettings)
     auth: auth.AuthSettings = field(default_factory=auth.AuthSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
@@ -269,51 +279,35 @@ def public_url_problem(url: str) -> str | None:
 
 def _build_storage(section: Any) -> StorageSettings:
     section = dict(_mapping(section, "storage"))
-    driver = section.pop("driver", StorageSettings.driver)
+    driver = section.pop("driver", DEFAULT_DRIVER)
     if driver not in DRIVER_NAMES:
         raise ConfigError(f"config: storage.driver must be one of {', '.join(DRIVER_NAMES)}, not {driver!r}")
     if driver == "filesystem" and not section:
-        section = {"root": "./data"}
+        section = {"root": DEFAULT_ROOT}
     try:
-        driver_class = load_driver_class(driver)
+        settings_class = load_driver_class(driver).settings_class
     except ImportError as exc:
         raise ConfigError(f"config: storage.driver {driver} needs a missing library: {exc}") from None
-    settings_schema = driver_class.SETTINGS
-    params = {}
-    for key, value in section.items():
-        if key not in settings_schema:
-            raise ConfigError(f"config: unknown key storage.{key} for driver {driver}")
-        params[key] = _check_type(value, settings_schema[key][0], f"storage.{key}")
-    for key, (_, default) in settings_schema.items():
-        if key in params:
-            continue
-        if default is REQUIRED:
-            raise ConfigError(f"config: storage.{key} is required by driver {driver}")
-        params[key] = default
-    try:
-        driver_class.check_settings(params)  # ranges, so check-config catches them too
+    expected = field_types(settings_class)
+    params = {key: _typed(value, expected[key])
+              if isinstance(value, FromEnvironment) and key in expected else value
+              for key, value in section.items()}
+    try:  # types and ranges, so check-config catches them too
+        settings = build_settings(settings_class, params, driver)
     except ValueError as exc:
-        raise ConfigError(f"config: {exc}") from None
-    return StorageSettings(driver=driver, params=params)
+        raise ConfigError(f"config: {_one_line(exc)}") from None
+    return StorageSettings(driver=driver, settings=settings)
 
 
 def _build_section(cls: type, section: Any, name: str) -> Any:
     section = _mapping(section, name)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    expected = field_types(cls)
     values = {}
     for key, value in section.items():
-        if key not in fields:
+        if key not in expected:
             raise ConfigError(f"config: unknown key {name}.{key}")
-        values[key] = _check_type(value, _field_type(fields[key]), f"{name}.{key}")
+        values[key] = _check_type(value, expected[key], f"{name}.{key}")
     return cls(**values)
-
-
-def _field_type(f: dataclasses.Field) -> tuple[type, ...]:
-    return _FIELD_TYPES[str(f.type)]
-
-
-_FIELD_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,),
-                "int | None": (int, type(None)), "str | None": (str, type(None))}
 
 
 def _typed_auth(section: Any) -> Any:
@@ -321,21 +315,20 @@ def _typed_auth(section: Any) -> Any:
     as AuthSettings declares them (users and tokens stay text)."""
     if not isinstance(section, dict):
         return section
-    fields = {f.name: f for f in dataclasses.fields(auth.AuthSettings) if str(f.type) in _FIELD_TYPES}
-    return {key: _check_type(value, _field_type(fields[key]), f"auth.{key}")
-            if isinstance(value, FromEnvironment) and key in fields else value
+    scalars = {name: types for name, types in field_types(auth.AuthSettings).items()
+               if set(types) <= SCALAR_TYPES}
+    return {key: _check_type(value, scalars[key], f"auth.{key}")
+            if isinstance(value, FromEnvironment) and key in scalars else value
             for key, value in section.items()}
 
 
-def _check_type(value: Any, expected: type | tuple[type, ...], where: str) -> Any:
-    expected = expected if isinstance(expected, tuple) else (expected,)
+def _check_type(value: Any, expected: tuple[type, ...], where: str) -> Any:
     if isinstance(value, FromEnvironment):
         value = _typed(value, expected)
-    is_bool = isinstance(value, bool)
-    if is_bool and bool not in expected or not isinstance(value, expected):
-        names = " or ".join("null" if t is type(None) else t.__name__ for t in expected)
-        raise ConfigError(f"config: {where} must be {names}, not {value!r}")
-    return float(value) if float in expected and not is_bool and value is not None else value
+    try:
+        return check_type(value, expected, where)
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
 
 
 def _mapping(section: Any, name: str) -> dict:

@@ -30,6 +30,8 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "POST", "OPTIONS"})
 
 #: Seconds; spans a cached 4 KiB GET to a multi-gigabyte upload.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+#: Storage calls start below a millisecond (a stat in memory or the page cache).
+STORAGE_BUCKETS = (0.0001, 0.00025, 0.0005, *LATENCY_BUCKETS)
 
 
 class Metrics:
@@ -53,6 +55,15 @@ class Metrics:
                                        "(PUT, move, cat)", registry=self.registry)
         self.objects_deleted = Counter("blobsvc_objects_deleted", "Objects deleted",
                                        registry=self.registry)
+        # Recorded by the storage driver base (blobsvc.storage.contract) for
+        # every driver: action is the driver call (stat, put, open, read...).
+        self.storage_seconds = Histogram("blobsvc_storage_operation_seconds",
+                                         "Time a storage driver call took (a stream's "
+                                         "reading excluded)", ("driver", "action"),
+                                         buckets=STORAGE_BUCKETS, registry=self.registry)
+        self.storage_errors = Counter("blobsvc_storage_errors", "Storage driver calls that "
+                                      "raised, by error code", ("driver", "action", "code"),
+                                      registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, duration: float,
                 bytes_in: int, bytes_out: int) -> None:
@@ -67,6 +78,12 @@ class Metrics:
             self.objects_written.inc()
         elif status == 204 and route == "object":
             self.objects_deleted.inc()
+
+    def observe_storage(self, driver: str, action: str, duration: float) -> None:
+        self.storage_seconds.labels(driver, action).observe(duration)
+
+    def count_storage_error(self, driver: str, action: str, code: str) -> None:
+        self.storage_errors.labels(driver, action, code).inc()
 
     def exposition(self) -> tuple[bytes, str]:
         registry = self.registry

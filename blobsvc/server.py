@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-from blobsvc import logs, wire
-from blobsvc.app import build_app
+from blobsvc import logs
 from blobsvc.auth import AuthSettings
 from blobsvc.config import Config
+from blobsvc.http import wire
+from blobsvc.http.app import build_app
 from blobsvc.metrics import Metrics, worker_exited
 from blobsvc.storage import StorageDriver, create_driver
 

@@ -20,7 +20,7 @@ from api_client import Response, ServerProcess, WebTestClient, object_url, wipe
 from conftest import driver_settings
 
 import blobsvc.config
-from blobsvc.app import build_app
+from blobsvc.http.app import build_app
 from blobsvc.storage import create_driver
 
 MAX_OBJECT_SIZE = 2 * 1024 * 1024

@@ -26,8 +26,8 @@ import yaml
 from api_client import ServerProcess, WebTestClient, clean_environ, free_port, run_cli, wait_for
 
 import blobsvc.config
-from blobsvc.app import build_app
 from blobsvc.auth import signed_query
+from blobsvc.http.app import build_app
 from blobsvc.secrets import hash_secret
 from blobsvc.storage import create_driver
 

@@ -220,6 +220,97 @@ def test_check_config_summary_names_the_kinds_of_auth(tmp_path):
         assert kind in result.stdout, result.stdout
 
 
+FILESYSTEM = {"driver": "filesystem", "root": "./data"}
+#: A valid Swift section (Swift need not be up: check-config never reaches it).
+SWIFT = {"driver": "swift", "auth_url": "http://127.0.0.1:1/auth/v1.0", "user": "u", "key": "k"}
+
+#: (id "<driver>-<what>", config document, BLOBSVC_* variables, the key the
+#: one-line error names). Every setting of a driver listed here needs a case.
+DRIVER_SETTINGS_OUT_OF_RANGE = [
+    ("memory-any-key", {"storage": {"driver": "memory", "root": "./data"}}, {}, "storage.root"),
+    ("memory-several-workers", {"server": {"workers": 2}, "storage": {"driver": "memory"}}, {},
+     "server.workers"),
+    ("filesystem-no-root", {"storage": {"driver": "filesystem", "fsync": False}}, {}, "storage.root"),
+    ("filesystem-root-with-nul", {"storage": {**FILESYSTEM, "root": "a\0b"}}, {}, "storage.root"),
+    ("filesystem-fsync-not-bool", {"storage": {**FILESYSTEM, "fsync": 1}}, {}, "storage.fsync"),
+    ("filesystem-fsync-variable", {"storage": FILESYSTEM}, {"BLOBSVC_STORAGE_FSYNC": "maybe"},
+     "storage.fsync"),
+    ("filesystem-file-mode-unusable", {"storage": {**FILESYSTEM, "file_mode": 0o400}}, {},
+     "storage.file_mode"),
+    ("filesystem-file-mode-world-writable", {"storage": {**FILESYSTEM, "file_mode": "0666"}}, {},
+     "storage.file_mode"),
+    ("filesystem-file-mode-setuid", {"storage": {**FILESYSTEM, "file_mode": 0o4600}}, {},
+     "storage.file_mode"),
+    ("filesystem-file-mode-decimal", {"storage": {**FILESYSTEM, "file_mode": 640}}, {},
+     "storage.file_mode"),
+    ("filesystem-file-mode-symbolic", {"storage": {**FILESYSTEM, "file_mode": "rw-r-----"}}, {},
+     "storage.file_mode"),
+    ("filesystem-file-mode-negative", {"storage": {**FILESYSTEM, "file_mode": -1}}, {},
+     "storage.file_mode"),
+    ("filesystem-file-mode-bool", {"storage": {**FILESYSTEM, "file_mode": True}}, {},
+     "storage.file_mode"),
+    ("filesystem-file-mode-variable", {"storage": FILESYSTEM}, {"BLOBSVC_STORAGE_FILE_MODE": "0666"},
+     "storage.file_mode"),
+    ("filesystem-dir-mode-unusable", {"storage": {**FILESYSTEM, "dir_mode": 0o600}}, {},
+     "storage.dir_mode"),
+    ("filesystem-dir-mode-world-writable", {"storage": {**FILESYSTEM, "dir_mode": 0o777}}, {},
+     "storage.dir_mode"),
+    ("filesystem-dir-mode-not-octal", {"storage": {**FILESYSTEM, "dir_mode": "755x"}}, {},
+     "storage.dir_mode"),
+    ("filesystem-unknown-key", {"storage": {**FILESYSTEM, "bogus": 1}}, {}, "storage.bogus"),
+    *[(f"swift-{what}", {"storage": {**SWIFT, **storage}}, env, key) for what, storage, env, key in [
+        ("auth-url-null", {"auth_url": None}, {}, "storage.auth_url"),
+        ("auth-url-not-text", {"auth_url": 8080}, {}, "storage.auth_url"),
+        ("user-null", {"user": None}, {}, "storage.user"),
+        ("key-null", {"key": None}, {}, "storage.key"),
+        ("auth-version-unknown", {"auth_version": "4"}, {}, "storage.auth_version"),
+        ("auth-version-variable", {}, {"BLOBSVC_STORAGE_AUTH_VERSION": "v3"}, "storage.auth_version"),
+        ("project-name-not-text", {"project_name": 5}, {}, "storage.project_name"),
+        ("project-domain-name-not-text", {"project_domain_name": ["d"]}, {},
+         "storage.project_domain_name"),
+        ("user-domain-name-not-text", {"user_domain_name": 1.5}, {}, "storage.user_domain_name"),
+        ("region-name-not-text", {"region_name": True}, {}, "storage.region_name"),
+        ("container-empty", {"container": ""}, {}, "storage.container"),
+        ("container-with-slash", {"container": "a/b"}, {}, "storage.container"),
+        ("timeout-zero", {"timeout": 0}, {}, "storage.timeout"),
+        ("timeout-nan", {"timeout": float("nan")}, {}, "storage.timeout"),
+        ("timeout-variable", {}, {"BLOBSVC_STORAGE_TIMEOUT": "-1"}, "storage.timeout"),
+        ("retries-negative", {"retries": -1}, {}, "storage.retries"),
+        ("retries-fractional", {"retries": 1.5}, {}, "storage.retries"),
+        ("starting-backoff-negative", {"starting_backoff": -0.1}, {}, "storage.starting_backoff"),
+        ("max-backoff-negative", {"max_backoff": -0.5}, {}, "storage.max_backoff"),
+        ("segment-size-zero", {"segment_size": 0}, {}, "storage.segment_size"),
+        ("segment-grace-negative", {"segment_grace_seconds": -1}, {}, "storage.segment_grace_seconds"),
+        ("unknown-key", {"bogus": 1}, {}, "storage.bogus"),
+    ]],
+]
+
+
+@pytest.mark.parametrize("document, env, fragment", [case[1:] for case in DRIVER_SETTINGS_OUT_OF_RANGE],
+                         ids=[case[0] for case in DRIVER_SETTINGS_OUT_OF_RANGE])
+def test_check_config_refuses_an_out_of_range_driver_setting_in_one_line(tmp_path, document, env,
+                                                                         fragment):
+    """Checked from the settings alone: nothing is created where the objects would live."""
+    if document["storage"]["driver"] == "swift":
+        pytest.importorskip("swiftclient")
+    result = run_cli(["check-config", "-c", write_config(tmp_path, document)], tmp_path, env)
+    assert_one_line_error(result, fragment)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["blobsvc.yaml"]
+
+
+def test_every_setting_of_a_driver_has_an_out_of_range_case():
+    from blobsvc.storage import load_driver_class
+    from blobsvc.storage.settings import field_types
+
+    cases: dict[str, set[str]] = {}
+    for _id, document, _env, fragment in DRIVER_SETTINGS_OUT_OF_RANGE:
+        cases.setdefault(document["storage"]["driver"], set()).add(fragment)
+    for driver, fragments in cases.items():
+        settings = field_types(load_driver_class(driver).settings_class)
+        uncovered = [key for key in settings if f"storage.{key}" not in fragments]
+        assert not uncovered, f"{driver}: no case for {uncovered}"
+
+
 # -- sign ---------------------------------------------------------------------------
 
 

@@ -1,11 +1,13 @@
 """Config loading: substitution, environment overrides, one-line errors."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from blobsvc.config import ConfigError, load
+from blobsvc.storage.settings import DriverSettings, build_settings
 
 
 def write(tmp_path, text):
@@ -92,3 +94,37 @@ def test_driver_setting_out_of_range_is_a_config_error(tmp_path, storage, messag
     path = write(tmp_path, yaml.safe_dump({"storage": storage}))
     with pytest.raises(ConfigError, match=message):
         load(path, environ={})
+
+
+@dataclass(frozen=True)
+class ExampleSettings(DriverSettings):
+    name: str
+    grace: float | None = None
+    mode: int | str = 0o600
+
+    def validate(self) -> None:
+        if self.grace is not None and self.grace < 0:
+            raise ValueError("storage.grace must not be negative")
+
+
+def test_settings_types_come_from_the_annotations():
+    """``float | None`` and unions work: types are resolved, not matched as text."""
+    settings = build_settings(ExampleSettings, {"name": "n", "grace": 2}, "example")
+    assert settings == ExampleSettings(name="n", grace=2.0)
+    assert isinstance(settings.grace, float)
+    assert build_settings(ExampleSettings, {"name": "n", "grace": None, "mode": "0640"},
+                          "example").mode == "0640"
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"name": "n", "grace": "soon"}, "storage.grace must be float or int or null, not 'soon'"),
+    ({"name": "n", "grace": True}, "storage.grace must be float or int or null, not True"),
+    ({"name": "n", "mode": 1.5}, "storage.mode must be int or str, not 1.5"),
+    ({"grace": 1.0}, "storage.name is required by driver example"),
+    ({"name": "n", "other": 1}, "unknown key storage.other for driver example"),
+    ({"name": "n", "grace": -1}, "storage.grace must not be negative"),
+])
+def test_settings_are_refused_naming_the_key(params, message):
+    with pytest.raises(ValueError) as error:
+        build_settings(ExampleSettings, params, "example")
+    assert str(error.value) == message

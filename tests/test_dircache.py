@@ -3,8 +3,8 @@
 import os
 import time
 
-from blobsvc.storage import dircache
-from blobsvc.storage.dircache import DirectoryNames
+from blobsvc.storage.filesystem import dircache
+from blobsvc.storage.filesystem.dircache import DirectoryNames
 
 
 def make_directory(tmp_path, count: int, age: float):

@@ -22,7 +22,8 @@ from blobsvc.storage.errors import (
     StoragePermissionDenied,
     TooLarge,
 )
-from blobsvc.storage.filesystem import FilesystemDriver
+from blobsvc.storage.filesystem import FilesystemDriver, FilesystemSettings
+from blobsvc.storage.settings import build_settings
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def root(tmp_path):
 
 @pytest.fixture
 def fs(root):
-    return FilesystemDriver(str(root), fsync=True)
+    return FilesystemDriver.build(root=str(root), fsync=True)
 
 
 def temp_files(root) -> list[str]:
@@ -54,7 +55,7 @@ def tiny_root(tmp_path):
 
 
 def test_full_disk_is_insufficient_storage_and_leaves_nothing(tiny_root):
-    fs = FilesystemDriver(str(tiny_root), fsync=True)
+    fs = FilesystemDriver.build(root=str(tiny_root), fsync=True)
     fs.put_object("keep", b"old version")
     with pytest.raises(InsufficientStorage):
         fs.put_object("keep", (b"x" * 65536 for _ in range(64)))  # 4 MiB > 2 MiB
@@ -70,7 +71,7 @@ def remount(mount_point, mode: str) -> None:
 
 
 def test_read_only_volume_is_backend_unavailable_and_keeps_every_object(tiny_root):
-    fs = FilesystemDriver(str(tiny_root), fsync=True)
+    fs = FilesystemDriver.build(root=str(tiny_root), fsync=True)
     fs.put_object("d/keep", b"old version")
     fs.put_object("chunk", b"chunk")
     fs.close()  # its lock files are open for writing, which a read-only remount refuses
@@ -91,7 +92,7 @@ def test_read_only_volume_is_backend_unavailable_and_keeps_every_object(tiny_roo
 
 
 def test_full_disk_is_not_ready_until_space_comes_back(tiny_root):
-    fs = FilesystemDriver(str(tiny_root), fsync=False)
+    fs = FilesystemDriver.build(root=str(tiny_root), fsync=False)
     fs.check_ready()
     with open(tiny_root / "filler", "wb") as filler, contextlib.suppress(OSError):
         while True:
@@ -140,19 +141,19 @@ def test_symlink_out_of_the_root_is_refused(fs, root, tmp_path):
 
 
 def test_abandoned_temp_files_are_removed_at_start(root):
-    FilesystemDriver(str(root))
+    FilesystemDriver.build(root=str(root))
     tmp = root / ".blobsvc" / "tmp"
     (tmp / "999999999.dead.tmp").write_bytes(b"partial upload of a killed process")
     (tmp / f"{os.getpid()}.mine.tmp").write_bytes(b"left by an earlier run with our pid")
-    FilesystemDriver(str(root))
+    FilesystemDriver.build(root=str(root))
     assert os.listdir(tmp) == []
 
 
 def test_etag_and_content_type_survive_a_restart(root):
     from blobsvc.storage import Upload
 
-    FilesystemDriver(str(root)).put_object("a", Upload([b"abc"], content_type="text/plain"))
-    info = FilesystemDriver(str(root)).stat_object("a")
+    FilesystemDriver.build(root=str(root)).put_object("a", Upload([b"abc"], content_type="text/plain"))
+    info = FilesystemDriver.build(root=str(root)).stat_object("a")
     assert info.etag == hashlib.md5(b"abc").hexdigest()
     assert info.content_type == "text/plain"
 
@@ -264,7 +265,7 @@ READS = {
 @pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
 def test_special_files_are_not_objects_and_never_block(root, read):
     planted = plant_specials(root)
-    fs = FilesystemDriver(str(root), fsync=False)
+    fs = FilesystemDriver.build(root=str(root), fsync=False)
     for name in planted:
         with pytest.raises(NotFound):
             call_with_deadline(read, fs, name)
@@ -273,7 +274,7 @@ def test_special_files_are_not_objects_and_never_block(root, read):
 
 def test_special_files_cannot_be_chunks_moved_or_deleted(root):
     planted = plant_specials(root)
-    fs = FilesystemDriver(str(root), fsync=False)
+    fs = FilesystemDriver.build(root=str(root), fsync=False)
     for name in planted:
         with pytest.raises(MissingChunks):
             call_with_deadline(fs.cat_objects, "out", [name])
@@ -288,7 +289,7 @@ def test_a_null_device_does_not_turn_off_etags(root):
     """Writing an ETag xattr on a device fails with EPERM, which once meant 'no xattrs'."""
     if "null" not in plant_specials(root):
         pytest.skip("mknod needs root")
-    fs = FilesystemDriver(str(root), fsync=False)
+    fs = FilesystemDriver.build(root=str(root), fsync=False)
     with pytest.raises(NotFound):
         fs.stat_object("null")
     fs.put_object("a", b"abc")
@@ -415,8 +416,7 @@ def test_objects_and_directories_are_private_by_default(fs, root):
 def test_configured_modes_apply_whatever_the_umask(tmp_path, mask):
     root = tmp_path / "group"
     with umask(mask):
-        fs = FilesystemDriver.from_config({"root": str(root), "fsync": False,
-                                           "file_mode": "0640", "dir_mode": 0o750})
+        fs = FilesystemDriver.build(root=str(root), fsync=False, file_mode="0640", dir_mode=0o750)
         fs.put_object("x/y/obj", b"1")
         fs.cat_objects("x/z/cat", ["x/y/obj"])
     assert mode(root / "x/z/cat") == 0o640
@@ -438,9 +438,9 @@ def test_configured_modes_apply_whatever_the_umask(tmp_path, mask):
 ])
 def test_bad_modes_are_refused_at_start(tmp_path, setting, value):
     with pytest.raises(ValueError, match=setting):
-        FilesystemDriver(str(tmp_path / "data"), **{setting: value})
+        FilesystemDriver.build(root=str(tmp_path / "data"), **{setting: value})
     with pytest.raises(ValueError, match=setting):  # without touching the disk
-        FilesystemDriver.check_settings({"root": str(tmp_path / "data"), setting: value})
+        build_settings(FilesystemSettings, {"root": str(tmp_path / "data"), setting: value}, "filesystem")
     assert not (tmp_path / "data").exists()
 
 
@@ -448,4 +448,4 @@ def test_bad_modes_are_refused_at_start(tmp_path, setting, value):
     ("0640", 0o640), ("0o640", 0o640), ("640", 0o640), (0o640, 0o640), ("0600", 0o600),
 ])
 def test_modes_are_read_as_octal(tmp_path, value, expected):
-    assert FilesystemDriver(str(tmp_path / "data"), file_mode=value).file_mode == expected
+    assert FilesystemDriver.build(root=str(tmp_path / "data"), file_mode=value).file_mode == expected

@@ -20,10 +20,10 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-import blobsvc.app
 import blobsvc.config
+import blobsvc.http.app
 import blobsvc.storage
-from blobsvc.openapi import PATH_PATTERN
+from blobsvc.native.schemas import PATH_PATTERN
 from blobsvc.storage import paths
 from blobsvc.storage.errors import BackendUnavailable
 
@@ -35,7 +35,7 @@ def make_app(**document) -> webtest.TestApp:
     document = {"storage": {"driver": "memory"}, **document}
     config = blobsvc.config.build(document)
     driver = blobsvc.storage.create_driver("memory", {})
-    return webtest.TestApp(blobsvc.app.build_app(config, driver))
+    return webtest.TestApp(blobsvc.http.app.build_app(config, driver))
 
 
 @pytest.fixture
@@ -319,7 +319,7 @@ def test_readyz_when_the_backend_is_down(conform):
         raise BackendUnavailable("the backend is down")
 
     driver.check_ready = down
-    app = webtest.TestApp(blobsvc.app.build_app(config, driver))
+    app = webtest.TestApp(blobsvc.http.app.build_app(config, driver))
     for method in ("GET", "HEAD"):
         res = call(app, method, "/readyz")
         assert res.status_int == 503

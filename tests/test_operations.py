@@ -21,7 +21,7 @@ from api_client import ServerProcess, WebTestClient, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 import blobsvc.config
-from blobsvc.app import build_app
+from blobsvc.http.app import build_app
 from blobsvc.metrics import Metrics
 from blobsvc.storage import create_driver
 from blobsvc.storage.errors import BackendUnavailable

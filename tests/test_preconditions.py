@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from blobsvc.preconditions import FAILED, NOT_MODIFIED, evaluate, if_range_allows, write_precondition
-from blobsvc.storage.base import ObjectInfo
+from blobsvc.http.preconditions import FAILED, NOT_MODIFIED, evaluate, if_range_allows, write_precondition
+from blobsvc.storage.contract import ObjectInfo
 from blobsvc.storage.errors import PreconditionFailed
 
 CURRENT = ObjectInfo(path="a", name="a", isdir=False, size=3, ctime=1_700_000_000.7,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blobsvc.ranges import ByteRange, Unsatisfiable, parse_range
+from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
 
 
 @pytest.mark.parametrize("header, size, expected", [

@@ -374,7 +374,7 @@ def test_every_log_record_stays_on_one_line(service_formatter):
     """Not only the access log: other records quote client input too (a method, a path)."""
     formatter = service_formatter
     log_format = "json" if isinstance(formatter, blobsvc.logs.JsonFormatter) else "text"
-    record = logging.LogRecord("blobsvc.app", logging.WARNING, __file__, 1, "%s %s: refused",
+    record = logging.LogRecord("blobsvc.http.app", logging.WARNING, __file__, 1, "%s %s: refused",
                                ("GET\rFORGED", "/a\nb\x85c\u2028d\u202ee"), None)
     line = formatter.format(record)
     assert line.isprintable() and len(line.splitlines()) == 1, line

@@ -28,8 +28,8 @@ import tracemalloc
 
 import pytest
 
-from blobsvc.preconditions import write_precondition
-from blobsvc.storage.base import DEFAULT_CONTENT_TYPE, ObjectInfo, Upload
+from blobsvc.http.preconditions import write_precondition
+from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, Upload
 from blobsvc.storage.errors import (
     ChecksumMismatch,
     Conflict,
@@ -213,7 +213,7 @@ def documented_deviation(request, driver, driver_name: str, reason: str, strict:
         request.applymarker(pytest.mark.xfail(strict=strict, reason=reason))
 
 
-SWIFT_SLO_ETAG = ("swift.py: a large upload is a Static Large Object whose ETag is the MD5 "
+SWIFT_SLO_ETAG = ("Swift: a large upload is a Static Large Object whose ETag is the MD5 "
                   "of its segments' MD5s, not the MD5 of its bytes")
 
 @pytest.fixture
@@ -1595,7 +1595,7 @@ def test_large_object_entry_in_a_listing_matches_stat_object(driver):
 # precondition gets its current version (or None) right before the commit,
 # and a refusal changes nothing: the source and the chunks stay.
 
-SWIFT_CHECK_THEN_WRITE = ("swift.py: write preconditions are checked with a HEAD right before "
+SWIFT_CHECK_THEN_WRITE = ("Swift: write preconditions are checked with a HEAD right before "
                           "the commit (check-then-write: a write of the same name, from this "
                           "process or another, can come in between)")
 

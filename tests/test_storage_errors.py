@@ -27,9 +27,9 @@ from api_client import WebTestClient, object_url
 from test_openapi import Conformance
 
 import blobsvc.config
-from blobsvc.app import build_app
-from blobsvc.openapi import SPEC
-from blobsvc.responses import status_of
+from blobsvc.http.app import build_app
+from blobsvc.http.errors import status_of
+from blobsvc.native.openapi import SPEC
 from blobsvc.storage.errors import (
     BackendUnavailable,
     InsufficientStorage,
@@ -116,7 +116,7 @@ def root(tmp_path):
 
 @pytest.fixture
 def fs(root):
-    return FilesystemDriver(str(root), fsync=False)
+    return FilesystemDriver.build(root=str(root), fsync=False)
 
 
 def temp_files(fs: FilesystemDriver) -> list[str]:
@@ -258,7 +258,7 @@ def test_os_errors_answer_their_status_and_code_as_json(fs, monkeypatch, caplog,
 
 def test_a_read_only_volume_refuses_writes_with_503_and_still_serves_reads(tmp_path):
     with mounted_tmpfs(tmp_path / "ro") as mount_point:
-        fs = FilesystemDriver(str(mount_point), fsync=True)
+        fs = FilesystemDriver.build(root=str(mount_point), fsync=True)
         client = http_client(fs)
         fs.put_object("d/obj", b"kept")
         fs.close()  # its lock files are open for writing, which a remount refuses
@@ -331,7 +331,7 @@ def test_readyz_is_503_when_the_volume_has_no_free_block(fs, monkeypatch):
 
 def test_readyz_on_a_real_volume_that_turns_read_only_then_full(tmp_path):
     with mounted_tmpfs(tmp_path / "vol") as mount_point:
-        fs = FilesystemDriver(str(mount_point), fsync=True)
+        fs = FilesystemDriver.build(root=str(mount_point), fsync=True)
         assert readyz(fs).status == 200
         remount(mount_point, "ro")
         try:
@@ -441,7 +441,7 @@ def test_move_and_cat_document_their_preconditions_and_412():
     ("/v1/cat", {"path": "dst", "chunks": ["src"]}),
 ])
 def test_move_and_cat_412_answers_match_the_openapi_document(route, document):
-    driver = MemoryDriver()
+    driver = MemoryDriver.build()
     driver.put_object("src", b"s")
     driver.put_object("dst", b"d")
     config = blobsvc.config.build({"storage": {"driver": "memory"}, "log": {"access_log": False}})

@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+import swiftclient.client
 from conftest import swift_settings
 from live_server import GroupServer, swift_config
 from swiftclient.client import ClientException, Connection
 
 from blobsvc import config
-from blobsvc.storage import create_driver
-from blobsvc.storage.base import Upload
+from blobsvc.storage import Upload, create_driver
 from blobsvc.storage.errors import (
     BackendUnavailable,
     IncompleteBody,
@@ -36,7 +36,8 @@ from blobsvc.storage.errors import (
     PreconditionFailed,
     StorageError,
 )
-from blobsvc.storage.swift import SwiftDriver, _from_client_exception, _slo_etag
+from blobsvc.storage.swift import SwiftDriver, SwiftSettings, _from_client_exception, _slo_etag
+from blobsvc.storage.swift.settings import AUTH_VERSIONS
 
 EXAMPLE_CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "swift.yaml")
 MIB = 1024 * 1024
@@ -276,8 +277,8 @@ def test_cat_into_one_of_its_large_chunks_keeps_the_lent_segments(swift, raw):
 
 
 def test_cat_past_the_manifest_limit_nests_manifests(swift, raw):
-    swift.MAX_MANIFEST_SEGMENTS = 3
-    swift.SMALL_CHUNK = 1  # every chunk a segment of its own
+    swift.uploads.max_manifest_segments = 3
+    swift.concatenator.small_chunk = 1  # every chunk a segment of its own
     chunks = {f"c{i}": pattern(1000 + i, seed=i) for i in range(8)}
     for name, data in chunks.items():
         swift.put_object(name, data)
@@ -327,7 +328,7 @@ def test_listing_across_many_swift_pages_is_whole_and_in_order(swift, page_size)
     for name in TRICKY_NAMES:
         swift.put_object(name, b"x")
     swift.put_object("big", pattern(SEGMENT + 1))  # .blobsvc appears in the root
-    swift.LISTING_PAGE_SIZE = page_size
+    swift.lister.page_size = page_size
     expected = sorted(expected_root() + ["big"])
     assert [e.name for e in swift.list_objects("")] == expected
     for limit in (1, 2, 4):
@@ -345,8 +346,8 @@ def test_a_listing_page_costs_one_swift_request(swift, monkeypatch):
     for i in range(30):
         swift.put_object(f"d/{i:02d}", b"x")
     calls = []
-    original = swift._listing_page
-    monkeypatch.setattr(swift, "_listing_page", lambda *a: calls.append(a) or original(*a))
+    original = swift.client.listing_page
+    monkeypatch.setattr(swift.client, "listing_page", lambda *a: calls.append(a) or original(*a))
     assert len(swift.list_objects("d", limit=20)) == 20
     assert len(swift.list_objects("d")) == 30
     assert len(calls) == 2
@@ -476,10 +477,10 @@ def test_reader_of_a_large_object_deleted_mid_read_gets_backend_unavailable(swif
 
 def test_each_thread_gets_its_own_connection(swift):
     seen = []
-    thread = threading.Thread(target=lambda: seen.append(swift._conn()))
+    thread = threading.Thread(target=lambda: seen.append(swift.connections.conn()))
     thread.start()
     thread.join()
-    assert seen[0] is not swift._conn()
+    assert seen[0] is not swift.connections.conn()
 
 
 # -- configuration ------------------------------------------------------------
@@ -492,6 +493,23 @@ def test_the_example_config_takes_its_secret_from_the_environment():
     assert cfg.storage.params["project_name"] is None
     with pytest.raises(config.ConfigError, match="SWIFT_KEY"):
         config.load(EXAMPLE_CONFIG, environ={})
+
+
+def test_settings_defaults_are_the_documented_ones_and_the_key_stays_out_of_reprs():
+    settings = SwiftSettings(auth_url="http://swift/auth/v1.0", user="u", key="s3cret")
+    assert (settings.auth_version, settings.container, settings.timeout, settings.retries) == \
+        ("1", "blobsvc", 10.0, 2)
+    assert (settings.starting_backoff, settings.max_backoff) == (0.25, 1.0)
+    assert (settings.segment_size, settings.segment_grace_seconds) == (5 * 1024**3 - 64 * MIB, 60.0)
+    assert "s3cret" not in repr(settings)
+
+
+def test_the_auth_versions_allowed_are_the_ones_swiftclient_knows():
+    known = {str(v) for v in swiftclient.client.AUTH_VERSIONS_V1 + swiftclient.client.AUTH_VERSIONS_V2
+             + swiftclient.client.AUTH_VERSIONS_V3}
+    assert set(AUTH_VERSIONS) == known
+    for version in ("1", 3, "3.0"):
+        SwiftSettings(auth_url="http://swift/v3", user="u", key="k", auth_version=version).validate()
 
 
 def test_the_example_config_keeps_blobsvc_off_the_port_of_a_local_swift():

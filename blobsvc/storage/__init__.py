@@ -1,14 +1,16 @@
 """Storage drivers, chosen by name from the config's ``storage.driver``.
 
-A new backend is one module with a :class:`StorageDriver` subclass whose
-``from_config(params)`` builds it, plus one line in ``_DRIVERS``.
+A new backend is one module (or package) with a :class:`StorageDriver`
+subclass and its settings dataclass (``settings_class``), plus one line in
+``_DRIVERS``; ``StorageDriver.build(**params)`` checks and builds it.
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Mapping
 
-from blobsvc.storage.base import ObjectInfo, ObjectStream, StorageDriver, Upload
+from blobsvc.storage.contract import ObjectInfo, ObjectStream, StorageDriver, Upload
 
 __all__ = [
     "DRIVER_NAMES",
@@ -33,9 +35,10 @@ DRIVER_NAMES = tuple(_DRIVERS)
 
 def load_driver_class(name: str) -> type[StorageDriver]:
     module_name, class_name = _DRIVERS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    driver_class: type[StorageDriver] = getattr(importlib.import_module(module_name), class_name)
+    return driver_class
 
 
-def create_driver(name: str, params: dict) -> StorageDriver:
-    """Build the driver ``name`` from its (already validated) settings."""
-    return load_driver_class(name).from_config(params)
+def create_driver(name: str, params: Mapping[str, object]) -> StorageDriver:
+    """Build the driver ``name`` from its config keys (checked again: ValueError)."""
+    return load_driver_class(name).build(**params)

@@ -84,6 +84,14 @@ class StoragePermissionDenied(StorageError):
 class StorageFault(StorageError):
     """The backend failed in a way no other error names (an errno such as
     EMFILE or ESTALE): a server-side fault, told apart from a bug
-    (``internal_error``) so operators look at the volume, not the code."""
+    (``internal_error``) so operators look at the volume, not the code.
+
+    The driver base also raises it for any other exception a driver lets
+    escape (a driver bug, logged with its traceback), naming the driver.
+    """
 
     code = "storage_error"
+
+    def __init__(self, message: str, path: str | None = None, driver: str | None = None) -> None:
+        super().__init__(message, path)
+        self.driver = driver

@@ -26,7 +26,7 @@ _DONE = None
 class _HashThread:
     """One digest, updated in order by a thread fed through a queue."""
 
-    def __init__(self, digest) -> None:
+    def __init__(self, digest: hashlib._Hash) -> None:
         self.digest = digest
         self.chunks: queue.Queue = queue.Queue(_QUEUE_DEPTH)
         self.thread = threading.Thread(target=self._run, name=f"hash-{digest.name}", daemon=True)
@@ -36,7 +36,7 @@ class _HashThread:
         while (chunk := self.chunks.get()) is not _DONE:
             self.digest.update(chunk)
 
-    def finish(self):
+    def finish(self) -> hashlib._Hash:
         self.chunks.put(_DONE)
         self.thread.join()
         return self.digest

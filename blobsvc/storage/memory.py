@@ -11,9 +11,11 @@ import hashlib
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
 
 from blobsvc.storage import paths
-from blobsvc.storage.base import (
+from blobsvc.storage.contract import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
     ObjectStream,
@@ -23,17 +25,23 @@ from blobsvc.storage.base import (
     check_total_size,
 )
 from blobsvc.storage.errors import Conflict, MissingChunks, NotFound
+from blobsvc.storage.settings import DriverSettings
 
 #: Size of the slices a stream yields; memory is already resident, so this
 #: only bounds the size of each write to the socket.
 STREAM_CHUNK_SIZE = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class MemorySettings(DriverSettings):
+    """The memory driver has no settings: any key is refused."""
+
+
 class MemoryDriver(StorageDriver):
     name = "memory"
-    SETTINGS: dict = {}
+    settings_class: ClassVar[type[DriverSettings]] = MemorySettings
 
-    def __init__(self) -> None:
+    def __init__(self, settings: MemorySettings) -> None:
         self._lock = threading.Lock()
         self._objects: dict[str, tuple[bytes, ObjectInfo]] = {}
         # prefix -> number of objects below it; a prefix with a count is a
@@ -42,7 +50,7 @@ class MemoryDriver(StorageDriver):
 
     # -- reads ---------------------------------------------------------------
 
-    def _list(self, path, marker, limit):
+    def _list(self, path: str, marker: str | None, limit: int | None) -> list[ObjectInfo]:
         with self._lock:
             if path and self._dirs[path] == 0:
                 raise NotFound(f"no directory at {path}/", path)
@@ -61,17 +69,18 @@ class MemoryDriver(StorageDriver):
         entries = [names[name] for name in sorted(names)]
         return entries if limit is None else entries[:limit]
 
-    def _stat(self, path):
+    def _stat(self, path: str) -> ObjectInfo:
         with self._lock:
             return self._get(path)[1]
 
-    def _open(self, path, offset, length):
+    def _open(self, path: str, offset: int,
+              length: int | None) -> tuple[ObjectInfo, ObjectStream]:
         with self._lock:
             data, info = self._get(path)
         end = len(data) if length is None else min(len(data), offset + length)
         view = memoryview(data)
 
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             for start in range(offset, end, STREAM_CHUNK_SIZE):
                 yield bytes(view[start:min(end, start + STREAM_CHUNK_SIZE)])
 
@@ -85,13 +94,13 @@ class MemoryDriver(StorageDriver):
 
     # -- writes --------------------------------------------------------------
 
-    def _put(self, path, upload: Upload):
+    def _put(self, path: str, upload: Upload) -> ObjectInfo:
         data = b"".join(upload)
         with self._lock:
             upload.check_precondition(self._objects.get(path, (None, None))[1])
             return self._commit(path, data, upload.md5_hex, upload.content_type)
 
-    def _delete(self, path, precondition: Precondition | None):
+    def _delete(self, path: str, precondition: Precondition | None) -> None:
         with self._lock:
             if path not in self._objects and self._dirs[path]:
                 raise Conflict(f"{path} is a non-empty directory", path)
@@ -100,7 +109,7 @@ class MemoryDriver(StorageDriver):
                 precondition(current)
             self._remove(path)
 
-    def _move(self, src, dst, precondition: Precondition | None):
+    def _move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
         with self._lock:
             if src not in self._objects and self._dirs[src]:
                 raise Conflict(f"{src} is a directory", src)
@@ -110,7 +119,8 @@ class MemoryDriver(StorageDriver):
             self._remove(src)
             return self._commit(dst, data, info.etag, info.content_type, info.ctime)
 
-    def _cat(self, path, chunks, max_size, precondition: Precondition | None):
+    def _cat(self, path: str, chunks: list[str], max_size: int | None,
+             precondition: Precondition | None) -> ObjectInfo:
         with self._lock:
             missing = [chunk for chunk in chunks if chunk not in self._objects]
             if missing:

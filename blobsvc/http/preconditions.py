@@ -12,7 +12,7 @@ import email.utils
 import re
 from typing import Mapping
 
-from blobsvc.storage.base import ObjectInfo, Precondition
+from blobsvc.storage.contract import ObjectInfo, Precondition
 from blobsvc.storage.errors import PreconditionFailed
 
 #: Outcomes besides "proceed" (None).

@@ -1,7 +1,7 @@
 """The REST resources of the API; each method is named after its HTTP verb.
 
 Handlers stay thin: parse the request, call the driver, shape the answer.
-Storage errors become JSON errors in :mod:`blobsvc.app`'s router, so no
+Storage errors become JSON errors in :mod:`blobsvc.http.app`'s router, so no
 handler catches them itself.
 """
 
@@ -14,16 +14,17 @@ import json
 import logging
 import re
 from email.utils import formatdate
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import cherrypy
 
-from blobsvc import preconditions
-from blobsvc.bodies import body_chunks
 from blobsvc.config import ServerSettings
+from blobsvc.http import context, preconditions
+from blobsvc.http.bodies import body_chunks
+from blobsvc.http.errors import ApiError
+from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
+from blobsvc.http.responses import send_json
 from blobsvc.metrics import Metrics
-from blobsvc.ranges import ByteRange, Unsatisfiable, parse_range
-from blobsvc.responses import ApiError, send_json
 from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
 from blobsvc.storage.errors import NotFound
 
@@ -162,7 +163,7 @@ class ObjectResource:
             info = self.driver.put_object(path, upload)
         finally:
             if upload is not None:
-                cherrypy.serving.request.blobsvc_bytes_in = upload.size
+                context.current().bytes_in = upload.size
         cherrypy.serving.response.headers["ETag"] = f'"{info.etag}"'
         document = info.to_json()
         document.update(md5=upload.md5_hex, sha256=upload.sha256_hex)
@@ -399,7 +400,7 @@ def _string_field(document: dict, name: str) -> str:
     return value
 
 
-def _content_length(headers) -> int | None:
+def _content_length(headers: Mapping[str, str]) -> int | None:
     """The announced body length; None for a chunked body."""
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         return None

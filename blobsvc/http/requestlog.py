@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import cherrypy
 
+from blobsvc.http import context
 from blobsvc.logs import escape_text
 from blobsvc.metrics import Metrics
 
@@ -30,11 +31,10 @@ _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 def _start(metrics: Metrics, access_log_on: bool) -> None:
     request = cherrypy.serving.request
-    request.blobsvc_started = time.monotonic()
-    request.blobsvc_bytes_in = 0
     incoming = request.headers.get("X-Request-Id", "")
-    request.blobsvc_request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
-    cherrypy.serving.response.headers["X-Request-Id"] = request.blobsvc_request_id
+    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
+    context.begin(request_id)
+    cherrypy.serving.response.headers["X-Request-Id"] = request_id
     metrics.in_flight.inc()
     request.hooks.attach("on_end_request", _finish, priority=90,
                          metrics=metrics, access_log_on=access_log_on)
@@ -42,21 +42,21 @@ def _start(metrics: Metrics, access_log_on: bool) -> None:
 
 def _finish(metrics: Metrics, access_log_on: bool) -> None:
     request, response = cherrypy.serving.request, cherrypy.serving.response
+    state = context.current()
     metrics.in_flight.dec()
-    duration = time.monotonic() - request.blobsvc_started
+    duration = time.monotonic() - state.started
     status = int(str(response.status).split(" ", 1)[0])
-    route = getattr(request, "blobsvc_route", "unknown")
     bytes_out = _body_bytes_sent(request.method, status, response)
-    object_bytes = bytes_out if route == "object" and request.method == "GET" else 0
-    metrics.observe(request.method, route, status, duration, request.blobsvc_bytes_in, object_bytes)
+    object_bytes = bytes_out if state.route == "object" and request.method == "GET" else 0
+    metrics.observe(request.method, state.route, status, duration, state.bytes_in, object_bytes)
     if access_log_on and access_log.isEnabledFor(logging.INFO):
-        principal = getattr(request, "blobsvc_principal", None)
+        principal = state.principal
         fields = {
             "remote": _field(request.remote.ip), "method": _field(request.method),
             "path": _logged_path(request.path_info),
-            "route": _field(route), "status": status, "bytes_in": request.blobsvc_bytes_in,
+            "route": _field(state.route), "status": status, "bytes_in": state.bytes_in,
             "bytes_out": bytes_out, "duration_ms": round(duration * 1000, 1),
-            "request_id": _field(request.blobsvc_request_id),
+            "request_id": _field(state.request_id),
             "user": _field(principal.name if principal is not None else "-"),
         }
         access_log.info("%(remote)s %(method)s %(path)s %(status)s in=%(bytes_in)s "
@@ -76,7 +76,7 @@ def _field(value: object) -> str:
     return escape_text(str(value), also=" \\")
 
 
-def _body_bytes_sent(method: str, status: int, response) -> int:
+def _body_bytes_sent(method: str, status: int, response: cherrypy._cprequest.Response) -> int:
     """Body bytes really sent: listings and errors too, and for a download
     cut short, what went out rather than what was announced."""
     if method == "HEAD" or status in (204, 304) or status < 200:

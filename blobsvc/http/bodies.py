@@ -1,11 +1,11 @@
 """Reading request bodies as a stream, never whole.
 
-The WSGI input is one of :mod:`blobsvc.framing`'s readers (Content-Length
+The WSGI input is one of :mod:`blobsvc.http.framing`'s readers (Content-Length
 or chunked); both return ``b""`` at the end. A client that goes away early
 or breaks the framing shows up as a short read, a socket error or a
 ``FramingError``, which become :class:`IncompleteBody` so the upload is
 dropped, not committed. A body left unread, for whatever reason, closes
-its connection (see :mod:`blobsvc.wire`), so nothing here has to drain it.
+its connection (see :mod:`blobsvc.http.wire`), so nothing here has to drain it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What blobsvc changes in cheroot, the HTTP server under CherryPy.
 
-- Requests are framed strictly (see :mod:`blobsvc.framing`): a header or
+- Requests are framed strictly (see :mod:`blobsvc.http.framing`): a header or
   body that RFC 9112 lets a server either repair or reject is rejected with
   ``400`` and the connection closed, in HTTP/1.0 as in HTTP/1.1.
 - A request whose body was not read to its end (refused before it was read,
@@ -11,7 +11,7 @@
   after authorisation and the size and precondition checks, not on the
   headers alone as cheroot does.
 - Connections wait for a complete request head in the selector, not on a
-  thread (see :mod:`blobsvc.connections`).
+  thread (see :mod:`blobsvc.http.connections`).
 - Errors cheroot answers itself (malformed request line or headers, headers
   too large, a client too slow) are sent in the API's JSON error shape.
 - An HTTP/1.1 request without Host is refused here, in JSON, rather
@@ -28,12 +28,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 from cheroot import errors, server, wsgi
 
-from blobsvc import framing
-from blobsvc.connections import HeadWaitingManager
-from blobsvc.responses import CODE_BY_STATUS, error_body
+from blobsvc.http import framing
+from blobsvc.http.connections import HeadWaitingManager
+from blobsvc.http.errors import CODE_BY_STATUS, error_body
 
 
 class _Refused(Exception):
@@ -45,7 +46,8 @@ class _Refused(Exception):
 
 
 class StrictRequest(server.HTTPRequest):
-    def __init__(self, server_, conn, proxy_mode=False, strict_mode=True) -> None:
+    def __init__(self, server_: server.HTTPServer, conn: server.HTTPConnection,
+                 proxy_mode: bool = False, strict_mode: bool = True) -> None:
         # "proxy mode" is how cheroot accepts absolute-form targets
         # (GET http://host/path), which RFC 9112 (3.2.2) says every server
         # must; the app routes on the path alone either way.
@@ -139,7 +141,7 @@ class StrictRequest(server.HTTPRequest):
             self.close_connection = True
         super().send_headers()
 
-    def simple_response(self, status, msg="") -> None:
+    def simple_response(self, status: str | int, msg: str | bytes = "") -> None:
         status = str(status)
         code = int(status[:3])
         if isinstance(msg, bytes):
@@ -166,7 +168,8 @@ class StrictConnection(server.HTTPConnection):
 class ClosingGateway(wsgi.Gateway_10):
     """Honours ``Connection: close`` in the application's answer."""
 
-    def start_response(self, status, headers, exc_info=None):
+    def start_response(self, status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Any:
         for name, value in headers:
             if name.lower() == "connection" and value.lower() == "close":
                 self.req.close_connection = True
@@ -180,8 +183,8 @@ class Server(wsgi.Server):
     #: Open connections kept waiting at most; the oldest goes first.
     max_connections = 4096
 
-    def __init__(self, *args, reuse_port: bool = False, header_timeout: float = 10.0,
-                 max_connections: int = 4096, **kwargs) -> None:
+    def __init__(self, *args: Any, reuse_port: bool = False, header_timeout: float = 10.0,
+                 max_connections: int = 4096, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gateway = ClosingGateway
         self.blobsvc_reuse_port = reuse_port
@@ -191,15 +194,15 @@ class Server(wsgi.Server):
 
     def prepare(self) -> None:
         super().prepare()
-        cheroots_own = self._connections
-        self._connections = HeadWaitingManager(self)
+        cheroots_own: Any = self._connections
+        self._connections: Any = HeadWaitingManager(self)
         cheroots_own._selector.close()
 
-    def process_conn(self, conn) -> None:
+    def process_conn(self, conn: server.HTTPConnection) -> None:
         """A waiting connection became readable: read without blocking."""
         self._connections.receive(conn)
 
-    def dispatch(self, conn) -> None:
+    def dispatch(self, conn: server.HTTPConnection) -> None:
         """Give ``conn``, with a complete request head, to a worker thread."""
         super().process_conn(conn)
 
@@ -207,8 +210,10 @@ class Server(wsgi.Server):
     def waiting_connections(self) -> int:
         return self._connections.waiting
 
-    def prepare_socket(self, *args, **kwargs):  # an instance method here, on purpose
-        sock = wsgi.Server.prepare_socket(*args, **kwargs)
+    # An instance method on purpose (cheroot's is a classmethod, without
+    # reuse_port before version 10): it needs this server's setting.
+    def prepare_socket(self, *args: Any, **kwargs: Any) -> socket.socket:  # type: ignore[override]
+        sock: socket.socket = wsgi.Server.prepare_socket(*args, **kwargs)
         if self.blobsvc_reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         return sock

@@ -27,9 +27,11 @@ service exposed to untrusted clients).
 from __future__ import annotations
 
 import _pyio
+import selectors
 import socket
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from cheroot import connections
 from cheroot.makefile import StreamReader
@@ -48,91 +50,104 @@ class PrefixedSocketIO(socket.SocketIO):
         super().__init__(sock, "rb")
         self._prefix = memoryview(prefix)
 
+    @property
+    def pending(self) -> bool:
+        return bool(self._prefix)
+
     def take_prefix(self) -> bytes:
         prefix, self._prefix = bytes(self._prefix), memoryview(b"")
         return prefix
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         if self._prefix:
             count = min(len(buffer), len(self._prefix))
             buffer[:count] = self._prefix[:count]
             self._prefix = self._prefix[count:]
             return count
-        return super().readinto(buffer)
+        return super().readinto(buffer) or 0
 
 
 class PrefixedStreamReader(StreamReader):
     """cheroot's socket reader over :class:`PrefixedSocketIO`."""
 
     def __init__(self, sock: socket.socket, prefix: bytes, bufsize: int) -> None:
-        _pyio.BufferedReader.__init__(self, PrefixedSocketIO(sock, prefix), bufsize)
+        self._prefixed = PrefixedSocketIO(sock, prefix)
+        _pyio.BufferedReader.__init__(self, self._prefixed, bufsize)
         self.bytes_read = 0
 
+    @property
+    def prefix(self) -> PrefixedSocketIO:
+        return self._prefixed
+
     def has_data(self) -> bool:
-        return super().has_data() or bool(self.raw._prefix)
+        return super().has_data() or self._prefixed.pending
 
 
 def take_buffered(rfile: StreamReader) -> bytes:
     """Bytes received on a connection but not yet parsed: its next request."""
     data = rfile.read(len(rfile.peek(0))) if StreamReader.has_data(rfile) else b""
     if isinstance(rfile, PrefixedStreamReader):
-        data += rfile.raw.take_prefix()
+        data += rfile.prefix.take_prefix()
     return data
+
+
+@dataclass
+class _Head:
+    """What a waiting connection has sent of its next request head."""
+
+    data: bytearray = field(default_factory=bytearray)
+    #: When its first byte came (None: nothing yet, an idle connection).
+    started: float | None = None
 
 
 class HeadWaitingManager(connections.ConnectionManager):
     """cheroot's connection manager, dispatching only complete request heads."""
 
-    def __init__(self, server) -> None:
+    #: cheroot's own (untyped) selector wrapper.
+    _selector: Any
+
+    def __init__(self, server: Any) -> None:
         super().__init__(server)
         self.header_timeout: float = server.header_timeout
         self.max_connections: int = server.max_connections
+        #: The connections parked in the selector, with what each has sent.
+        self._heads: dict[HTTPConnection, _Head] = {}
 
     # -- new connections ----------------------------------------------------
 
-    def _from_server_socket(self, server_socket):
-        conn = super()._from_server_socket(server_socket)
+    def _from_server_socket(self, server_socket: socket.socket) -> None:
+        # A private hook of cheroot's (its type stubs leave it out).
+        conn = super()._from_server_socket(server_socket)  # type: ignore[misc]
         if conn is not None:
             self._make_room()
-            conn.blobsvc_head = bytearray()
-            conn.blobsvc_head_started = None
             self.put(conn)
         return None  # parked, not dispatched: cheroot's loop has nothing to do
 
     def _make_room(self) -> None:
-        if self.waiting < self.max_connections:
+        if self.waiting < self.max_connections or not self._heads:
             return
-        waiting = [conn for _, conn in self._selector.connections if conn is not self.server]
-        if not waiting:
-            return
-        victim = min(waiting, key=self._deadline)
-        self._selector.unregister(victim.socket.fileno())
-        victim.close()
+        victim = min(self._heads, key=self._deadline)
+        self._close(victim)
 
     # -- after each request, and on readiness ---------------------------------
 
     def put(self, conn: HTTPConnection) -> None:
         """Park ``conn`` until its next request head is complete."""
         conn.last_used = time.time()
-        head = getattr(conn, "blobsvc_head", None)
-        if head is None:  # a connection made before this manager existed
-            head = conn.blobsvc_head = bytearray()
-            conn.blobsvc_head_started = None
+        head = _Head()
         if conn.rfile.has_data():  # pipelined: the next request came with the last
-            head += take_buffered(conn.rfile)
-            conn.blobsvc_head_started = conn.blobsvc_head_started or time.time()
-        if self._head_complete(conn):
-            self._dispatch(conn)
-        else:
-            self._selector.register(conn.socket.fileno(), connections.selectors.EVENT_READ, data=conn)
+            head.data += take_buffered(conn.rfile)
+            head.started = time.time()
+        self._wait_or_dispatch(conn, head)
 
     def receive(self, conn: HTTPConnection) -> None:
         """``conn`` is readable (called by the selector loop): take what it sent."""
+        head = self._heads.pop(conn, None) or _Head()
         if self.server.ssl_adapter is not None:
-            self._dispatch(conn)  # TLS records need the thread's reader
+            self._dispatch(conn, head)  # TLS records need the thread's reader
             return
         try:
-            data = conn.socket.recv(_RECV_SIZE)
+            data: bytes | None = conn.socket.recv(_RECV_SIZE)
         except (TimeoutError, BlockingIOError, InterruptedError):
             data = None
         except OSError:
@@ -141,34 +156,32 @@ class HeadWaitingManager(connections.ConnectionManager):
             conn.close()  # the client went away (or reset) between requests
             return
         if data:
-            conn.blobsvc_head += data
+            head.data += data
             conn.last_used = time.time()
-            conn.blobsvc_head_started = conn.blobsvc_head_started or conn.last_used
-        if self._head_complete(conn):
-            self._dispatch(conn)
-        else:
-            self._selector.register(conn.socket.fileno(), connections.selectors.EVENT_READ, data=conn)
+            head.started = head.started or conn.last_used
+        self._wait_or_dispatch(conn, head)
 
-    def _head_complete(self, conn: HTTPConnection) -> bool:
-        head = conn.blobsvc_head
+    def _wait_or_dispatch(self, conn: HTTPConnection, head: _Head) -> None:
         # A bare-LF head is complete too: the thread refuses it at once.
-        return (b"\r\n\r\n" in head or b"\n\n" in head
-                or len(head) > self.server.max_request_header_size)
+        complete = (b"\r\n\r\n" in head.data or b"\n\n" in head.data
+                    or len(head.data) > self.server.max_request_header_size)
+        if complete:
+            self._dispatch(conn, head)
+        else:
+            self._heads[conn] = head
+            self._selector.register(conn.socket.fileno(), selectors.EVENT_READ, data=conn)
 
-    def _dispatch(self, conn: HTTPConnection) -> None:
-        head = bytes(conn.blobsvc_head)
-        conn.blobsvc_head = bytearray()
-        conn.blobsvc_head_started = None
-        if head:
+    def _dispatch(self, conn: HTTPConnection, head: _Head) -> None:
+        if head.data:
             conn.rfile.close()  # drops its hold on the socket (already drained)
-            conn.rfile = PrefixedStreamReader(conn.socket, head, conn.rbufsize)
+            conn.rfile = PrefixedStreamReader(conn.socket, bytes(head.data), conn.rbufsize)
         self.server.dispatch(conn)
 
     # -- deadlines ------------------------------------------------------------
 
     def _deadline(self, conn: HTTPConnection) -> float:
-        silent_until = conn.last_used + self.server.timeout
-        started = getattr(conn, "blobsvc_head_started", None)
+        silent_until: float = conn.last_used + self.server.timeout
+        started = self._heads[conn].started
         if started is None:
             return silent_until
         return min(silent_until, started + self.header_timeout)
@@ -177,13 +190,15 @@ class HeadWaitingManager(connections.ConnectionManager):
         """Close connections past their deadline (``threshold`` is cheroot's,
         for idle ones only; heads in progress have their own)."""
         now = time.time()
-        expired = [(fd, conn) for fd, conn in self._selector.connections
-                   if conn is not self.server and self._deadline(conn) < now]
-        for fd, conn in expired:
-            self._selector.unregister(fd)
-            conn.close()
+        for conn in [c for c in self._heads if self._deadline(c) < now]:
+            self._close(conn)
+
+    def _close(self, conn: HTTPConnection) -> None:
+        del self._heads[conn]
+        self._selector.unregister(conn.socket.fileno())
+        conn.close()
 
     @property
     def waiting(self) -> int:
         """Connections parked in the selector (for tests and metrics)."""
-        return len(self._selector) - 1
+        return len(self._heads)

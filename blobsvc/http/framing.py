@@ -22,7 +22,7 @@ close its connection, since the bytes left on it are not a request.
 from __future__ import annotations
 
 import re
-from typing import Callable, MutableMapping
+from typing import Callable, Iterator, MutableMapping, Protocol
 
 CRLF = b"\r\n"
 
@@ -52,6 +52,14 @@ MAX_CHUNK_LINE = 4096
 MAX_TRAILERS = 16 * 1024
 
 
+class Reader(Protocol):
+    """What the readers here read from: cheroot's buffered socket reader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
 class FramingError(ValueError):
     """The message cannot be framed; answer 400 and close the connection."""
 
@@ -60,7 +68,8 @@ class DeclaredTooLarge(FramingError):
     """A declared length beyond any object; answer 413 and close."""
 
 
-def read_header_fields(rfile, fields: MutableMapping[bytes, bytes]) -> MutableMapping[bytes, bytes]:
+def read_header_fields(rfile: Reader, fields: MutableMapping[bytes, bytes]
+                       ) -> MutableMapping[bytes, bytes]:
     """Read header lines up to the empty line into ``fields``, strictly.
 
     ``rfile`` is cheroot's size-checked reader, so the total is bounded by
@@ -114,7 +123,7 @@ def transfer_codings(raw: bytes) -> list[bytes]:
 class BodyReader:
     """WSGI input for one request body; ``complete`` once read to its end."""
 
-    def __init__(self, rfile, before_first_read: Callable[[], None] | None = None) -> None:
+    def __init__(self, rfile: Reader, before_first_read: Callable[[], None] | None = None) -> None:
         self.rfile = rfile
         self._before_first_read = before_first_read
 
@@ -153,7 +162,7 @@ class BodyReader:
             lines.append(line)
         return lines
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         return iter(self.readline, b"")
 
     def close(self) -> None:
@@ -163,7 +172,8 @@ class BodyReader:
 class FixedLengthBody(BodyReader):
     """A body framed by Content-Length."""
 
-    def __init__(self, rfile, length: int, before_first_read=None) -> None:
+    def __init__(self, rfile: Reader, length: int,
+                 before_first_read: Callable[[], None] | None = None) -> None:
         super().__init__(rfile, before_first_read if length else None)
         self.remaining = length
 
@@ -184,7 +194,7 @@ class FixedLengthBody(BodyReader):
 class ChunkedBody(BodyReader):
     """A body in the chunked transfer coding, read a bounded piece at a time."""
 
-    def __init__(self, rfile, before_first_read=None) -> None:
+    def __init__(self, rfile: Reader, before_first_read: Callable[[], None] | None = None) -> None:
         super().__init__(rfile, before_first_read)
         self._chunk_left = 0
         self._done = False

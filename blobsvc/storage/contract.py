@@ -1,8 +1,15 @@
-"""The storage driver contract.
+"""The storage driver contract, and the base that enforces it for every driver.
 
 Every backend implements the underscored hooks of :class:`StorageDriver`;
-the public methods around them validate paths, so no driver ever sees a
-path that could escape its root or name the service's private data.
+each public method around them validates the paths (so no driver ever sees
+a path that could escape its root or name the service's private data),
+times the hook into ``blobsvc_storage_operation_seconds{driver,action}``,
+and normalises what it raises: a :class:`~blobsvc.storage.errors.StorageError`
+passes on (counted in ``blobsvc_storage_errors_total`` by its code), any
+other exception is a driver bug, logged once with its traceback and raised
+as a :class:`~blobsvc.storage.errors.StorageFault` naming driver and path.
+What the caller's own code raises (an upload's body, a precondition)
+passes on untouched. Drivers hold none of this code.
 
 Contract, for every driver alike:
 
@@ -34,21 +41,34 @@ Contract, for every driver alike:
 from __future__ import annotations
 
 import abc
+import logging
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Union
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, TypeVar, Union
 
 from blobsvc.storage import paths
-from blobsvc.storage.errors import (
-    ChecksumMismatch,
-    IncompleteBody,
-    TooLarge,
-)
-from blobsvc.storage.hashing import StreamHasher
+from blobsvc.storage.errors import StorageError, StorageFault
+from blobsvc.storage.settings import DriverSettings, build_settings
+from blobsvc.storage.upload import DEFAULT_CONTENT_TYPE, Upload, too_large
 
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
+if TYPE_CHECKING:  # importing prometheus-client here would fix its mode too early
+    from blobsvc.metrics import Metrics
 
-#: Marks a driver setting that has no default.
-REQUIRED = object()
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "ObjectInfo",
+    "ObjectStream",
+    "Precondition",
+    "StorageDriver",
+    "Upload",
+    "check_total_size",
+    "too_large",
+]
+
+log = logging.getLogger(__name__)
+
+D = TypeVar("D", bound="StorageDriver")
 
 
 @dataclass(frozen=True)
@@ -63,7 +83,7 @@ class ObjectInfo:
     etag: str | None = None
     content_type: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "name": self.name,
@@ -85,93 +105,10 @@ class ObjectInfo:
 Precondition = Callable[[Union[ObjectInfo, None]], None]
 
 
-class Upload:
-    """One object's incoming bytes: counted, hashed and checked as they pass.
-
-    Drivers iterate over it and commit only after the iteration ended
-    without an exception: the length and checksum checks run at the end of
-    the stream, before the last ``StopIteration``, so a backend that streams
-    (Swift) never receives the end of a body that is wrong.
-    """
-
-    def __init__(
-        self,
-        data: bytes | Iterable[bytes],
-        *,
-        content_type: str | None = None,
-        expected_size: int | None = None,
-        max_size: int | None = None,
-        content_md5: bytes | None = None,
-        sha256_hex: str | None = None,
-        precondition: Precondition | None = None,
-    ) -> None:
-        in_memory = isinstance(data, (bytes, bytearray, memoryview))
-        self._chunks = [data] if in_memory else data
-        if in_memory and expected_size is None:
-            expected_size = len(data)
-        self.content_type = content_type or DEFAULT_CONTENT_TYPE
-        self.expected_size = expected_size
-        self.max_size = max_size
-        self.expected_md5 = content_md5
-        self.expected_sha256 = sha256_hex.lower() if sha256_hex else None
-        self.precondition = precondition
-        self.size = 0
-        self._hasher = StreamHasher()
-        self._md5: bytes | None = None
-        self._sha256_hex: str | None = None
-        self.complete = False
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            for chunk in self._chunks:
-                if not chunk:
-                    continue
-                self.size += len(chunk)
-                self._check_limits()
-                self._hasher.update(chunk)
-                yield chunk
-            self._md5, self._sha256_hex = self._hasher.finish()
-        finally:
-            self._hasher.abandon()  # a no-op once finished
-        self._check_complete()
-        self.complete = True
-
-    def _check_limits(self) -> None:
-        if self.max_size is not None and self.size > self.max_size:
-            raise too_large(self.max_size)
-        if self.expected_size is not None and self.size > self.expected_size:
-            raise IncompleteBody("body longer than its Content-Length")
-
-    def _check_complete(self) -> None:
-        if self.expected_size is not None and self.size != self.expected_size:
-            raise IncompleteBody(
-                f"body ended after {self.size} of {self.expected_size} bytes"
-            )
-        if self.expected_md5 is not None and self._md5 != self.expected_md5:
-            raise ChecksumMismatch("body does not match Content-MD5")
-        if self.expected_sha256 is not None and self.sha256_hex != self.expected_sha256:
-            raise ChecksumMismatch("body does not match X-Checksum-Sha256")
-
-    @property
-    def md5_hex(self) -> str:
-        """Hex MD5 of the body; known once the iteration has ended."""
-        assert self._md5 is not None, "the upload has not been read to its end"
-        return self._md5.hex()
-
-    @property
-    def sha256_hex(self) -> str:
-        assert self._sha256_hex is not None, "the upload has not been read to its end"
-        return self._sha256_hex
-
-    def check_precondition(self, current: ObjectInfo | None) -> None:
-        if self.precondition is not None:
-            self.precondition(current)
-
-
 class ObjectStream:
     """An iterator over an object's bytes that always releases its source."""
 
-    def __init__(self, chunks: Iterator[bytes], on_close: Callable[[], None] | None = None):
+    def __init__(self, chunks: Iterator[bytes], on_close: Callable[[], None] | None = None) -> None:
         self._chunks = chunks
         self._on_close = on_close
 
@@ -204,25 +141,24 @@ class StorageDriver(abc.ABC):
     """Base of every backend; see the module docstring for the contract."""
 
     #: Registry name, also used in logs and metrics.
-    name = "abstract"
+    name: ClassVar[str] = "abstract"
 
-    #: The driver's config settings: key -> (type, default). A default of
-    #: ``REQUIRED`` makes the key mandatory; the config loader checks both.
-    SETTINGS: dict[str, tuple[type | tuple[type, ...], object]] = {}
+    #: The driver's settings, declared once (see blobsvc.storage.settings).
+    settings_class: ClassVar[type[DriverSettings]] = DriverSettings
+
+    #: Where calls are timed and errors counted; set after construction
+    #: (``driver.metrics = metrics``). None: not recorded.
+    metrics: Metrics | None = None
+
+    def __init__(self, settings: DriverSettings) -> None:
+        """Build the driver from validated settings; this may reach the backend."""
 
     @classmethod
-    def from_config(cls, params: dict) -> StorageDriver:
-        cls.check_settings(params)
-        return cls(**params)
+    def build(cls: type[D], **params: object) -> D:
+        """The driver from its config keys: checked, validated, then built."""
+        return cls(build_settings(cls.settings_class, params, cls.name))
 
-    @classmethod
-    def check_settings(cls, params: dict) -> None:
-        """Raise ValueError for a setting of the right type but a wrong value.
-
-        Needs no backend, so a config check can call it before start-up.
-        """
-
-    # -- the public operations: validate, then delegate -------------------
+    # -- the public operations: validate, time, delegate, normalise ---------
 
     def list_objects(self, path: str = "", marker: str | None = None,
                      limit: int | None = None) -> list[ObjectInfo]:
@@ -231,10 +167,14 @@ class StorageDriver(abc.ABC):
         ``path`` ``""`` is the root. A directory that does not exist (or a
         path that is an object) raises NotFound; the root always exists.
         """
-        return self._list(paths.validate_dir(path), marker, limit)
+        path = paths.validate_dir(path)
+        with _Call(self, "list", path):
+            return self._list(path, marker, limit)
 
     def stat_object(self, path: str) -> ObjectInfo:
-        return self._stat(paths.validate_path(path))
+        path = paths.validate_path(path)
+        with _Call(self, "stat", path):
+            return self._stat(path)
 
     def get_object_size(self, path: str) -> int:
         size = self.stat_object(path).size
@@ -244,7 +184,9 @@ class StorageDriver(abc.ABC):
     def put_object(self, path: str, data: bytes | Iterable[bytes] | Upload) -> ObjectInfo:
         """Store ``data`` under ``path``; pass an :class:`Upload` for checks."""
         upload = data if isinstance(data, Upload) else Upload(data)
-        return self._put(paths.validate_path(path), upload)
+        path = paths.validate_path(path)
+        with _Call(self, "put", path, upload):
+            return self._put(path, upload)
 
     def get_object(self, path: str) -> bytes:
         """The whole object in memory: for small objects and tests only."""
@@ -265,24 +207,33 @@ class StorageDriver(abc.ABC):
         Info and bytes come from the same version of the object. The caller
         keeps ``offset``/``length`` within ``info.size`` (the HTTP layer
         answers 416 otherwise); bytes before ``offset`` are never read.
+        Reading the stream is not timed (the client sets its pace), but
+        what it raises is normalised and counted as action ``read``.
         """
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
-        return self._open(paths.validate_path(path), offset, length)
+        path = paths.validate_path(path)
+        with _Call(self, "open", path):
+            info, stream = self._open(path, offset, length)
+        return info, ObjectStream(self._normalised_reads(stream, path), stream.close)
 
     def delete_object(self, path: str, precondition: Precondition | None = None) -> None:
-        self._delete(paths.validate_path(path), precondition)
+        path = paths.validate_path(path)
+        with _Call(self, "delete", path) as call:
+            self._delete(path, call.callers(precondition))
 
     def move_object(self, src: str, dst: str,
                     precondition: Precondition | None = None) -> ObjectInfo:
         """Rename ``src`` to ``dst``, replacing ``dst`` unless ``precondition`` refuses."""
         src, dst = paths.validate_path(src), paths.validate_path(dst)
-        if src == dst:  # nothing to write, but the condition still decides the answer
-            info = self._stat(src)
-            if precondition is not None:
-                precondition(info)
-            return info
-        return self._move(src, dst, precondition)
+        with _Call(self, "move", src) as call:
+            if src == dst:  # nothing to write, but the condition still decides the answer
+                info = self._stat(src)
+                checked = call.callers(precondition)
+                if checked is not None:
+                    checked(info)
+                return info
+            return self._move(src, dst, call.callers(precondition))
 
     def cat_objects(self, path: str, chunks: list[str], max_size: int | None = None,
                     precondition: Precondition | None = None) -> ObjectInfo:
@@ -300,13 +251,22 @@ class StorageDriver(abc.ABC):
         chunks = [paths.validate_path(chunk) for chunk in chunks]
         if max_size is not None and max_size < 0:
             raise ValueError("max_size must not be negative")
-        return self._cat(path, chunks, max_size, precondition)
+        with _Call(self, "cat", path) as call:
+            return self._cat(path, chunks, max_size, call.callers(precondition))
 
     def check_ready(self) -> None:
         """Raise BackendUnavailable when the backend cannot serve requests."""
+        with _Call(self, "check_ready", None):
+            self._check_ready()
 
     def close(self) -> None:
         """Release connections and background resources."""
+
+    def _normalised_reads(self, stream: ObjectStream, path: str) -> Iterator[bytes]:
+        """``stream``'s bytes, with what reading them raises normalised: a
+        stream is read after the call that opened it has returned."""
+        with _Call(self, "read", path, timed=False):
+            yield from stream
 
     # -- what each backend implements -------------------------------------
 
@@ -333,13 +293,77 @@ class StorageDriver(abc.ABC):
     def _cat(self, path: str, chunks: list[str], max_size: int | None,
              precondition: Precondition | None) -> ObjectInfo: ...
 
-
-def too_large(max_size: int, path: str | None = None) -> TooLarge:
-    """The one wording of the size limit, for uploads and cat alike."""
-    return TooLarge(f"object larger than the limit of {max_size} bytes", path)
+    def _check_ready(self) -> None:
+        """Raise BackendUnavailable when the backend cannot serve requests."""
 
 
 def check_total_size(sizes: Iterable[int], max_size: int | None, path: str) -> None:
     """Refuse a cat from its chunks' sizes (repeats included), before joining any byte."""
     if max_size is not None and sum(sizes) > max_size:
         raise too_large(max_size, path)
+
+
+class _Call:
+    """One public driver call: timed, and what its hook raises normalised.
+
+    Exceptions raised by the caller's own code inside the call (its upload's
+    body or its precondition) are told apart by identity and pass through
+    untouched: they are the caller's, not the driver's.
+    """
+
+    __slots__ = ("_driver", "_action", "_path", "_upload", "_timed", "_start", "_callers")
+
+    def __init__(self, driver: StorageDriver, action: str, path: str | None,
+                 upload: Upload | None = None, *, timed: bool = True) -> None:
+        self._driver = driver
+        self._action = action
+        self._path = path
+        self._upload = upload
+        self._timed = timed
+        self._start = 0.0
+        self._callers: list[Exception] = []
+
+    def __enter__(self) -> _Call:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        metrics, name = self._driver.metrics, self._driver.name
+        if metrics is not None and self._timed:
+            metrics.observe_storage(name, self._action, time.perf_counter() - self._start)
+        if not isinstance(exc, Exception):
+            return  # success, or an interruption (GeneratorExit, KeyboardInterrupt)
+        if isinstance(exc, StorageError):
+            if metrics is not None:
+                metrics.count_storage_error(name, self._action, exc.code)
+            return
+        if self._from_caller(exc):
+            return
+        where = self._path if self._path is not None else "its storage"
+        log.error("bug in the %s storage driver: %s of %s raised %s", name, self._action,
+                  where, type(exc).__name__, exc_info=(type(exc), exc, traceback))
+        fault = StorageFault(f"the {name} storage driver failed at {where}", self._path,
+                             driver=name)
+        if metrics is not None:
+            metrics.count_storage_error(name, self._action, fault.code)
+        raise fault from exc
+
+    def callers(self, precondition: Precondition | None) -> Precondition | None:
+        """``precondition``, with what it raises remembered as the caller's own."""
+        if precondition is None:
+            return None
+
+        def checked(current: ObjectInfo | None) -> None:
+            try:
+                precondition(current)
+            except Exception as exc:
+                self._callers.append(exc)
+                raise
+
+        return checked
+
+    def _from_caller(self, exc: Exception) -> bool:
+        if self._upload is not None and exc is self._upload.caller_error:
+            return True
+        return any(exc is own for own in self._callers)

@@ -1,0 +1,78 @@
+"""The WSGI application: CherryPy's settings around the dispatcher.
+
+CherryPy is used for its request/response machinery and hooks only: the
+dispatcher (:mod:`blobsvc.http.dispatch`) does the routing, and every answer,
+errors included, is shaped by blobsvc.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cherrypy
+
+import blobsvc.http.requestlog  # noqa: F401  (registers the request-log tool)
+from blobsvc.auth import Authenticator
+from blobsvc.config import Config
+from blobsvc.http.dispatch import Dispatcher
+from blobsvc.http.responses import cherrypy_error_page, send_error
+from blobsvc.metrics import Metrics
+from blobsvc.native.routes import NativeApi
+from blobsvc.storage import StorageDriver
+
+log = logging.getLogger(__name__)
+
+#: Sent with every answer: a browser must take Content-Type as given.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
+def _unexpected_error() -> None:
+    """Any exception a handler did not expect: a JSON 500, traceback logged."""
+    log.exception("unhandled error in %s %s", cherrypy.serving.request.method,
+                  cherrypy.serving.request.path_info)
+    response = cherrypy.serving.response
+    response.headers.clear()
+    response.headers.update(SECURITY_HEADERS)
+    response.body = send_error(500, "internal_error", "internal error; see the server log")
+
+
+def _skip_cherrypy_access_log() -> None:
+    return None
+
+
+def build_app(config: Config, driver: StorageDriver,
+              metrics: Metrics | None = None) -> cherrypy.Application:
+    """The WSGI application serving ``driver`` with ``config``."""
+    metrics = metrics or Metrics()
+    driver.metrics = metrics  # every storage call is timed and its errors counted
+    native = NativeApi(driver, config, metrics, Authenticator(config.auth))
+    app_config = {
+        "/": {
+            "request.dispatch": Dispatcher([native], metrics),
+            "request.process_request_body": False,
+            # Query values arrive as Latin-1 (one char per byte) and are
+            # decoded as UTF-8 by resources.query_param, which answers 400,
+            # not CherryPy's 404, when they are not UTF-8.
+            "request.query_string_encoding": "latin-1",
+            "request.show_tracebacks": False,
+            "request.show_mismatched_params": False,
+            "request.error_response": _unexpected_error,
+            "error_page.default": cherrypy_error_page,
+            "tools.trailing_slash.on": False,
+            "tools.encode.on": False,
+            "tools.gzip.on": False,
+            "tools.sessions.on": False,
+            "tools.blobsvc_request_log.on": True,
+            "tools.blobsvc_request_log.metrics": metrics,
+            "tools.blobsvc_request_log.access_log_on": config.log.access_log,
+            "response.headers.server": "blobsvc",
+            **{f"response.headers.{name}": value for name, value in SECURITY_HEADERS.items()},
+        },
+    }
+    app = cherrypy.Application(None, script_name="", config=app_config)
+    # CherryPy formats an Apache-style access line for every request even
+    # when nothing logs it; blobsvc.http.requestlog writes its own.
+    app.log.access = _skip_cherrypy_access_log
+    app.log.access_log.propagate = False
+    app.log.error_log.propagate = False
+    return app

@@ -1,0 +1,157 @@
+"""From a request path to a resource's method, and every error to JSON.
+
+Routing happens here rather than in CherryPy's object tree because object
+paths are data: CherryPy's dispatcher would drop empty segments (``a//b``)
+and redirect on trailing slashes, both of which mean something. Routes are
+matched on the path as sent, still percent-encoded (``/%6detrics`` is no
+route), so a proxy rule that filters on the path sees what blobsvc acts on.
+
+A front end (the native API, and later others) is a :class:`FrontEnd`: it
+matches a path to a :class:`Route` and authorises it before any body is
+read or storage touched. The dispatcher tries each front end in turn, calls
+the route's resource method named after the HTTP verb, and answers every
+error in the one JSON shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
+
+import cherrypy
+
+from blobsvc.auth import AuthDenied
+from blobsvc.http import context
+from blobsvc.http.errors import ApiError, status_of
+from blobsvc.http.responses import send_error, send_storage_error
+from blobsvc.metrics import Metrics
+from blobsvc.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+#: Methods a resource may define; 405 lists those it does.
+METHODS = ("GET", "HEAD", "PUT", "DELETE", "POST")
+
+
+@dataclass(frozen=True)
+class Route:
+    resource: object
+    #: A bounded name for logs and metrics (never an object path).
+    name: str
+    args: tuple[str, ...] = ()
+    #: Query parameters the route reads; any other is refused. None: any.
+    query: frozenset[str] | None = None
+
+
+class FrontEnd(Protocol):
+    #: The WWW-Authenticate challenge sent with a 401.
+    challenge: str
+
+    def match(self, raw_path: str) -> Route | None:
+        """The route for ``raw_path`` (still percent-encoded), or None."""
+
+    def authorize(self, route: Route) -> None:
+        """Raise AuthDenied unless the request may call ``route``."""
+
+
+class Dispatcher(cherrypy.dispatch.Dispatcher):
+    """CherryPy's dispatch hook: every request goes to :class:`Handler`."""
+
+    def __init__(self, front_ends: Sequence[FrontEnd], metrics: Metrics) -> None:
+        super().__init__()
+        self.front_ends = tuple(front_ends)
+        self.metrics = metrics
+
+    def route(self, raw_path: str) -> tuple[FrontEnd, Route]:
+        for front_end in self.front_ends:
+            route = front_end.match(raw_path)
+            if route is not None:
+                return front_end, route
+        raise ApiError(404, f"no such endpoint: {raw_path}")
+
+    def __call__(self, path_info: str) -> None:
+        request = cherrypy.serving.request
+        request.config = dict(cherrypy.config)
+        request.config.update(request.app.config.get("/", {}))
+        request.is_index = False
+        request.handler = Handler(self, path_info)
+
+
+class Handler:
+    """Routes, authorises and calls one request; errors become JSON."""
+
+    def __init__(self, dispatcher: Dispatcher, path_info: str) -> None:
+        self.dispatcher = dispatcher
+        self.path_info = path_info
+
+    def __call__(self) -> object:
+        request = cherrypy.serving.request
+        front_end = None
+        try:
+            # CherryPy's path_info has "//" collapsed; the API needs it intact.
+            front_end, route = self.dispatcher.route(raw_path_info(request.wsgi_environ,
+                                                                   self.path_info))
+            context.current().route = route.name
+            refuse_unknown_parameters(route, request.params)
+            front_end.authorize(route)
+            return resource_method(route.resource, request.method)(*route.args)
+        except AuthDenied as exc:
+            if exc.status == 401 and front_end is not None:
+                cherrypy.serving.response.headers["WWW-Authenticate"] = front_end.challenge
+            code = "unauthorized" if exc.status == 401 else "forbidden"
+            return send_error(exc.status, code, exc.message)
+        except ApiError as exc:
+            cherrypy.serving.response.headers.update(exc.headers)
+            return send_error(exc.status, exc.code, exc.message)
+        except StorageError as exc:
+            if status_of(exc) >= 500:
+                self.dispatcher.metrics.backend_errors.labels(exc.code).inc()
+                log.warning("%s %s: %s", request.method, self.path_info, exc.message)
+            return send_storage_error(exc)
+
+
+def resource_method(resource: object, method: str) -> Callable[..., object]:
+    handler = getattr(resource, method, None) if method in METHODS else None
+    if handler is None:
+        allowed = [m for m in METHODS if hasattr(resource, m)]
+        cherrypy.serving.response.headers["Allow"] = ", ".join(sorted(allowed))
+        raise ApiError(405, f"{method} is not allowed here")
+    return handler
+
+
+def refuse_unknown_parameters(route: Route, params: dict) -> None:
+    """Refuse rather than ignore: ``?prefix=docs`` answering the whole
+    listing looks like success."""
+    if route.query is None:
+        return
+    unknown = sorted(name for name in params if name not in route.query)
+    if unknown:
+        known = ", ".join(sorted(route.query)) or "none"
+        raise ApiError(400, f"unknown query parameter {unknown[0]!r} (this endpoint takes: {known})")
+
+
+def raw_path_info(environ: dict, fallback: str) -> str:
+    """The request path as the client sent it, still percent-encoded.
+
+    cheroot's PATH_INFO cannot tell ``a%2Fb`` from ``a%252Fb`` (it decodes
+    ``%25`` but keeps ``%2F``), so the raw request target is used instead.
+    Without one (WebTest), PATH_INFO is already decoded once, and is
+    encoded again here.
+    """
+    target = environ.get("REQUEST_URI")
+    if target is None:
+        return quote_from_bytes(environ.get("PATH_INFO", fallback).encode("latin-1"), safe="/")
+    target = target.split("?", 1)[0]
+    if not target.startswith("/"):  # absolute-form: http://host/path
+        target = urlsplit(target).path or "/"
+    return target
+
+
+def decode_path(raw: str) -> str:
+    """An object path, percent-decoded exactly once, as UTF-8."""
+    try:
+        return unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeError:
+        raise ApiError(400, "path is not valid UTF-8", code="invalid_path") from None

@@ -1,0 +1,15 @@
+"""The filesystem driver: objects as plain files under one root directory.
+
+One module per job, in the order a write meets them: ``settings`` (what the
+operator may set), ``driver`` (the operations), ``tempfiles`` (where a write
+starts), ``locks`` (check and commit as one step across processes),
+``tree`` (parent directories made and pruned), ``files`` (what is an
+object, its bytes and attributes), ``errors`` (OSError to typed error),
+``dircache`` (sorted names of large directories), ``readiness`` (/readyz).
+"""
+
+from blobsvc.storage.filesystem.driver import FilesystemDriver
+from blobsvc.storage.filesystem.files import CHUNK_SIZE
+from blobsvc.storage.filesystem.settings import FilesystemSettings, parse_mode
+
+__all__ = ["CHUNK_SIZE", "FilesystemDriver", "FilesystemSettings", "parse_mode"]

@@ -1,0 +1,208 @@
+"""cat inside Swift where it pays: the plan, the pieces of the result, the size budget.
+
+Why it is not a read-and-upload: chunks of 1 MiB or more become segments of
+the result without their bytes passing through blobsvc (a large chunk lends
+its segments, a plain one is copied by Swift), while runs of smaller ones
+are read through blobsvc and joined into one segment, because Swift
+throttles reading SLOs made of many segments under 1 MiB (its
+``rate_limit_under_size``). A result made only of small chunks (at most
+``segment_size`` in all) is a plain object, with a plain MD5 ETag. Sizes are
+refused up front from the chunks' HEADs, and every byte is counted again as
+the result is built, since a chunk may grow after its HEAD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Union
+
+from blobsvc.storage.contract import (
+    DEFAULT_CONTENT_TYPE,
+    ObjectInfo,
+    Precondition,
+    check_total_size,
+    too_large,
+)
+from blobsvc.storage.errors import MissingChunks
+from blobsvc.storage.swift.claims import Claims, check_no_clash
+from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.headers import Headers, content_length, is_large
+from blobsvc.storage.swift.layout import ManifestEntry
+from blobsvc.storage.swift.reads import Opened, guarded
+from blobsvc.storage.swift.upload import Parts, Uploader
+
+#: cat chunks smaller than this are joined through blobsvc rather than kept
+#: as segments of their own (Swift's ``rate_limit_under_size``).
+SMALL_CHUNK = 1024 * 1024
+
+#: How cat reads a chunk: a streamed GET (see :class:`.reads.Reader`).
+ReadChunk = Callable[[str, dict[str, str]], Union[Opened, None]]
+#: How cat reads a large chunk's manifest, to lend its segments.
+ReadManifest = Callable[[str, str], list[ManifestEntry]]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A cat chunk that becomes segments by itself: copied, or lent if ``large``."""
+
+    name: str
+    size: int
+    large: bool
+
+
+#: One piece of the result: a run of small chunks joined, or one big chunk.
+Piece = Union[list[str], Chunk]
+
+
+class SizeBudget:
+    """The bytes a cat result may still take (None: no limit); TooLarge past them."""
+
+    def __init__(self, max_size: int | None, path: str) -> None:
+        self.max_size = max_size
+        self.used = 0
+        self.path = path
+
+    def take(self, size: int) -> None:
+        self.used += size
+        if self.max_size is not None and self.used > self.max_size:
+            raise too_large(self.max_size, self.path)
+
+    def counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """``chunks`` passed through, each counted; the source is closed on the way out."""
+        try:
+            for chunk in chunks:
+                self.take(len(chunk))
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+
+def plan_cat(chunks: list[str], found: dict[str, Headers], small: int,
+             segment_size: int) -> list[Piece]:
+    """The result's pieces in order: runs of small chunks (lists) and big chunks.
+
+    Empty chunks vanish; a run never grows past one segment.
+    """
+    pieces: list[Piece] = []
+    run: list[str] = []
+    run_size = 0
+    for chunk in chunks:
+        size, large = content_length(found[chunk]), is_large(found[chunk])
+        if size == 0:
+            continue
+        if large or size >= small or run_size + size > segment_size:
+            if run:
+                pieces.append(run)
+            run, run_size = [], 0
+        if large or size >= small:
+            pieces.append(Chunk(chunk, size, large))
+        else:
+            run.append(chunk)
+            run_size += size
+    if run:
+        pieces.append(run)
+    return pieces
+
+
+class Concatenator:
+    """Builds cat results; reads chunks through ``read`` and ``read_manifest``.
+
+    Those are the driver's own reads, so a test can interpose on them.
+    """
+
+    def __init__(self, client: ContainerClient, uploads: Uploader, claims: Claims,
+                 read: ReadChunk, read_manifest: ReadManifest) -> None:
+        self.client = client
+        self.uploads = uploads
+        self.claims = claims
+        self.read = read
+        self.read_manifest = read_manifest
+        self.small_chunk = SMALL_CHUNK
+
+    def cat(self, path: str, chunks: list[str], max_size: int | None,
+            precondition: Precondition | None) -> ObjectInfo:
+        found = self._head_chunks(chunks)
+        check_total_size((content_length(found[chunk]) for chunk in chunks), max_size, path)
+        # Counted again as the result is built: a chunk may grow after its HEAD.
+        budget = SizeBudget(max_size, path)
+        with self.claims.claim(path):
+            check_no_clash(self.client, path)
+            pieces = plan_cat(chunks, found, self.small_chunk, self.uploads.segment_size)
+            parts = Parts(path)
+            if not pieces or (len(pieces) == 1 and isinstance(pieces[0], list)):
+                small = pieces[0] if pieces else []
+                assert isinstance(small, list)
+                info = self.uploads.put_plain(path, budget.counted(self._read_chunks(small, path)),
+                                              DEFAULT_CONTENT_TYPE, precondition)
+            else:
+                info = self._cat_large(path, pieces, parts, keep_old=path in found,
+                                       budget=budget, precondition=precondition)
+        # Lent segments now belong to the result, unless it lost to a newer version.
+        lent = [chunk for chunk in found if is_large(found[chunk])] if parts.superseded else []
+        self.client.remove_sources(path, [chunk for chunk in found if chunk != path],
+                                   with_segments=lent)
+        return info
+
+    def _cat_large(self, path: str, pieces: list[Piece], parts: Parts, keep_old: bool,
+                   budget: SizeBudget, precondition: Precondition | None) -> ObjectInfo:
+        """The result as an SLO: copied, lent or joined segments, then the manifest."""
+        try:
+            entries: list[ManifestEntry] = []
+            copies: dict[str, ManifestEntry] = {}
+            for piece in pieces:
+                entries.extend(self._piece_entries(path, piece, parts, copies, budget))
+            info = self.uploads.commit_manifest(path, entries, parts, DEFAULT_CONTENT_TYPE,
+                                                precondition, keep_old=keep_old)
+        except BaseException as exc:
+            self.uploads.remove_parts(parts, exc)
+            raise
+        self.uploads.settle_parts(path, parts)
+        return info
+
+    def _piece_entries(self, path: str, piece: Piece, parts: Parts,
+                       copies: dict[str, ManifestEntry], budget: SizeBudget) -> list[ManifestEntry]:
+        """Manifest entries for one piece: a run of small chunks, or one big chunk.
+
+        Every byte is counted against ``budget``: read-through bytes as they
+        pass, lent segments by the sizes their current manifest lists, and
+        copies by their HEAD size (the manifest PUT makes Swift check it).
+        """
+        if isinstance(piece, list):
+            chunks = budget.counted(self._read_chunks(piece, path))
+            return [self.uploads.write_segment(path, chunks, parts)]
+        if piece.large:
+            entries = self.read_manifest(piece.name, path)
+            budget.take(sum(entry["size_bytes"] for entry in entries))
+            return entries
+        budget.take(piece.size)
+        if piece.name not in copies:  # a repeated chunk is copied once
+            name = parts.new_name()
+            stored = self.client.copy(piece.name, name, manifest_only=False, path=path)
+            copies[piece.name] = self.client.entry(name, stored.etag, piece.size)
+        return [copies[piece.name]]
+
+    def _read_chunks(self, chunks: list[str], path: str) -> Iterator[bytes]:
+        """The chunks' bytes one after the other (for the PUT that joins them)."""
+        for chunk in chunks:
+            opened = self.read(chunk, {})
+            if opened is None:
+                continue
+            _, body, close = opened
+            try:
+                yield from guarded(body, path)
+            finally:
+                close()
+
+    def _head_chunks(self, chunks: list[str]) -> dict[str, Headers]:
+        """Every chunk's headers, or MissingChunks before anything changed."""
+        found = {}
+        for chunk in dict.fromkeys(chunks):
+            headers = self.client.head(chunk)
+            if headers is not None:
+                found[chunk] = headers
+        missing = [chunk for chunk in chunks if chunk not in found]
+        if missing:
+            raise MissingChunks(missing)
+        return found

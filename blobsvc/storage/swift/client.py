@@ -1,0 +1,184 @@
+"""One container's small requests, on the calling thread's connection, errors translated.
+
+Why apart: every job (listings, uploads, cat, moves, retirement, clash
+checks) makes the same few requests: a HEAD that may find nothing, a
+listing page, a server-side copy, a manifest PUT or read, a delete that
+only leaves garbage when it fails. Each is written once here, with the
+action its failure is reported as. The connections come from a callable
+(``ConnectionPool.conn``), so a test can hand in an in-memory Swift.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+from urllib.parse import quote
+
+from swiftclient.client import ClientException, Connection
+
+from blobsvc.storage.contract import Precondition
+from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
+from blobsvc.storage.swift.errors import log, swift_errors
+from blobsvc.storage.swift.headers import Headers, Stored, info_from_headers
+from blobsvc.storage.swift.layout import SLO_DELETE, SLO_GET, SLO_PUT, ManifestEntry
+
+#: One entry of a container listing, as swiftclient decodes it.
+Listed = dict[str, Any]
+
+
+def head_or_none(conn: Connection, container: str, name: str) -> Headers | None:
+    """HEAD ``name``; None when Swift has no such object. Errors untranslated."""
+    try:
+        headers: Headers = conn.head_object(container, name)
+    except ClientException as exc:
+        if exc.http_status == 404:
+            return None
+        raise
+    return headers
+
+
+class ContainerClient:
+    """The requests every job makes on one container."""
+
+    def __init__(self, container: str, conn: Callable[[str], Connection]) -> None:
+        self.container = container
+        self._conn = conn
+
+    def conn(self, role: str = "main") -> Connection:
+        """This thread's connection (``side``: while ``main`` streams a PUT body)."""
+        return self._conn(role)
+
+    # -- the container itself ------------------------------------------------
+
+    def ensure_container(self) -> None:
+        """Create the container when missing: a fresh deployment just works."""
+        with swift_errors("create the container", None):
+            try:
+                self.conn().head_container(self.container)
+            except ClientException as exc:
+                if exc.http_status != 404:
+                    raise
+                self.conn().put_container(self.container)
+                log.info("created Swift container %s", self.container)
+
+    def check_container(self) -> None:
+        """BackendUnavailable unless the container answers."""
+        with swift_errors("check the container", None):
+            try:
+                self.conn().head_container(self.container)
+            except ClientException as exc:
+                if exc.http_status == 404:
+                    raise BackendUnavailable(f"Swift container {self.container} is gone") from None
+                raise
+
+    # -- looking up ------------------------------------------------------------
+
+    def head(self, name: str) -> Headers | None:
+        with swift_errors("look up", name):
+            return head_or_none(self.conn(), self.container, name)
+
+    def check_current(self, path: str, precondition: Precondition | None,
+                      conn: Connection) -> Headers | None:
+        """HEAD ``path`` and judge it by ``precondition``; its headers, None if absent."""
+        with swift_errors("read", path):
+            headers = head_or_none(conn, self.container, path)
+        if precondition is not None:
+            precondition(info_from_headers(path, headers) if headers is not None else None)
+        return headers
+
+    def listing_page(self, prefix: str, marker: str | None, limit: int,
+                     action: str = "list") -> list[Listed]:
+        """One page of a delimited listing (``/``) below ``prefix``."""
+        try:
+            with swift_errors(action, prefix or "/"):
+                page: list[Listed] = self.conn().get_container(
+                    self.container, prefix=prefix or None, delimiter="/", marker=marker,
+                    limit=limit)[1]
+                return page
+        except NotFound:
+            raise BackendUnavailable(f"Swift container {self.container} is missing") from None
+
+    def has_objects_below(self, prefix: str) -> bool:
+        return bool(self.listing_page(prefix, None, 1, "look up"))
+
+    def names_below(self, prefix: str) -> list[str]:
+        """Every name below ``prefix``, however many pages it takes."""
+        with swift_errors("list", prefix):
+            listing = self.conn().get_container(self.container, prefix=prefix,
+                                                full_listing=True)[1]
+        return [entry["name"] for entry in listing]
+
+    # -- manifests and copies --------------------------------------------------
+
+    def swift_path(self, name: str) -> str:
+        return f"/{self.container}/{name}"
+
+    def entry(self, name: str, etag: str, size: int) -> ManifestEntry:
+        return {"path": self.swift_path(name), "etag": etag, "size_bytes": size}
+
+    def put_manifest(self, name: str, entries: list[ManifestEntry], content_type: str,
+                     path: str) -> Stored:
+        response: dict[str, Any] = {}
+        with swift_errors("store", path):
+            etag = self.conn().put_object(self.container, name, contents=json.dumps(entries),
+                                          content_type=content_type, query_string=SLO_PUT,
+                                          response_dict=response)
+        return Stored.of(etag, response)
+
+    def manifest_entries(self, name: str, path: str) -> list[ManifestEntry]:
+        """A stored manifest, in the form a manifest PUT takes."""
+        with swift_errors("read", path):
+            _, body = self.conn().get_object(self.container, name, query_string=SLO_GET)
+        entries = []
+        for stored in json.loads(body):
+            if stored.get("range"):
+                raise StorageError(f"{name} is a large object with ranged segments", path)
+            if stored.get("bytes"):
+                entries.append({"path": stored["name"], "etag": stored["hash"],
+                                "size_bytes": stored["bytes"]})
+        return entries
+
+    def copy(self, src: str, dst: str, manifest_only: bool, path: str | None = None) -> Stored:
+        """Server-side copy; ``manifest_only`` copies an SLO's manifest, not its bytes."""
+        response: dict[str, Any] = {}
+        headers = {"X-Copy-From": quote(self.swift_path(src))}
+        with swift_errors("copy", path or dst):
+            etag = self.conn().put_object(self.container, dst, contents=None, headers=headers,
+                                          query_string=SLO_GET if manifest_only else None,
+                                          response_dict=response)
+        return Stored.of(etag, response)
+
+    # -- deleting --------------------------------------------------------------
+
+    def delete(self, name: str, with_segments: bool = False) -> None:
+        """Delete ``name`` (a manifest ``with_segments``: the segments it lists too)."""
+        with swift_errors("delete", name):
+            self.conn().delete_object(self.container, name,
+                                      query_string=SLO_DELETE if with_segments else None)
+
+    def delete_quietly(self, name: str) -> None:
+        """Delete a name; gone already is fine, a failure only leaves garbage."""
+        try:
+            self.delete(name)
+        except NotFound:
+            pass
+        except StorageError as exc:
+            log.warning("could not delete %s (%s): left for a later clean-up", name, exc.message)
+
+    def remove_sources(self, path: str, names: list[str], with_segments: list[str]) -> None:
+        """Delete a move's source or cat's chunks by name (segments stay with ``path``).
+
+        A source left behind would share segments with ``path``, so failing
+        to remove it is an error, not a warning.
+        """
+        failed = []
+        for name in names:
+            try:
+                self.delete(name, with_segments=name in with_segments)
+            except NotFound:
+                pass  # removed concurrently: the outcome is the same
+            except StorageError:
+                failed.append(name)
+        if failed:
+            raise BackendUnavailable(f"{path} was written, but Swift did not delete "
+                                     + ", ".join(failed), path)

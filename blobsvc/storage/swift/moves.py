@@ -1,0 +1,84 @@
+"""Move and delete: the writes that upload no bytes.
+
+Why together: both change which name owns a large object's segments. A
+move copies only the manifest (Swift's server-side copy with
+``multipart-manifest=get``), so the segments pass to the new name, never
+re-uploaded; then the source goes by name only (copy-then-delete: for a
+moment both names exist). A delete hands the segments to a tombstone for
+the grace period (:mod:`.retire`), or, without one, deletes them with the
+manifest and checks with a HEAD that it really went.
+"""
+
+from __future__ import annotations
+
+from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, Precondition
+from blobsvc.storage.errors import BackendUnavailable
+from blobsvc.storage.swift.claims import Claims, check_no_clash, missing
+from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.headers import Headers, Written, info_from_headers, is_large
+from blobsvc.storage.swift.retire import Retirement
+
+
+class Mover:
+    """Moves and deletes in one container."""
+
+    def __init__(self, client: ContainerClient, retirement: Retirement, claims: Claims) -> None:
+        self.client = client
+        self.retirement = retirement
+        self.claims = claims
+
+    def move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
+        with self.claims.claim(dst):
+            source = self.client.head(src)
+            if source is None:
+                raise missing(self.client, src)
+            check_no_clash(self.client, dst)
+            replaced = self.retirement.prepare_replace(dst, precondition, self.client.conn())
+            try:
+                stored = self.client.copy(src, dst, manifest_only=is_large(source))
+            except BaseException:
+                self.retirement.drop(replaced)
+                raise
+            old = info_from_headers(src, source)
+            written = Written(stored.etag or old.etag or "", old.size or 0,
+                              old.content_type or DEFAULT_CONTENT_TYPE, stored.last_modified)
+            self.retirement.settle(dst, replaced)
+            info = written.info(dst)
+            # A manifest's segments now belong to the copy: delete the name only,
+            # unless the copy lost to a newer version and nothing else uses them.
+            lost = stored.superseded and is_large(source)
+            self.client.remove_sources(dst, [src], with_segments=[src] if lost else [])
+            return info
+
+    def delete(self, path: str, precondition: Precondition | None) -> None:
+        headers = self.client.head(path)
+        if headers is None:
+            raise missing(self.client, path)
+        if precondition is not None:
+            precondition(info_from_headers(path, headers))
+        if is_large(headers):
+            self._delete_large(path, headers)
+        else:
+            self.client.delete(path)
+
+    def _delete_large(self, path: str, headers: Headers) -> None:
+        """Delete a manifest with its segments, and make sure the manifest went.
+
+        Swift answers 200 to ``multipart-manifest=delete`` whatever happened
+        and swiftclient drops the report, so a HEAD tells whether it worked.
+        With a grace period, the manifest goes now and its segments later,
+        through a tombstone.
+        """
+        if self.retirement.grace > 0:
+            tombstone = self.retirement.tombstone(path, self.client.conn())
+            try:
+                self.client.delete(path)
+            except BaseException:
+                self.retirement.delete_tombstone(tombstone, with_segments=False)
+                raise
+            self.retirement.defer(tombstone)
+            return
+        self.client.delete(path, with_segments=True)
+        after = self.client.head(path)
+        if after is not None and after.get("x-timestamp") == headers.get("x-timestamp"):
+            raise BackendUnavailable(f"Swift did not delete {path}", path)

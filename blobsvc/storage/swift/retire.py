@@ -1,0 +1,345 @@
+"""Retiring replaced large versions: tombstones, and the sweep that deletes their segments late.
+
+Why this is the subtlest code of the driver: a large object's bytes live in
+segments that its manifest only lists, and overwriting or deleting the
+object must delete them, but not at once and not always:
+
+* A reader may still be streaming the old version. Before the write
+  commits, the old manifest is copied to a *tombstone* under
+  ``.blobsvc/replaced/``, which owns its segments from then on; the sweep
+  deletes the tombstone with its segments ``segment_grace_seconds`` after
+  the new version won (``close()`` does it at once, whatever the age).
+* The old version may not have lost: Swift orders versions by the time each
+  PUT *started*, so a write that started later can be current still, and a
+  retried move lists the very same segments. Then the tombstone goes alone.
+* Two overlapping writes of one name can each tombstone the version before
+  both, so the loser's segments are tombstoned by nobody. Each large
+  version this process commits is therefore *watched*: once due, if its
+  name no longer lists it and no manifest or tombstone in the container
+  does (a move or a cat may have lent its segments elsewhere), they go;
+  :mod:`.references` reads the manifests that tell.
+* Swift may stop answering in the middle of a round. What the round could
+  not settle goes back on the queue, due again :data:`RETRY_SECONDS` later:
+  an outage delays the deletion of segments, it does not leak them.
+
+The queues live in this process's memory: a process killed before they are
+due leaves their segments behind. Due times come from ``clock`` (monotonic
+seconds) and :meth:`Retirement.sweep` is one round, callable directly, so
+the logic runs under a fake clock and an in-memory Swift as well as on the
+background thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from urllib.parse import quote
+
+from swiftclient.client import Connection
+
+from blobsvc.storage import paths
+from blobsvc.storage.contract import Precondition
+from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
+from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.errors import log, swift_errors
+from blobsvc.storage.swift.headers import is_large
+from blobsvc.storage.swift.layout import (
+    REPLACED_DIR,
+    SLO_DELETE,
+    SLO_GET,
+    private_prefix,
+)
+from blobsvc.storage.swift.references import References
+
+#: Threads that delete and look up in parallel when sweeping.
+SWEEP_THREADS = 8
+
+#: Seconds before a sweep tries again what Swift did not answer for: while
+#: Swift is down, one warning that often, not one every round.
+RETRY_SECONDS = 10.0
+
+#: Looks at the whole container a sweep takes before deciding it keeps changing.
+REFERENCE_ATTEMPTS = 3
+
+#: Monotonic seconds, as ``time.monotonic`` gives them.
+Clock = Callable[[], float]
+
+#: A large version this process committed: (its path, its upload's segment prefix).
+Watched = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A large version a write replaces: its timestamp, tombstone and manifest MD5.
+
+    All None when the version replaced is not large (nothing to retire).
+    """
+
+    timestamp: str | None
+    tombstone: str | None
+    manifest_etag: str | None
+
+
+NOTHING_REPLACED = Replaced(None, None, None)
+
+
+class Retirement:
+    """Tombstones of replaced versions and watched uploads, and the sweep that settles them."""
+
+    def __init__(self, client: ContainerClient, grace: float, *, clock: Clock = time.monotonic,
+                 background: bool = True, join_timeout: float = 30.0) -> None:
+        self.client = client
+        self.references = References(client)
+        self.grace = float(grace)
+        self._clock = clock
+        self._background = background
+        self._join_timeout = join_timeout
+        self._lock = threading.Lock()
+        #: (due, tombstone): replaced versions whose segments go once due.
+        self._retiring: list[tuple[float, str]] = []
+        #: (due, path, upload prefix): large versions this process committed,
+        #: checked once due for having been overwritten unseen (orphaned).
+        self._committed: list[tuple[float, str, str]] = []
+        self._sweeper: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def pending(self) -> tuple[list[str], list[str]]:
+        """The tombstones and watched upload prefixes not settled yet."""
+        with self._lock:
+            return [t for _, t in self._retiring], [prefix for _, _, prefix in self._committed]
+
+    # -- replacing a version ---------------------------------------------------
+
+    def prepare_replace(self, path: str, precondition: Precondition | None,
+                        conn: Connection) -> Replaced:
+        """Check the precondition on the current version; keep hold of its segments.
+
+        A manifest about to be overwritten is copied to a tombstone, which
+        then owns its segments until the new version is known to have won.
+        """
+        headers = self.client.check_current(path, precondition, conn)
+        if headers is None or not is_large(headers):
+            return NOTHING_REPLACED
+        tombstone = self.tombstone(path, conn)
+        return Replaced(headers.get("x-timestamp"), tombstone, headers.get("x-manifest-etag"))
+
+    def tombstone(self, path: str, conn: Connection) -> str:
+        """Copy the manifest at ``path`` to a new tombstone, which shares its segments."""
+        tombstone = private_prefix(REPLACED_DIR, path) + uuid.uuid4().hex
+        with swift_errors("store", path):
+            conn.put_object(self.client.container, tombstone, contents=None,
+                            headers={"X-Copy-From": quote(self.client.swift_path(path))},
+                            query_string=SLO_GET)
+        return tombstone
+
+    def settle(self, path: str, replaced: Replaced | None) -> None:
+        """After a commit: retire the replaced version's segments, unless still in use.
+
+        They are when the old version is still current (a concurrent write
+        that started later won) or when the new manifest lists the very same
+        segments (a retried move).
+        """
+        if replaced is None or replaced.tombstone is None:
+            return
+        current: Mapping[str, str | None]
+        try:
+            current = self.client.head(path) or {}
+        except StorageError:
+            current = {"x-timestamp": replaced.timestamp}  # unknown: keep them
+        superseded = (current.get("x-timestamp") != replaced.timestamp
+                      and current.get("x-manifest-etag") != replaced.manifest_etag)
+        if not superseded:
+            log.warning("kept the segments of the replaced version of %s: still in use", path)
+            self.delete_tombstone(replaced.tombstone, with_segments=False)
+        else:
+            self.defer(replaced.tombstone)
+
+    def drop(self, replaced: Replaced | None) -> None:
+        """The write failed: the old version stays, and so do its segments."""
+        if replaced is not None and replaced.tombstone is not None:
+            self.delete_tombstone(replaced.tombstone, with_segments=False)
+
+    def delete_tombstone(self, name: str, with_segments: bool) -> None:
+        try:
+            with swift_errors("clean up", None):
+                self.client.conn().delete_object(self.client.container, name,
+                                                 query_string=SLO_DELETE if with_segments else None)
+        except StorageError as exc:
+            log.warning("could not delete %s (%s): left for a later clean-up", name, exc.message)
+
+    # -- the queues ------------------------------------------------------------
+
+    def defer(self, tombstone: str) -> None:
+        """Delete the tombstone with its segments once the grace period is over."""
+        if self.grace <= 0:
+            self.delete_tombstone(tombstone, with_segments=True)
+            return
+        with self._lock:
+            self._retiring.append((self._clock() + self.grace, tombstone))
+        self._start_sweeper()
+
+    def watch(self, path: str, prefix: str) -> None:
+        """Check later that the version at ``path``, segments under ``prefix``, is not orphaned.
+
+        Two overlapping writes of ``path`` can each take the version before
+        both for the one they replace; the one that lost (overwritten by the
+        other, yet tombstoned by nobody) is found here.
+        """
+        due = self._clock() + self.grace
+        with self._lock:
+            self._committed.append((due, path, prefix))
+        self._start_sweeper()
+
+    def _start_sweeper(self) -> None:
+        if not self._background:
+            return
+        with self._lock:
+            if self._sweeper is not None or self._closing.is_set():
+                return
+            self._sweeper = threading.Thread(target=self._sweep_forever, daemon=True,
+                                             name="blobsvc-swift-sweeper")
+        self._sweeper.start()
+
+    def _sweep_forever(self) -> None:
+        interval = max(0.2, min(self.grace / 4, 10.0))
+        while not self._closing.wait(interval):
+            try:
+                self.sweep()
+            except StorageError as exc:  # Swift down: one line a round, no traceback chain
+                log.warning("sweeping the segments of replaced versions failed (%s)", exc.message)
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("sweeping the segments of replaced versions failed")
+
+    def close(self) -> None:
+        """Stop the sweeper and do its pending work now, grace or not."""
+        self._closing.set()
+        if self._sweeper is not None:
+            self._sweeper.join(self._join_timeout)
+        try:
+            self.sweep(everything=True)
+        except StorageError as exc:  # Swift down at stop: one line, no traceback chain
+            log.warning("could not collect the segments of replaced versions on close (%s): "
+                        "left under %s/", exc.message, paths.RESERVED_PREFIX)
+        except Exception:  # noqa: BLE001 - closing must not fail on garbage
+            log.exception("could not collect the segments of replaced versions on close")
+
+    # -- one round ---------------------------------------------------------------
+
+    def sweep(self, everything: bool = False) -> None:
+        """One round: retire due tombstones; delete due uploads of ours no manifest lists.
+
+        ``everything``: all that is queued, due or not (at ``close()``).
+        Whatever Swift did not answer for stays queued, due again
+        :data:`RETRY_SECONDS` later; so does the rest of a round that raised.
+        """
+        now = self._clock()
+        tombstones, uploads = self._take_due(now, everything)
+        kept_tombstones, kept_uploads = tombstones, uploads  # until the round says otherwise
+        try:
+            with ThreadPoolExecutor(SWEEP_THREADS) as pool:  # close() has a deadline too
+                kept_tombstones = self._retire_tombstones(pool, tombstones)
+                unsure: list[Watched] = []
+                if everything:  # one look at the whole container decides for them all
+                    candidates = uploads
+                else:
+                    candidates, unsure = self._not_current(pool, uploads)
+            kept_uploads = unsure + self._collect_orphans(candidates, now)
+        finally:
+            self._put_back(kept_tombstones, kept_uploads, now + RETRY_SECONDS)
+
+    def _take_due(self, now: float, everything: bool) -> tuple[list[str], list[Watched]]:
+        with self._lock:
+            tombstones = [t for due, t in self._retiring if everything or due <= now]
+            self._retiring = [] if everything else [e for e in self._retiring if e[0] > now]
+            uploads = [(path, prefix) for due, path, prefix in self._committed
+                       if everything or due <= now]
+            self._committed = [] if everything else [e for e in self._committed if e[0] > now]
+        return tombstones, uploads
+
+    def _put_back(self, tombstones: list[str], uploads: list[Watched], due: float) -> None:
+        with self._lock:
+            self._retiring.extend((due, tombstone) for tombstone in tombstones)
+            self._committed.extend((due, path, prefix) for path, prefix in uploads)
+
+    def _retire_tombstones(self, pool: ThreadPoolExecutor, tombstones: list[str]) -> list[str]:
+        """Delete tombstones with their segments; those Swift did not answer for come back.
+
+        With Swift down, one line for them all.
+        """
+        errors = list(pool.map(self._retire_tombstone, tombstones))
+        failures = [exc for exc in errors if exc is not None]
+        if failures:
+            log.warning("could not delete %d replaced version(s) with their segments (%s): "
+                        "left for a later clean-up", len(failures), failures[0].message)
+        return [tombstone for tombstone, exc in zip(tombstones, errors, strict=True)
+                if isinstance(exc, BackendUnavailable)]
+
+    def _retire_tombstone(self, name: str) -> StorageError | None:
+        """Delete one tombstone and its segments; the error instead of a log line."""
+        try:
+            with swift_errors("clean up", None):
+                self.client.conn().delete_object(self.client.container, name,
+                                                 query_string=SLO_DELETE)
+        except NotFound:
+            pass  # retired already (by another instance)
+        except StorageError as exc:
+            return exc
+        return None
+
+    def _not_current(self, pool: ThreadPoolExecutor,
+                     uploads: list[Watched]) -> tuple[list[Watched], list[Watched]]:
+        """The due uploads their name no longer lists, and those Swift did not tell about."""
+        verdicts = list(pool.map(lambda entry: self.references.is_current(*entry), uploads))
+        pairs = list(zip(uploads, verdicts, strict=True))
+        return ([entry for entry, current in pairs if current is False],
+                [entry for entry, current in pairs if current is None])
+
+    def _collect_orphans(self, candidates: list[Watched], now: float) -> list[Watched]:
+        """Delete the segments of candidates no manifest or tombstone lists.
+
+        Returns the ones to try again soon (Swift did not answer while
+        deleting); when the container kept changing, all go back for a
+        grace period.
+        """
+        if not candidates:
+            return []
+        referenced = None
+        for _ in range(REFERENCE_ATTEMPTS):
+            referenced = self.references.referenced_uploads()
+            if referenced is not None:
+                break
+        if referenced is None:  # the container kept changing: try again later
+            self._put_back([], candidates, now + self.grace)
+            return []
+        orphans = [entry for entry in candidates if entry[1] not in referenced]
+        with ThreadPoolExecutor(SWEEP_THREADS) as pool:
+            deleted = list(pool.map(lambda entry: self._delete_upload(entry[1]), orphans))
+        return [entry for entry, done in zip(orphans, deleted, strict=True) if not done]
+
+    def _delete_upload(self, prefix: str) -> bool:
+        """Delete the segments under ``prefix``; False if Swift stopped answering meanwhile."""
+        log.info("deleting the segments under %s: no manifest lists them", prefix)
+        try:
+            names = self.client.names_below(prefix)
+        except BackendUnavailable as exc:
+            log.warning("could not list %s (%s): tried again later", prefix, exc.message)
+            return False
+        except StorageError as exc:
+            log.warning("could not list %s (%s): left for a later clean-up", prefix, exc.message)
+            return True
+        for name in names:
+            try:
+                self.client.delete(name)
+            except NotFound:
+                pass
+            except BackendUnavailable as exc:
+                log.warning("could not delete %s (%s): the segments under %s are tried again later",
+                            name, exc.message, prefix)
+                return False
+            except StorageError as exc:
+                log.warning("could not delete %s (%s): left for a later clean-up", name, exc.message)
+        return True

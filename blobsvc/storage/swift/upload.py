@@ -1,0 +1,206 @@
+"""Uploads: one streamed PUT for a small object, segments and a manifest for a large one.
+
+Why it is shaped so: an upload whose size is known and at most
+``segment_size``, or unknown but ending within the first MiB, is one plain
+object with a plain MD5 ETag, as on the other drivers. Any other becomes a
+Static Large Object: segments of at most ``segment_size`` bytes under
+``.blobsvc/segments/<path>/<upload id>/``, then a manifest under the
+object's name, whose PUT is the commit (its ETag is Swift's, the MD5 of the
+segments' MD5s). Either way the precondition is checked and the replaced
+version tombstoned right before the commit (:mod:`.retire`), and a failed
+write deletes the segments it wrote, except when the manifest PUT itself
+failed: it may have been stored, and segments are better leaked than lost.
+cat builds its results from the same pieces.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any, Callable, Iterable, Iterator
+
+from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, Precondition, Upload
+from blobsvc.storage.errors import BackendUnavailable
+from blobsvc.storage.swift.bodies import Body, Splitter, read_ahead
+from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.errors import log, swift_errors
+from blobsvc.storage.swift.headers import Stored, Written
+from blobsvc.storage.swift.layout import SEGMENTS_DIR, ManifestEntry, private_prefix, slo_etag
+from blobsvc.storage.swift.retire import NOTHING_REPLACED, Replaced, Retirement
+
+#: An upload of unknown size that ends within this many bytes (read ahead in
+#: memory) is stored as a plain object, with a plain MD5 ETag.
+PLAIN_LOOKAHEAD = 1024 * 1024
+
+#: Entries per manifest (Swift's default ``max_manifest_segments``); longer
+#: lists are split into nested manifests.
+MAX_MANIFEST_SEGMENTS = 1000
+
+
+class Parts:
+    """Private objects one write creates, so a failure can remove them."""
+
+    def __init__(self, path: str) -> None:
+        self.prefix = f"{private_prefix(SEGMENTS_DIR, path)}{uuid.uuid4().hex}/"
+        self.written: list[str] = []
+        #: Set once the manifest PUT started: a failure may have committed it.
+        self.committing = False
+        #: Set when Swift kept a newer version instead of this write's manifest.
+        self.superseded = False
+
+    def new_name(self) -> str:
+        name = f"{self.prefix}{len(self.written):08d}"
+        self.written.append(name)
+        return name
+
+
+class Uploader:
+    """Writes object bodies into one container; tunables are attributes, tests shrink them."""
+
+    def __init__(self, client: ContainerClient, retirement: Retirement, segment_size: int) -> None:
+        self.client = client
+        self.retirement = retirement
+        self.segment_size = segment_size
+        self.plain_lookahead = PLAIN_LOOKAHEAD
+        self.max_manifest_segments = MAX_MANIFEST_SEGMENTS
+
+    def put(self, path: str, upload: Upload) -> ObjectInfo:
+        """Store ``upload`` at ``path`` (claimed and clash-checked by the caller)."""
+        size = upload.expected_size
+        if size is not None and size <= self.segment_size:
+            return self.put_plain(path, upload, upload.content_type, upload.precondition,
+                                  lambda: upload.md5_hex)
+        chunks: Iterator[bytes] = iter(upload)
+        if size is None:
+            head, ended = read_ahead(chunks, min(self.plain_lookahead, self.segment_size))
+            if ended:  # small after all: a plain object, with a plain MD5 ETag
+                return self.put_plain(path, head, upload.content_type, upload.precondition,
+                                      lambda: upload.md5_hex)
+            chunks = itertools.chain(head, chunks)
+        return self._put_large(path, chunks, upload)
+
+    def put_plain(self, path: str, chunks: Iterable[bytes], content_type: str,
+                  precondition: Precondition | None,
+                  md5_hex: Callable[[], str] | None = None) -> ObjectInfo:
+        """One streamed PUT; its final chunk goes out only after every check.
+
+        ``md5_hex`` gives the bytes' MD5 when the chunks are hashed already.
+        """
+        body: Body[Replaced] = Body(chunks, before_end=lambda: self.retirement.prepare_replace(
+            path, precondition, self.client.conn("side")), hashed=md5_hex is None)
+        try:
+            stored = self.stream_put(path, body, content_type, path)
+        except BaseException:
+            self.retirement.drop(body.end_result)
+            raise
+        etag = stored.etag or (md5_hex() if md5_hex is not None else body.md5_hex)
+        self.retirement.settle(path, body.end_result)
+        return Written(etag, body.size, content_type, stored.last_modified).info(path)
+
+    def _put_large(self, path: str, chunks: Iterator[bytes], upload: Upload) -> ObjectInfo:
+        parts = Parts(path)
+        try:
+            entries = self._write_segments(path, chunks, parts)
+            if not entries:
+                return self.put_plain(path, (), upload.content_type, upload.precondition,
+                                      lambda: upload.md5_hex)
+            info = self.commit_manifest(path, entries, parts, upload.content_type,
+                                        upload.precondition)
+        except BaseException as exc:
+            self.remove_parts(parts, exc)
+            raise
+        self.settle_parts(path, parts)
+        return info
+
+    def settle_parts(self, path: str, parts: Parts) -> None:
+        """After a commit: drop the segments of a version that already lost,
+        or watch the winner's until they are safely referenced."""
+        if parts.superseded:
+            self.remove_parts(parts)
+        elif parts.written:
+            self.retirement.watch(path, parts.prefix)
+
+    def _write_segments(self, path: str, chunks: Iterator[bytes],
+                        parts: Parts) -> list[ManifestEntry]:
+        """Stream the upload into segments; an upload error aborts the one in flight."""
+        splitter = Splitter(chunks, self.segment_size)
+        entries = []
+        segment = splitter.next_segment()
+        while segment is not None:
+            entries.append(self.write_segment(path, segment, parts))
+            segment = splitter.next_segment()
+        return entries
+
+    def write_segment(self, path: str, chunks: Iterable[bytes], parts: Parts) -> ManifestEntry:
+        name = parts.new_name()
+        body: Body[None] = Body(chunks)
+        stored = self.stream_put(name, body, DEFAULT_CONTENT_TYPE, path)
+        return self.client.entry(name, stored.etag, body.size)
+
+    def stream_put(self, name: str, body: Body[Any], content_type: str, path: str) -> Stored:
+        """PUT a streamed body. Errors of the body itself come back as they were."""
+        response: dict[str, Any] = {}
+        try:
+            with swift_errors("store", path):
+                etag = self.client.conn().put_object(self.client.container, name, contents=body,
+                                                     content_type=content_type,
+                                                     response_dict=response)
+        except BaseException:
+            if body.error is not None:
+                raise body.error from None
+            raise
+        return Stored.of(etag, response)
+
+    def commit_manifest(self, path: str, entries: list[ManifestEntry], parts: Parts,
+                        content_type: str, precondition: Precondition | None,
+                        keep_old: bool = False) -> ObjectInfo:
+        """Write the manifest over ``path``, checking ``precondition`` right before.
+
+        ``keep_old``: the old version lends its segments to the new one (a
+        cat into one of its chunks), so it gets no tombstone.
+        """
+        size = sum(entry["size_bytes"] for entry in entries)
+        entries = self._nest(entries, parts, path)
+        if keep_old:
+            if precondition is not None:
+                self.client.check_current(path, precondition, self.client.conn())
+            replaced = NOTHING_REPLACED
+        else:
+            replaced = self.retirement.prepare_replace(path, precondition, self.client.conn())
+        parts.committing = True
+        try:
+            stored = self.client.put_manifest(path, entries, content_type, path)
+        except BaseException:
+            self.retirement.drop(replaced)
+            raise
+        parts.superseded = stored.superseded
+        self.retirement.settle(path, replaced)
+        written = Written(stored.etag or slo_etag(entries), size, content_type, stored.last_modified)
+        return written.info(path)
+
+    def _nest(self, entries: list[ManifestEntry], parts: Parts,
+              path: str) -> list[ManifestEntry]:
+        """Group entries into sub-manifests until one manifest can hold them."""
+        while len(entries) > self.max_manifest_segments:
+            step = self.max_manifest_segments
+            groups = [entries[i:i + step] for i in range(0, len(entries), step)]
+            entries = []
+            for group in groups:
+                name = parts.new_name()
+                stored = self.client.put_manifest(name, group, DEFAULT_CONTENT_TYPE, path)
+                entries.append(self.client.entry(name, stored.etag,
+                                                 sum(e["size_bytes"] for e in group)))
+        return entries
+
+    def remove_parts(self, parts: Parts, exc: BaseException | None = None) -> None:
+        """Delete what a failed or superseded write created.
+
+        Not after a failure during the commit itself: the manifest may have
+        been stored, and segments are better leaked than lost.
+        """
+        if parts.committing and isinstance(exc, BackendUnavailable):
+            log.warning("Swift failed while committing a manifest; its segments stay under %s",
+                        parts.prefix)
+            return
+        for name in parts.written:
+            self.client.delete_quietly(name)
