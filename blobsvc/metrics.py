@@ -66,7 +66,9 @@ class Metrics:
                                       registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, duration: float,
-                bytes_in: int, bytes_out: int) -> None:
+                bytes_in: int, bytes_out: int, wrote: bool = False, deleted: bool = False) -> None:
+        """One finished request; ``bytes_out`` counts object bytes only, and
+        ``wrote``/``deleted`` say what it did to the store."""
         method = method if method in KNOWN_METHODS else "other"
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(duration)
@@ -74,9 +76,9 @@ class Metrics:
             self.bytes_in.inc(bytes_in)
         if bytes_out:
             self.bytes_out.inc(bytes_out)
-        if status == 201 and route in ("object", "/v1/move", "/v1/cat"):
+        if wrote:
             self.objects_written.inc()
-        elif status == 204 and route == "object":
+        if deleted:
             self.objects_deleted.inc()
 
     def observe_storage(self, driver: str, action: str, duration: float) -> None:

@@ -28,6 +28,11 @@ class RequestContext:
     principal: Principal | None = None
     #: Body bytes taken from the client (uploads).
     bytes_in: int = 0
+    #: What the request did, as the resource reports it (for the metrics).
+    wrote_object: bool = False
+    deleted_object: bool = False
+    #: The answer's body is an object's bytes (counted as sent object bytes).
+    sends_object: bool = False
 
 
 def begin(request_id: str) -> RequestContext:

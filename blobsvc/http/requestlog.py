@@ -47,8 +47,9 @@ def _finish(metrics: Metrics, access_log_on: bool) -> None:
     duration = time.monotonic() - state.started
     status = int(str(response.status).split(" ", 1)[0])
     bytes_out = _body_bytes_sent(request.method, status, response)
-    object_bytes = bytes_out if state.route == "object" and request.method == "GET" else 0
-    metrics.observe(request.method, state.route, status, duration, state.bytes_in, object_bytes)
+    object_bytes = bytes_out if state.sends_object else 0
+    metrics.observe(request.method, state.route, status, duration, state.bytes_in, object_bytes,
+                    wrote=state.wrote_object, deleted=state.deleted_object)
     if access_log_on and access_log.isEnabledFor(logging.INFO):
         principal = state.principal
         fields = {

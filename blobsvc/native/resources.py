@@ -153,6 +153,7 @@ class ObjectResource:
     @staticmethod
     def _stream(stream: ObjectStream, size: int, path: str) -> Iterator[bytes]:
         cherrypy.serving.response.stream = True
+        context.current().sends_object = True
         return ExactLengthBody(stream, size, path)
 
     def PUT(self, path: str) -> bytes:
@@ -164,6 +165,7 @@ class ObjectResource:
         finally:
             if upload is not None:
                 context.current().bytes_in = upload.size
+        context.current().wrote_object = True
         cherrypy.serving.response.headers["ETag"] = f'"{info.etag}"'
         document = info.to_json()
         document.update(md5=upload.md5_hex, sha256=upload.sha256_hex)
@@ -178,6 +180,7 @@ class ObjectResource:
     def DELETE(self, path: str) -> None:
         headers = cherrypy.serving.request.headers
         self.driver.delete_object(path, preconditions.write_precondition(headers, "DELETE"))
+        context.current().deleted_object = True
         response = cherrypy.serving.response
         response.status = 204
         response.headers.pop("Content-Type", None)
@@ -303,7 +306,9 @@ class MoveResource:
         for path in (source, target):
             self.require_write(path)  # the source is removed: writing it too
         precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
-        return send_json(self.driver.move_object(source, target, precondition).to_json(), 201)
+        moved = self.driver.move_object(source, target, precondition)
+        context.current().wrote_object = True
+        return send_json(moved.to_json(), 201)
 
 
 class CatResource:
@@ -327,9 +332,10 @@ class CatResource:
         for path in (target, *chunks):
             self.require_write(path)  # the chunks are deleted afterwards
         precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
-        return send_json(self.driver.cat_objects(
-            target, chunks, max_size=self.settings.max_object_size,
-            precondition=precondition).to_json(), 201)
+        joined = self.driver.cat_objects(target, chunks, max_size=self.settings.max_object_size,
+                                         precondition=precondition)
+        context.current().wrote_object = True
+        return send_json(joined.to_json(), 201)
 
 
 class HealthResource:
