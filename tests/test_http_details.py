@@ -163,3 +163,20 @@ def test_oversized_headers_are_431_json(server):
     response = raw_exchange("127.0.0.1", server.port, request)
     assert response.status == 431
     assert response.json()["error"]["code"] == "headers_too_large"
+
+
+# -- where a new object lives ---------------------------------------------------------
+
+
+def test_every_201_says_where_the_object_lives(server):
+    put = requests.put(f"{server.url}/v1/objects/loc/a%20b%3F.txt", data=b"x",
+                       headers=_auth(WRITE_TOKEN), timeout=10)
+    assert put.status_code == 201
+    assert put.headers["Location"] == "/v1/objects/loc/a%20b%3F.txt"
+    moved = requests.post(f"{server.url}/v1/move", headers=_auth(WRITE_TOKEN), timeout=10,
+                          json={"from": "loc/a b?.txt", "to": "loc/moved #1"})
+    assert moved.headers["Location"] == "/v1/objects/loc/moved%20%231"
+    joined = requests.post(f"{server.url}/v1/cat", headers=_auth(WRITE_TOKEN), timeout=10,
+                           json={"path": "loc/joined", "chunks": ["loc/moved #1"]})
+    assert joined.headers["Location"] == "/v1/objects/loc/joined"
+    assert _get(server, joined.headers["Location"]).content == b"x"

@@ -196,8 +196,8 @@ def _post(name: str, summary: str, description: str, errors: tuple[int, ...],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": ref("schemas", f"{name.title()}Request")}}},
         "responses": {
-            "201": json_response("The new object.", ref("schemas", "ObjectInfo"),
-                                  links=_OBJECT_LINKS),
+            "201": json_response("The new object.", ref("schemas", "ObjectInfo"), "Location",
+                                  required=("Location",), links=_OBJECT_LINKS),
             **error_responses(*errors, *_ACCESS, notes=notes),
         },
     }}
@@ -240,8 +240,8 @@ _OBJECT_PATH = {
                                                                  "format": "binary"}}},
         },
         "responses": {
-            "201": json_response("Stored.", ref("schemas", "PutResult"), "ETag",
-                                  required=("ETag",), links=_PUT_LINKS),
+            "201": json_response("Stored.", ref("schemas", "PutResult"), "ETag", "Location",
+                                  required=("ETag", "Location"), links=_PUT_LINKS),
             **error_responses(400, 409, 411, 412, 413, 503, 507, *_ACCESS),
         },
     },

@@ -15,6 +15,7 @@ import logging
 import re
 from email.utils import formatdate
 from typing import Callable, Iterator, Mapping
+from urllib.parse import quote
 
 import cherrypy
 
@@ -29,6 +30,9 @@ from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, pat
 from blobsvc.storage.errors import NotFound
 
 log = logging.getLogger(__name__)
+
+#: Where objects live in this API; a 201's Location is this and the path.
+OBJECTS_URL = "/v1/objects/"
 
 LIST_DEFAULT_LIMIT = 1000
 LIST_MAX_LIMIT = 10000
@@ -165,7 +169,7 @@ class ObjectResource:
         finally:
             if upload is not None:
                 context.current().bytes_in = upload.size
-        context.current().wrote_object = True
+        created(path)
         cherrypy.serving.response.headers["ETag"] = f'"{info.etag}"'
         document = info.to_json()
         document.update(md5=upload.md5_hex, sha256=upload.sha256_hex)
@@ -207,6 +211,12 @@ class ObjectResource:
             content_md5=_content_md5(headers.get("Content-MD5")),
             sha256_hex=_sha256(headers.get("X-Checksum-Sha256")),
         )
+
+
+def created(path: str) -> None:
+    """A write answered 201: say where the object now lives (RFC 9110 10.2.2)."""
+    cherrypy.serving.response.headers["Location"] = OBJECTS_URL + quote(path, safe="/")
+    context.current().wrote_object = True
 
 
 @contextlib.contextmanager
@@ -307,7 +317,7 @@ class MoveResource:
             self.require_write(path)  # the source is removed: writing it too
         precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
         moved = self.driver.move_object(source, target, precondition)
-        context.current().wrote_object = True
+        created(moved.path)
         return send_json(moved.to_json(), 201)
 
 
@@ -334,7 +344,7 @@ class CatResource:
         precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
         joined = self.driver.cat_objects(target, chunks, max_size=self.settings.max_object_size,
                                          precondition=precondition)
-        context.current().wrote_object = True
+        created(joined.path)
         return send_json(joined.to_json(), 201)
 
 

@@ -18,6 +18,7 @@ from blobsvc.http.dispatch import Route, decode_path
 from blobsvc.metrics import Metrics
 from blobsvc.native.openapi import OpenApiResource
 from blobsvc.native.resources import (
+    OBJECTS_URL,
     CatResource,
     HealthResource,
     ListingResource,
@@ -37,7 +38,6 @@ READY = "/readyz"
 OPENAPI = "/openapi.json"
 METRICS = "/metrics"
 
-OBJECTS_PREFIX = "/v1/objects/"
 #: Routes anyone may call: probes and the API description.
 PUBLIC_ROUTES = frozenset({HEALTH, READY, OPENAPI})
 #: Routes that name their paths in a JSON body.
@@ -75,8 +75,8 @@ class NativeApi:
 
     def match(self, raw_path: str) -> Route | None:
         """Only an object's own path is percent-decoded (see blobsvc.http.dispatch)."""
-        if raw_path.startswith(OBJECTS_PREFIX):
-            path = decode_path(raw_path[len(OBJECTS_PREFIX):])
+        if raw_path.startswith(OBJECTS_URL):
+            path = decode_path(raw_path[len(OBJECTS_URL):])
             if path == "" or path.endswith("/"):
                 return Route(self.listing, LISTING, (path,), QUERY_PARAMETERS[LISTING])
             return Route(self.objects, OBJECT, (path,), QUERY_PARAMETERS[OBJECT])

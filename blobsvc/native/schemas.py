@@ -149,6 +149,8 @@ SCHEMAS = {
 # -- headers ----------------------------------------------------------------
 
 HEADERS = {
+    "Location": {"description": "The new object's URL path (`/v1/objects/` and the path, "
+                             "percent-encoded).", "schema": {"type": "string"}},
     "ETag": {"description": "Quoted entity tag of the object's version.",
              "schema": {"type": "string", "pattern": '^"[^"]*"$'}},
     "Last-Modified": {"description": "HTTP-date of the last write, in whole seconds.",
