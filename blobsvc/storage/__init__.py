@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Mapping
 
-from blobsvc.storage.contract import ObjectInfo, ObjectStream, StorageDriver, Upload
+from blobsvc.storage.contract import FileRegion, ObjectInfo, ObjectStream, StorageDriver, Upload
 
 __all__ = [
     "DRIVER_NAMES",
+    "FileRegion",
     "ObjectInfo",
     "ObjectStream",
     "StorageDriver",

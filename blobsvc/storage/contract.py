@@ -36,6 +36,11 @@ Contract, for every driver alike:
   write that would make them clash raises ``Conflict``.
 * Iterators returned by ``stream_object``/``open_object`` release their
   resources when exhausted or when ``close()`` is called early.
+* A stream whose bytes lie in an open file may name them as a
+  :class:`FileRegion` (``stream.region``), so the server can hand them to
+  the kernel (sendfile) instead of reading them through Python. The region
+  is valid until the stream is closed, and holds exactly the bytes the
+  stream would yield; every other stream has ``region`` None.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ if TYPE_CHECKING:  # importing prometheus-client here would fix its mode too ear
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
+    "FileRegion",
     "ObjectInfo",
     "ObjectStream",
     "Precondition",
@@ -105,12 +111,31 @@ class ObjectInfo:
 Precondition = Callable[[Union[ObjectInfo, None]], None]
 
 
-class ObjectStream:
-    """An iterator over an object's bytes that always releases its source."""
+@dataclass(frozen=True)
+class FileRegion:
+    """``count`` bytes at ``offset`` of the open file ``fd``: a stream's bytes
+    as the kernel can send them without copying them into Python."""
 
-    def __init__(self, chunks: Iterator[bytes], on_close: Callable[[], None] | None = None) -> None:
+    fd: int
+    offset: int
+    count: int
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+class ObjectStream:
+    """An iterator over an object's bytes that always releases its source.
+
+    ``region``, when set, names the same bytes in an open file (see the
+    module docstring); a consumer may send it instead of iterating.
+    """
+
+    def __init__(self, chunks: Iterator[bytes], on_close: Callable[[], None] | None = None,
+                 region: FileRegion | None = None) -> None:
         self._chunks = chunks
         self._on_close = on_close
+        self.region = region
 
     def __iter__(self) -> ObjectStream:
         return self
@@ -215,7 +240,8 @@ class StorageDriver(abc.ABC):
         path = paths.validate_path(path)
         with _Call(self, "open", path):
             info, stream = self._open(path, offset, length)
-        return info, ObjectStream(self._normalised_reads(stream, path), stream.close)
+        return info, ObjectStream(self._normalised_reads(stream, path), stream.close,
+                                  region=stream.region)
 
     def delete_object(self, path: str, precondition: Precondition | None = None) -> None:
         path = paths.validate_path(path)

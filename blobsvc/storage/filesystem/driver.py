@@ -28,6 +28,7 @@ from typing import ClassVar, Iterable, Iterator
 from blobsvc.storage import paths
 from blobsvc.storage.contract import (
     DEFAULT_CONTENT_TYPE,
+    FileRegion,
     ObjectInfo,
     ObjectStream,
     Precondition,
@@ -178,7 +179,8 @@ class FilesystemDriver(StorageDriver):
         assert info.size is not None
         end = info.size if length is None else min(info.size, offset + length)
         return info, ObjectStream(self._typed_reads(read_range(fd, offset, end), path),
-                                  lambda: os.close(fd))
+                                  lambda: os.close(fd),
+                                  region=FileRegion(fd, offset, max(0, end - offset)))
 
     def _typed_reads(self, chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
         """``chunks``, with a read error raised as its typed error: a stream is
