@@ -19,12 +19,15 @@
 - ``Connection: close`` set by the application closes the connection.
 - The thread pool grows while every thread is busy (up to a cap) and
   shrinks back when idle.
+- An object body backed by a file is sent with ``sendfile(2)`` on plain
+  HTTP (see :mod:`blobsvc.http.sendfile`); over TLS it is written as before.
 - Worker processes share the port with SO_REUSEPORT, which cheroot offers
   as an argument only from version 10 on (Debian 12 ships 9.0).
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -35,6 +38,9 @@ from cheroot import errors, server, wsgi
 from blobsvc.http import framing
 from blobsvc.http.connections import HeadWaitingManager
 from blobsvc.http.errors import CODE_BY_STATUS, error_body
+from blobsvc.http.sendfile import FileChunk, send_region
+
+log = logging.getLogger(__name__)
 
 
 class _Refused(Exception):
@@ -166,7 +172,40 @@ class StrictConnection(server.HTTPConnection):
 
 
 class ClosingGateway(wsgi.Gateway_10):
-    """Honours ``Connection: close`` in the application's answer."""
+    """Honours ``Connection: close`` in the application's answer, and sends
+    file regions offered by the body with sendfile."""
+
+    def respond(self) -> None:
+        # cheroot's own loop, but a FileChunk (empty, so cheroot would skip
+        # it) is handed to _send_file.
+        response = self.req.server.wsgi_app(self.env, self.start_response)
+        try:
+            for chunk in response:
+                if isinstance(chunk, FileChunk):
+                    self._send_file(chunk)
+                elif chunk:
+                    if not isinstance(chunk, bytes):
+                        raise ValueError("WSGI Applications must yield bytes")
+                    self.write(chunk)
+        finally:
+            self.req.ensure_headers_sent()
+            if hasattr(response, "close"):
+                response.close()
+
+    def _send_file(self, chunk: FileChunk) -> None:
+        """Send ``chunk``'s region with sendfile, or leave it to the body
+        (which then yields the bytes itself) where that cannot work: TLS
+        encrypts in user space, and a chunked or shorter answer needs framing."""
+        self.req.ensure_headers_sent()
+        region = chunk.region
+        if (self.req.server.ssl_adapter is not None or self.req.chunked_write
+                or self.remaining_bytes_out != region.count):
+            return
+        chunk.sink.region_taken()
+        self.req.conn.wfile.flush()  # the headers go first
+        sent = send_region(self.req.conn.socket, region, chunk.sink)
+        self.remaining_bytes_out -= sent
+        log.debug("sendfile sent %d of %d bytes", sent, region.count)
 
     def start_response(self, status: str, headers: list[tuple[str, str]],
                        exc_info: Any = None) -> Any:

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from email.utils import formatdate
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Iterator, Mapping, NoReturn
 from urllib.parse import quote
 
 import cherrypy
@@ -25,6 +25,7 @@ from blobsvc.http.bodies import body_chunks
 from blobsvc.http.errors import ApiError
 from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.http.responses import send_json
+from blobsvc.http.sendfile import FileChunk
 from blobsvc.metrics import Metrics
 from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
 from blobsvc.storage.errors import NotFound
@@ -241,33 +242,57 @@ class ExactLengthBody:
     wrong length raises and the server drops the connection instead. The
     server calls :meth:`close` whether or not the body was sent, which
     closes the stream (a generator that never started could not).
+
+    A stream backed by a file first offers its region to the server as a
+    :class:`~blobsvc.http.sendfile.FileChunk`; if the server takes it, the
+    server sends the bytes, reports them here, and the same length check
+    applies when the iteration ends (see :mod:`blobsvc.http.sendfile`).
     """
 
     def __init__(self, stream: ObjectStream, size: int, path: str) -> None:
         self.stream = stream
         self.size = size
         self.path = path
+        #: Bytes that reached the socket (the access log's ``out=``).
         self.sent = 0
         self._chunks = iter(stream)
+        region = stream.region
+        self._offer = region if region is not None and region.count == size > 0 else None
+        self._taken = False
 
     def __iter__(self) -> ExactLengthBody:
         return self
 
     def __next__(self) -> bytes:
+        if self._offer is not None:
+            region, self._offer = self._offer, None
+            return FileChunk(region, self)
+        if self._taken:
+            self._finish()
         try:
             chunk = next(self._chunks)
         except StopIteration:
-            self.close()
-            if self.sent != self.size:
-                self._abort()
-            raise
+            self._finish()
         self.sent += len(chunk)
         if self.sent > self.size:
             self.close()
             self._abort()
         return chunk
 
-    def _abort(self) -> None:
+    def region_taken(self) -> None:
+        self._taken = True
+
+    def region_sent(self, count: int) -> None:
+        self.sent += count
+
+    def _finish(self) -> NoReturn:
+        """The end of the body: exact, or the connection is dropped."""
+        self.close()
+        if self.sent != self.size:
+            self._abort()
+        raise StopIteration
+
+    def _abort(self) -> NoReturn:
         log.error("object %s changed size while being sent (%d of %d bytes); "
                   "connection aborted", self.path, self.sent, self.size)
         raise ConnectionAbortedError(f"object {self.path} ended after {self.sent} of {self.size} bytes")
