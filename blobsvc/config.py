@@ -50,6 +50,9 @@ class ServerSettings:
     #: Connections kept open per worker; past it, the one waiting longest
     #: for its deadline is closed to make room.
     max_connections: int = 4096
+    #: Connections the kernel queues before a worker accepts them; a burst
+    #: beyond it has its SYNs dropped, and each client waits a second to retry.
+    listen_backlog: int = 1024
     #: Serve HTML, SVG, XML and JavaScript objects inline, unsandboxed. Only
     #: for a store whose every writer is trusted with every reader's rights.
     inline_active_content: bool = False
@@ -242,7 +245,7 @@ def _check_server(server: ServerSettings) -> None:
         raise ConfigError("config: server.port must be between 0 and 65535")
     if server.max_threads < server.threads:
         raise ConfigError("config: server.max_threads must be at least server.threads")
-    for name in ("threads", "chunk_size", "max_connections"):
+    for name in ("threads", "chunk_size", "max_connections", "listen_backlog"):
         if getattr(server, name) < 1:
             raise ConfigError(f"config: server.{name} must be at least 1")
     for name in ("socket_timeout", "shutdown_timeout", "header_timeout"):

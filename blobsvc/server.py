@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
 _PR_SET_PDEATHSIG = 1  # from linux/prctl.h
-_LISTEN_BACKLOG = 1024
 
 #: After in-flight requests, time a worker gets to close its backend (the
 #: Swift driver deletes segments it holds back) before it is killed.
@@ -58,7 +57,7 @@ def make_server(config: Config, driver: StorageDriver, port: int | None = None,
         numthreads=config.server.threads,
         # cheroot's default backlog of 5 drops the SYNs of a burst of new
         # clients, each of which then waits a second to retry.
-        request_queue_size=_LISTEN_BACKLOG,
+        request_queue_size=config.server.listen_backlog,
         timeout=config.server.socket_timeout,
         shutdown_timeout=config.server.shutdown_timeout,
         server_name="blobsvc",

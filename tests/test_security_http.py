@@ -21,6 +21,7 @@ import resource
 import signal
 import socket
 import statistics
+import subprocess
 import threading
 import time
 import uuid
@@ -488,6 +489,33 @@ def test_a_trickled_head_is_dropped_at_the_header_deadline(tmp_path):
     finally:
         server.stop()
     assert dropped is not None and dropped < 5.0, dropped
+
+
+def test_a_burst_of_new_connections_is_accepted_without_syn_retries(default_server):
+    """cheroot's backlog of 5 dropped the SYNs of a burst: each such client
+    waited a second or more for the kernel's retry (300 connects took 89 s)."""
+    _raise_own_fd_limit(600)
+    sockets = []
+    started = time.monotonic()
+    try:
+        for _ in range(300):
+            sockets.append(socket.create_connection(("127.0.0.1", default_server.port), timeout=10))
+        elapsed = time.monotonic() - started
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert elapsed < 0.9, f"300 connections took {elapsed:.2f}s: SYNs were dropped and retried"
+
+
+def test_the_listen_backlog_is_the_configured_one(tmp_path):
+    config = filesystem_config(tmp_path / "data", workers=1, listen_backlog=77)
+    server = GroupServer(tmp_path, config).start()
+    try:
+        listing = subprocess.run(["ss", "-Hltn", f"sport = :{server.port}"], capture_output=True,
+                                 text=True, timeout=10, check=True).stdout.split()
+    finally:
+        server.stop()
+    assert listing[0] == "LISTEN" and listing[2] == "77", listing
 
 
 # -- 9. refused reads leave no file open --------------------------------------------------
