@@ -813,20 +813,6 @@ def test_cli_sign_without_a_signing_key_exits_2(tmp_path):
 # -- TLS -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for IP 127.0.0.1: (cert, key) paths."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
-
-
-@pytest.fixture(scope="module")
 def tls_server(tmp_path_factory, certificate):
     cert, key = certificate
     workdir = tmp_path_factory.mktemp("tls-server")

@@ -13,9 +13,7 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import socket
-import subprocess
 import time
 import uuid
 
@@ -290,20 +288,6 @@ def test_memory_streams_offer_no_region():
     _, stream = driver.open_object("a")
     with stream:
         assert stream.region is None and b"".join(stream) == b"xyz"
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for IP 127.0.0.1: (cert, key) paths."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 def test_tls_falls_back_and_stays_byte_exact(tmp_path, certificate):
