@@ -62,6 +62,9 @@ class ServerSettings:
     max_object_size: int | None = None
     #: Bytes read from the client per read on uploads.
     chunk_size: int = 1024 * 1024
+    #: Compute SHA-256 of every PUT body for its answer, not only of those
+    #: sent with X-Checksum-Sha256 (it costs about as much CPU as MD5).
+    always_sha256: bool = False
     #: The URL clients reach the service at (behind a proxy, or when host is
     #: a wildcard address): the base of what ``blobsvc sign`` prints.
     public_url: str | None = None

@@ -160,11 +160,21 @@ def test_put_etag_header_matches_info(client):
     assert res.headers["ETag"] == f'"{res.json()["etag"]}"'
 
 
-def test_put_reports_md5_and_sha256_of_body(client):
+def test_put_reports_md5_and_no_sha256_unless_asked(client):
+    """SHA-256 costs as much as MD5 again: computed only when the client
+    sends X-Checksum-Sha256 (or the server is configured to always)."""
     data = payload(1000)
     info = put_ok(client, "hashed", data)
     assert info["md5"] == hashlib.md5(data).hexdigest()
-    assert info["sha256"] == hashlib.sha256(data).hexdigest()
+    assert info["sha256"] is None
+
+
+def test_put_reports_sha256_when_the_client_sends_one(client):
+    data = payload(1000)
+    digest = hashlib.sha256(data).hexdigest()
+    info = put_ok(client, "hashed", data, {"X-Checksum-Sha256": digest.upper()})
+    assert info["md5"] == hashlib.md5(data).hexdigest()
+    assert info["sha256"] == digest
 
 
 def test_put_replaces_previous_version(client):

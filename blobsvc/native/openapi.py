@@ -94,7 +94,8 @@ PARAMETERS = {
         {"type": "string", "minLength": 24, "maxLength": 24, "pattern": "^[A-Za-z0-9+/]{22}==$"}),
     "XChecksumSha256": _header_param(
         "X-Checksum-Sha256", "Hex SHA-256 of the body; a mismatch answers `400` "
-        "`checksum_mismatch` and stores nothing.",
+        "`checksum_mismatch` and stores nothing. Sent, it also makes the answer's "
+        "`sha256` the body's (otherwise null, unless the server computes it always).",
         {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}),
 }
 

@@ -211,6 +211,8 @@ class ObjectResource:
             max_size=max_size,
             content_md5=_content_md5(headers.get("Content-MD5")),
             sha256_hex=_sha256(headers.get("X-Checksum-Sha256")),
+            # SHA-256 costs as much as MD5 again: only when asked for.
+            compute_sha256=self.settings.always_sha256,
         )
 
 

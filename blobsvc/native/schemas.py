@@ -89,15 +89,21 @@ def _object_info_properties() -> dict:
 
 _OBJECT_INFO_PROPERTIES = _object_info_properties()
 
-_HEX = {"md5": 32, "sha256": 64}
+#: The digests in a PUT answer. SHA-256 is computed only when asked for (it
+#: costs about as much as MD5, which every PUT pays for its ETag).
+_DIGESTS = {
+    "md5": {"type": "string", "pattern": "^[0-9a-f]{32}$",
+            "description": "Hex MD5 of the body received (the ETag)."},
+    "sha256": _nullable("string", pattern="^[0-9a-f]{64}$",
+                        description="Hex SHA-256 of the body received when the request sent "
+                                    "`X-Checksum-Sha256` or the server's `always_sha256` "
+                                    "setting is on; null otherwise."),
+}
 
 SCHEMAS = {
     "ObjectInfo": _closed_object(_OBJECT_INFO_PROPERTIES, "An object or a directory."),
     "PutResult": _closed_object(
-        {**_OBJECT_INFO_PROPERTIES,
-         **{name: {"type": "string", "pattern": f"^[0-9a-f]{{{digits}}}$",
-                   "description": f"Hex {name} of the body received."}
-            for name, digits in _HEX.items()}},
+        {**_OBJECT_INFO_PROPERTIES, **_DIGESTS},
         "The stored object, and the digests of the body as received."),
     "Listing": _closed_object({
         "path": {"type": "string",

@@ -1,11 +1,19 @@
-"""MD5 and SHA-256 of a stream, off the thread that moves the bytes.
+"""MD5 (always) and SHA-256 (when asked) of a stream, off the thread that
+moves the bytes.
 
-MD5 runs at about 550 MB/s on one core here and cannot be split, so a
-1 GiB upload that hashed inline would be capped near the speed of MD5 plus
-SHA-256 in series (~300 MB/s). hashlib releases the GIL on large buffers, so
-once a body is large each digest gets a thread of its own and runs beside
-the reading and writing. Small bodies hash inline: two threads per 4 KiB
-upload would cost more than the hashing.
+MD5 runs at about 550 MB/s on one core and cannot be split, so it bounds
+what a PUT can reach; SHA-256 costs as much again, which is why it runs
+only when a client sends ``X-Checksum-Sha256`` or the config asks for it.
+hashlib releases the GIL on large buffers, so once a body is large each
+digest gets a thread of its own and runs beside the reading and writing.
+Small bodies hash inline: a thread per 4 KiB upload would cost more than
+the hashing.
+
+The hashed chunks may be views of buffers their producer reuses (the
+request body is read into a few rotating buffers, never copied):
+:meth:`StreamHasher.update` returns only once at most :data:`MAX_PENDING`
+chunks are still unhashed, so a producer cycling ``MAX_PENDING + 1``
+buffers never overwrites one a thread still reads.
 """
 
 from __future__ import annotations
@@ -13,12 +21,16 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from typing import Union
 
 #: Bytes hashed inline before hashing moves to threads.
 INLINE_LIMIT = 4 * 1024 * 1024
 
-#: Chunks a hashing thread may lag behind (bounds the memory held).
-_QUEUE_DEPTH = 8
+#: Chunks a hashing thread may lag behind: bounds the memory held, and
+#: tells a producer of reused buffers how many it needs (one more).
+MAX_PENDING = 3
+
+Chunk = Union[bytes, bytearray, memoryview]
 
 _DONE = None
 
@@ -26,15 +38,23 @@ _DONE = None
 class _HashThread:
     """One digest, updated in order by a thread fed through a queue."""
 
-    def __init__(self, digest: hashlib._Hash) -> None:
+    def __init__(self, digest: hashlib._Hash, max_pending: int) -> None:
         self.digest = digest
-        self.chunks: queue.Queue = queue.Queue(_QUEUE_DEPTH)
+        self.chunks: queue.SimpleQueue[Chunk | None] = queue.SimpleQueue()
+        #: One slot per chunk not hashed yet; taken by put, given back once hashed.
+        self.slots = threading.Semaphore(max_pending)
         self.thread = threading.Thread(target=self._run, name=f"hash-{digest.name}", daemon=True)
         self.thread.start()
+
+    def put(self, chunk: Chunk) -> None:
+        self.slots.acquire()
+        self.chunks.put(chunk)
 
     def _run(self) -> None:
         while (chunk := self.chunks.get()) is not _DONE:
             self.digest.update(chunk)
+            del chunk  # the producer may reuse the buffer: hold no view of it
+            self.slots.release()
 
     def finish(self) -> hashlib._Hash:
         self.chunks.put(_DONE)
@@ -43,33 +63,37 @@ class _HashThread:
 
 
 class StreamHasher:
-    def __init__(self) -> None:
+    """The digests of everything fed to :meth:`update`, in order."""
+
+    def __init__(self, sha256: bool = True, max_pending: int = MAX_PENDING) -> None:
         self._md5 = hashlib.md5()
-        self._sha256 = hashlib.sha256()
+        self._sha256 = hashlib.sha256() if sha256 else None
+        self._max_pending = max_pending
         self._inline_bytes = 0
         self._threads: list[_HashThread] | None = None
 
-    def update(self, chunk: bytes) -> None:
+    def _digests(self) -> list[hashlib._Hash]:
+        return [self._md5] if self._sha256 is None else [self._md5, self._sha256]
+
+    def update(self, chunk: Chunk) -> None:
+        """Hash ``chunk``; see the module docstring for when its buffer is free again."""
         if self._threads is not None:
             for worker in self._threads:
-                worker.chunks.put(chunk)
+                worker.put(chunk)
             return
-        self._md5.update(chunk)
-        self._sha256.update(chunk)
+        for digest in self._digests():
+            digest.update(chunk)
         self._inline_bytes += len(chunk)
         if self._inline_bytes >= INLINE_LIMIT:
-            self._threads = [_HashThread(self._md5), _HashThread(self._sha256)]
+            self._threads = [_HashThread(digest, self._max_pending) for digest in self._digests()]
 
-    def finish(self) -> tuple[bytes, str]:
-        """The MD5 digest and SHA-256 hex of everything fed; call once."""
-        if self._threads is not None:
-            for worker in self._threads:
-                worker.finish()
-            self._threads = None
-        return self._md5.digest(), self._sha256.hexdigest()
+    def finish(self) -> tuple[bytes, str | None]:
+        """The MD5 digest, and the SHA-256 hex if asked for; call once."""
+        self.abandon()
+        return self._md5.digest(), None if self._sha256 is None else self._sha256.hexdigest()
 
     def abandon(self) -> None:
-        """Stop the threads of an upload that failed midway."""
+        """Stop the threads (of an upload that failed midway, or ended)."""
         if self._threads is not None:
             for worker in self._threads:
                 worker.finish()

@@ -227,7 +227,7 @@ class FilesystemDriver(StorageDriver):
         full = self._resolve(path)
         tmp_path, fd = self._new_temp_file()
         try:
-            self._write_all(fd, upload)
+            self._write_all(fd, upload.views())
             self._attributes.set(fd, ETAG_XATTR, upload.md5_hex)
             self._attributes.set(fd, CONTENT_TYPE_XATTR, upload.content_type)
             if self.fsync:
@@ -251,9 +251,10 @@ class FilesystemDriver(StorageDriver):
                           ctime=written.st_mtime, etag=upload.md5_hex,
                           content_type=upload.content_type)
 
-    def _write_all(self, fd: int, chunks: Iterable[bytes]) -> None:
-        for chunk in chunks:
-            view = memoryview(chunk)
+    def _write_all(self, fd: int, views: Iterable[memoryview]) -> None:
+        """Each view straight from the upload's buffer to the file, no copy
+        (the view is only valid until the next is asked for)."""
+        for view in views:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
