@@ -23,9 +23,48 @@ def body_chunks(rfile: BinaryIO, content_length: int | None, chunk_size: int) ->
         try:
             chunk = rfile.read(want)
         except (OSError, ValueError) as exc:  # socket error, bad chunked framing
-            raise IncompleteBody(f"request body could not be read: {exc}") from None
+            raise _incomplete(exc) from None
         if not chunk:
             return
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
+
+
+class RequestBody:
+    """The request body as an upload's :class:`~blobsvc.storage.upload.BodySource`:
+    read into the upload's buffers (``readinto``) rather than returned as
+    new bytes, so a large PUT is not copied on its way to the driver.
+
+    Reads stop at ``content_length`` whatever the input would give (any WSGI
+    input works; blobsvc's own readers stop there anyway).
+    """
+
+    def __init__(self, rfile: BinaryIO, content_length: int | None) -> None:
+        self._rfile = rfile
+        self._remaining = content_length
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        if self._remaining is not None:
+            buffer = buffer[:self._remaining]
+        if not len(buffer):
+            return 0
+        try:
+            count = self._read_into(buffer)
+        except (OSError, ValueError) as exc:  # socket error, bad chunked framing
+            raise _incomplete(exc) from None
+        if self._remaining is not None:
+            self._remaining -= count
+        return count
+
+    def _read_into(self, buffer: memoryview) -> int:
+        readinto = getattr(self._rfile, "readinto", None)
+        if readinto is not None:
+            return readinto(buffer) or 0
+        data = self._rfile.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _incomplete(exc: Exception) -> IncompleteBody:
+    return IncompleteBody(f"request body could not be read: {exc}")

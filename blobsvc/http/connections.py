@@ -83,6 +83,43 @@ class PrefixedStreamReader(StreamReader):
         return super().has_data() or self._prefixed.pending
 
 
+def buffered_count(rfile: StreamReader) -> int:
+    """Bytes cheroot's reader holds already received (``_pyio``'s buffer,
+    which cheroot's own ``has_data`` reads the same way)."""
+    return len(rfile._read_buf) - rfile._read_pos  # type: ignore[attr-defined]
+
+
+class DirectReader:
+    """A request body read into the caller's buffer: first what cheroot's
+    reader already holds (the head came with some of the body, or a chunk
+    line read ahead), then straight from the socket with ``recv_into``.
+
+    cheroot's reader is ``_pyio``'s pure-Python BufferedReader, which makes
+    and copies several bytes objects per MiB read; this makes none. It only
+    goes to the socket once that reader is empty, and never asks the socket
+    for more than the caller's buffer, which the body readers limit to what
+    the framing allows: bytes after the body (a pipelined request) stay
+    where cheroot finds them. The socket's timeout bounds each wait, as it
+    bounds cheroot's own reads. Plain sockets only: over TLS the record
+    layer needs cheroot's reader.
+    """
+
+    def __init__(self, rfile: StreamReader, sock: socket.socket) -> None:
+        self.rfile = rfile
+        self.sock = sock
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        held = buffered_count(self.rfile)
+        if held:
+            count: int = self.rfile.readinto(buffer[:held])
+        elif isinstance(self.rfile, PrefixedStreamReader) and self.rfile.prefix.pending:
+            count = self.rfile.prefix.readinto(buffer)
+        else:
+            count = self.sock.recv_into(buffer)
+        self.rfile.bytes_read += count
+        return count
+
+
 def take_buffered(rfile: StreamReader) -> bytes:
     """Bytes received on a connection but not yet parsed: its next request."""
     data = rfile.read(len(rfile.peek(0))) if StreamReader.has_data(rfile) else b""

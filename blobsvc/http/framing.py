@@ -120,25 +120,80 @@ def transfer_codings(raw: bytes) -> list[bytes]:
     return [coding.strip(b" \t").lower() for coding in raw.split(b",") if coding.strip(b" \t")]
 
 
-class BodyReader:
-    """WSGI input for one request body; ``complete`` once read to its end."""
+class RawReader(Protocol):
+    """Where a body reader takes its bytes from when asked to fill a buffer:
+    the connection (see :class:`blobsvc.http.connections.DirectReader`)."""
 
-    def __init__(self, rfile: Reader, before_first_read: Callable[[], None] | None = None) -> None:
+    def readinto(self, buffer: memoryview, /) -> int: ...
+
+
+class _ReadAndCopy:
+    """A :class:`RawReader` over ``read``, for connections read only through
+    cheroot's reader (TLS): one copy more, the same bytes."""
+
+    def __init__(self, rfile: Reader) -> None:
+        self.rfile = rfile
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        data = self.rfile.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+class BodyReader:
+    """WSGI input for one request body; ``complete`` once read to its end.
+
+    Bytes come through ``read`` (cheroot's reader, a new bytes object each
+    time) or ``readinto`` (the caller's buffer, filled by ``raw``); both
+    obey the same framing, kept in ``_allowed`` and ``_consumed``.
+    """
+
+    def __init__(self, rfile: Reader, before_first_read: Callable[[], None] | None = None,
+                 raw: RawReader | None = None) -> None:
         self.rfile = rfile
         self._before_first_read = before_first_read
+        self._raw = raw or _ReadAndCopy(rfile)
 
     @property
     def complete(self) -> bool:
         raise NotImplementedError
 
-    def _read_some(self, size: int) -> bytes:
-        """At most ``size`` (> 0) bytes; ``b""`` only at the body's end."""
+    def _allowed(self, size: int) -> int:
+        """How many of ``size`` (> 0) bytes may be read now; 0 at the body's end."""
         raise NotImplementedError
 
-    def read(self, size: int | None = -1) -> bytes:
+    def _consumed(self, count: int) -> None:
+        """``count`` bytes were read after ``_allowed`` (0: the connection ended)."""
+        raise NotImplementedError
+
+    def _started(self) -> None:
         if self._before_first_read is not None:
             self._before_first_read()
             self._before_first_read = None
+
+    def _read_some(self, size: int) -> bytes:
+        """At most ``size`` (> 0) bytes; ``b""`` only at the body's end."""
+        allowed = self._allowed(size)
+        if not allowed:
+            return b""
+        data = self.rfile.read(allowed)
+        self._consumed(len(data))
+        return data
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:
+        """Up to ``len(buffer)`` bytes into ``buffer``, 0 only at the body's
+        end: an upload's bytes land in its own buffer, no object made per read."""
+        self._started()
+        view = memoryview(buffer)
+        allowed = self._allowed(len(view)) if len(view) else 0
+        if not allowed:
+            return 0
+        count = self._raw.readinto(view[:allowed])
+        self._consumed(count)
+        return count
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._started()
         if size is not None and size >= 0:
             return self._read_some(size) if size else b""
         parts = []
@@ -173,29 +228,30 @@ class FixedLengthBody(BodyReader):
     """A body framed by Content-Length."""
 
     def __init__(self, rfile: Reader, length: int,
-                 before_first_read: Callable[[], None] | None = None) -> None:
-        super().__init__(rfile, before_first_read if length else None)
+                 before_first_read: Callable[[], None] | None = None,
+                 raw: RawReader | None = None) -> None:
+        super().__init__(rfile, before_first_read if length else None, raw)
         self.remaining = length
 
     @property
     def complete(self) -> bool:
         return self.remaining == 0
 
-    def _read_some(self, size: int) -> bytes:
-        if not self.remaining:
-            return b""
-        data = self.rfile.read(min(size, self.remaining))
-        if not data:
+    def _allowed(self, size: int) -> int:
+        return min(size, self.remaining)
+
+    def _consumed(self, count: int) -> None:
+        if not count:
             raise FramingError(f"the connection ended {self.remaining} bytes before the body's end")
-        self.remaining -= len(data)
-        return data
+        self.remaining -= count
 
 
 class ChunkedBody(BodyReader):
     """A body in the chunked transfer coding, read a bounded piece at a time."""
 
-    def __init__(self, rfile: Reader, before_first_read: Callable[[], None] | None = None) -> None:
-        super().__init__(rfile, before_first_read)
+    def __init__(self, rfile: Reader, before_first_read: Callable[[], None] | None = None,
+                 raw: RawReader | None = None) -> None:
+        super().__init__(rfile, before_first_read, raw)
         self._chunk_left = 0
         self._done = False
 
@@ -203,22 +259,25 @@ class ChunkedBody(BodyReader):
     def complete(self) -> bool:
         return self._done
 
-    def _read_some(self, size: int) -> bytes:
+    def _allowed(self, size: int) -> int:
+        """Chunk-size lines and trailers are read here, through cheroot's
+        reader; only chunk data is left to the caller's read."""
         if self._done:
-            return b""
+            return 0
         if not self._chunk_left:
             self._chunk_left = self._chunk_size()
             if not self._chunk_left:
                 self._skip_trailers()
                 self._done = True
-                return b""
-        data = self.rfile.read(min(size, self._chunk_left))
-        if not data:
+                return 0
+        return min(size, self._chunk_left)
+
+    def _consumed(self, count: int) -> None:
+        if not count:
             raise FramingError("the connection ended inside a chunk")
-        self._chunk_left -= len(data)
+        self._chunk_left -= count
         if not self._chunk_left and self.rfile.read(2) != CRLF:
             raise FramingError("a chunk is not followed by CRLF (chunk longer than its size?)")
-        return data
 
     def _chunk_size(self) -> int:
         line = self._line("chunk-size line", MAX_CHUNK_LINE)

@@ -10,6 +10,10 @@
 - ``100 Continue`` is sent when the application first reads the body,
   after authorisation and the size and precondition checks, not on the
   headers alone as cheroot does.
+- Request bodies are read into the reader's own buffer straight from the
+  socket once cheroot's buffer is drained (see
+  :class:`blobsvc.http.connections.DirectReader`); over TLS through cheroot's
+  reader, as before.
 - Connections wait for a complete request head in the selector, not on a
   thread (see :mod:`blobsvc.http.connections`).
 - Errors cheroot answers itself (malformed request line or headers, headers
@@ -36,7 +40,7 @@ from typing import Any
 from cheroot import errors, server, wsgi
 
 from blobsvc.http import framing
-from blobsvc.http.connections import HeadWaitingManager
+from blobsvc.http.connections import DirectReader, HeadWaitingManager
 from blobsvc.http.errors import CODE_BY_STATUS, error_body
 from blobsvc.http.sendfile import FileChunk, send_region
 
@@ -124,10 +128,13 @@ class StrictRequest(server.HTTPRequest):
 
     def respond(self) -> None:
         send_continue = self._send_continue if self.expect_continue else None
+        raw = None if self.server.ssl_adapter is not None else DirectReader(
+            self.conn.rfile, self.conn.socket)
         if self.chunked_read:
-            self.rfile = framing.ChunkedBody(self.conn.rfile, send_continue)
+            self.rfile = framing.ChunkedBody(self.conn.rfile, send_continue, raw)
         else:
-            self.rfile = framing.FixedLengthBody(self.conn.rfile, self.body_length, send_continue)
+            self.rfile = framing.FixedLengthBody(self.conn.rfile, self.body_length,
+                                                 send_continue, raw)
         self.server.gateway(self).respond()
         if self.ready:
             self.ensure_headers_sent()

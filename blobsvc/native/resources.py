@@ -21,7 +21,7 @@ import cherrypy
 
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, preconditions
-from blobsvc.http.bodies import body_chunks
+from blobsvc.http.bodies import RequestBody, body_chunks
 from blobsvc.http.errors import ApiError
 from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.http.responses import send_json
@@ -204,7 +204,7 @@ class ObjectResource:
         if precondition is not None:
             precondition(self._current(path))  # checked again, atomically, at commit
         return Upload(
-            body_chunks(request.rfile, content_length, self.settings.chunk_size),
+            RequestBody(request.rfile, content_length),
             precondition=precondition,
             content_type=headers.get("Content-Type"),
             expected_size=content_length,
@@ -213,6 +213,7 @@ class ObjectResource:
             sha256_hex=_sha256(headers.get("X-Checksum-Sha256")),
             # SHA-256 costs as much as MD5 again: only when asked for.
             compute_sha256=self.settings.always_sha256,
+            chunk_size=self.settings.chunk_size,
         )
 
 
