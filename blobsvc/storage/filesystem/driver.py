@@ -154,9 +154,9 @@ class FilesystemDriver(StorageDriver):
         (opening a device can have side effects); the fstat in
         ``_fd_info`` catches a swap in between.
         """
-        full = self._resolve(path)
+        full = self._resolve(path, last=False)
         try:
-            st = os.lstat(full)
+            st = os.lstat(full)  # the last segment's link check (check_served)
             if not stat.S_ISDIR(st.st_mode):
                 check_served(path, st)
             return os.open(full, READ_FLAGS)
@@ -341,11 +341,27 @@ class FilesystemDriver(StorageDriver):
 
     # -- helpers -------------------------------------------------------------
 
-    def _resolve(self, path: str) -> str:
-        """The file name of ``path``, refusing any route out of the root."""
+    def _resolve(self, path: str, last: bool = True) -> str:
+        """The file name of ``path``, refusing any route out of the root.
+
+        ``path`` is already free of ``.``, ``..`` and empty segments, so only
+        a symbolic link could lead out: one lstat per segment below the root
+        finds one (``os.path.realpath`` would lstat the root's own ancestors
+        too, on every request). Segments from the first missing one on
+        cannot be links. ``last=False`` leaves the final segment to a caller
+        that lstats it anyway.
+        """
         full = os.path.join(self.root, path)
-        if os.path.realpath(full) != full:
-            raise InvalidPath(f"{path} goes through a symbolic link", path)
+        segments = path.split("/")
+        current = self.root
+        for segment in segments if last else segments[:-1]:
+            current = f"{current}/{segment}"
+            try:
+                st = os.lstat(current)
+            except OSError:
+                break
+            if stat.S_ISLNK(st.st_mode):
+                raise InvalidPath(f"{path} goes through a symbolic link", path)
         return full
 
     def _chunk_size(self, path: str) -> int | None:
