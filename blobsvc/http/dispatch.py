@@ -73,8 +73,10 @@ class Dispatcher(cherrypy.dispatch.Dispatcher):
 
     def __call__(self, path_info: str) -> None:
         request = cherrypy.serving.request
-        request.config = dict(cherrypy.config)
-        request.config.update(request.app.config.get("/", {}))
+        # No per-request config: the settings are the request class's
+        # attributes (blobsvc.http.app), and CherryPy's global defaults
+        # (the encode and trailing-slash tools) are not wanted.
+        request.config = {}
         request.is_index = False
         request.handler = Handler(self, path_info)
 

@@ -1,9 +1,10 @@
 """Per-request bookkeeping: request id, one access-log line, metrics.
 
-Runs as a CherryPy tool: it starts the clock when the request arrives and
-records everything in ``on_end_request``, which CherryPy calls after the last
-byte of a streamed body has been sent, so durations and byte counts are
-true for large downloads too.
+Runs as CherryPy hooks (attached by :mod:`blobsvc.http.app` to the
+application's request class): :func:`start` starts the clock when the
+request arrives and records everything in ``on_end_request``, which
+CherryPy calls after the last byte of a streamed body has been sent, so
+durations and byte counts are true for large downloads too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
-def _start(metrics: Metrics, access_log_on: bool) -> None:
+def start(metrics: Metrics, access_log_on: bool) -> None:
     request = cherrypy.serving.request
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
@@ -87,6 +88,3 @@ def _body_bytes_sent(method: str, status: int, response: cherrypy._cprequest.Res
         return sent
     length = str(response.headers.get("Content-Length", 0))  # CherryPy's own is an int
     return int(length) if length.isdigit() else 0
-
-
-cherrypy.tools.blobsvc_request_log = cherrypy.Tool("on_start_resource", _start, priority=10)
