@@ -172,13 +172,27 @@ def stop_tree(process: subprocess.Popen, timeout: float) -> None:
     """
     if process.poll() is not None:
         return
-    recorded = [(pid, start_time(pid)) for pid in process_tree(process.pid)]
+    recorded = record(process_tree(process.pid))
     try:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         pass
-    deadline = time.monotonic() + timeout
+    kill_recorded(recorded, timeout)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def record(pids: list[int]) -> list[tuple[int, int | None]]:
+    """PIDs with their start times, so a later kill never hits a reused PID."""
+    return [(pid, start_time(pid)) for pid in pids]
+
+
+def kill_recorded(recorded: list[tuple[int, int | None]], grace: float = 0.0) -> None:
+    """SIGKILL whatever of ``recorded`` is still there after ``grace`` seconds."""
+    deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _alive(recorded):
         time.sleep(0.05)
     for pid, _started in _alive(recorded):
@@ -186,10 +200,6 @@ def stop_tree(process: subprocess.Popen, timeout: float) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def _alive(recorded: list[tuple[int, int | None]]) -> list[tuple[int, int | None]]:
