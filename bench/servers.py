@@ -1,9 +1,10 @@
-"""Starting and stopping the servers under test: blobsvc and nginx.
+"""Starting and stopping the servers under test: blobsvc, nginx and the bare
+CherryPy store.
 
 Each server gets its own generated config, data root and logs inside the
 run's temporary directory, a free port on 127.0.0.1, and its own session
 (so a Ctrl-C in the terminal reaches only the harness, which then stops
-them in order). Both are stopped by PID, with the workers they forked.
+them in order). Each is stopped by PID, with the workers it forked.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import time
 import urllib.error
 import urllib.request
 
-from bench.system import BenchError, stop_tree
+from bench.system import BenchError, process_tree, stop_tree
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+
+#: The repository's root: where ``bench`` is importable from.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
@@ -209,3 +213,35 @@ http {{
                 return own + "".join(stream.readlines()[-lines:])
         except OSError:
             return own
+
+
+class Bare(Server):
+    """The bare CherryPy file store (bench/bare.py): W2's ceiling, blobsvc's
+    process model without blobsvc's code."""
+
+    kind = "bare"
+
+    def __init__(self, name: str, workdir: str, workers: int | None = None) -> None:
+        super().__init__(name, workdir)
+        self.workers = workers or os.cpu_count() or 1
+
+    def url_path(self, key: str) -> str:
+        return f"/{key}"
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
+        self._launch([sys.executable, "-m", "bench.bare", "--root", self.root,
+                      "--port", str(self.port), "--workers", str(self.workers)], env=env)
+        self._wait_ready("/")
+        wait_for_workers(self, self.workers)
+
+
+def wait_for_workers(server: Server, workers: int) -> None:
+    """Until the forked workers exist: one that binds late would get none of
+    the connections a client opens at once."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while len(process_tree(server.pid)) < workers + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # from fork to listen
+
