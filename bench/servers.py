@@ -1,5 +1,5 @@
-"""Starting and stopping the servers under test: blobsvc, nginx and the bare
-CherryPy store.
+"""Starting and stopping the servers under test: blobsvc, nginx, the bare
+CherryPy store, and the test fixture's Swift.
 
 Each server gets its own generated config, data root and logs inside the
 run's temporary directory, a free port on 127.0.0.1, and its own session
@@ -10,6 +10,9 @@ them in order). Each is stopped by PID, with the workers it forked.
 from __future__ import annotations
 
 import grp
+import importlib
+import importlib.util
+import json
 import os
 import pwd
 import socket
@@ -18,13 +21,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from types import ModuleType
 
-from bench.system import BenchError, process_tree, stop_tree
+from bench.system import BenchError, kill_recorded, process_tree, record, stop_tree
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+SWIFT_START_TIMEOUT = 60.0
 
-#: The repository's root: where ``bench`` is importable from.
+#: The repository's root: where ``bench`` and ``tests`` are importable from.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -126,6 +131,10 @@ class Blobsvc(Server):
     def url_path(self, key: str) -> str:
         return f"/v1/objects/{key}"
 
+    def storage_lines(self) -> list[str]:
+        return ["storage:", "  driver: filesystem", f"  root: {self.root}",
+                f"  fsync: {'true' if self.fsync else 'false'}"]
+
     def start(self) -> None:
         config = os.path.join(self.workdir, "blobsvc.yaml")
         # Only what the benchmark needs differs from the embedded defaults,
@@ -133,8 +142,7 @@ class Blobsvc(Server):
         lines = ["server:", "  host: 127.0.0.1", f"  port: {self.port}"]
         if self.workers is not None:
             lines.append(f"  workers: {self.workers}")
-        lines += ["storage:", "  driver: filesystem", f"  root: {self.root}",
-                  f"  fsync: {'true' if self.fsync else 'false'}"]
+        lines += self.storage_lines()
         with open(config, "w") as stream:
             stream.write("\n".join(lines) + "\n")
         # BLOBSVC_* variables of the caller would override the generated file.
@@ -215,6 +223,28 @@ http {{
             return own
 
 
+class BlobsvcSwift(Blobsvc):
+    """blobsvc on the swift driver, against the run's own Swift; the rest as
+    shipped (segment size, timeouts, retries)."""
+
+    kind = "blobsvc-swift"
+
+    def __init__(self, name: str, workdir: str, swift: SwiftFixture, container: str,
+                 workers: int | None = None, extra_env: dict | None = None) -> None:
+        super().__init__(name, workdir, fsync=True, workers=workers, extra_env=extra_env)
+        self.swift = swift
+        self.container = container
+
+    def storage_lines(self) -> list[str]:
+        # JSON strings are YAML strings: "test:tester" stays one value.
+        settings = {"auth_url": self.swift.auth_url, "auth_version": "1", "user": self.swift.user,
+                    "key": self.swift.key, "container": self.container}
+        return ["storage:", "  driver: swift"] + [f"  {k}: {json.dumps(v)}" for k, v in settings.items()]
+
+    def disk_path(self, key: str) -> str:
+        raise BenchError("objects of the swift driver are not files")
+
+
 class Bare(Server):
     """The bare CherryPy file store (bench/bare.py): W2's ceiling, blobsvc's
     process model without blobsvc's code."""
@@ -245,3 +275,96 @@ def wait_for_workers(server: Server, workers: int) -> None:
         time.sleep(0.05)
     time.sleep(0.2)  # from fork to listen
 
+
+def swiftstack_module() -> ModuleType:
+    """tests/swiftstack, imported from the repository (not an installed package)."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    try:
+        return importlib.import_module("tests.swiftstack")
+    except ImportError as exc:
+        raise BenchError(f"cannot import the Swift test fixture tests/swiftstack ({exc}); "
+                         f"run the benchmark from a checkout of the repository") from None
+
+
+def swift_problems(module: ModuleType) -> list[str]:
+    """What keeps the fixture's Swift from running here, each with the fix.
+    The benchmark installs nothing, so a missing Swift is an error to fix."""
+    problems = []
+    try:
+        module.memcached_path()
+    except module.SwiftUnavailable as exc:
+        problems.append(str(exc))
+    if not module.is_installed():
+        problems.append(f"the test Swift is not installed in {module.venv_dir()}: "
+                        f"`python3 -m tests.swiftstack up DIR` installs it once (pip reaches PyPI), "
+                        f"so do the Swift tests")
+    if importlib.util.find_spec("swiftclient") is None:
+        problems.append("python-swiftclient is missing for blobsvc's swift driver and the direct "
+                        "client: pip install 'blobsvc[swift]'")
+    return problems
+
+
+class SwiftFixture:
+    """The test fixture's all-in-one Swift (memcached, account, container,
+    object and proxy servers, one process each) under the run's directory.
+
+    Owned by the run like a server: stopped by its own ``stop`` (SIGTERM,
+    then SIGKILL), and then whatever of its recorded PIDs (with start
+    times) is still there gets SIGKILL, whichever way the run ends.
+    """
+
+    kind = "swift"
+
+    def __init__(self, name: str, workdir: str) -> None:
+        self.name = name
+        self.data_dir = os.path.join(workdir, name)
+        self.stack = None
+        self.recorded: list[tuple[int, int | None]] = []
+
+    def start(self) -> None:
+        module = swiftstack_module()
+        problems = swift_problems(module)
+        if problems:
+            raise BenchError("Swift cannot run here: " + "; ".join(problems))
+        self.stack = module.SwiftStack(self.data_dir)
+        try:
+            self.stack.start(timeout=SWIFT_START_TIMEOUT)
+        except module.SwiftUnavailable as exc:
+            raise BenchError(f"the test Swift did not start: {exc}") from None
+        self.recorded = record(list(self.stack.pids.values()))
+
+    @property
+    def auth_url(self) -> str:
+        return self.stack.auth_url
+
+    @property
+    def user(self) -> str:
+        return self.stack.user
+
+    @property
+    def key(self) -> str:
+        return self.stack.key
+
+    @property
+    def pid(self) -> int:
+        """The proxy: the process every request goes through."""
+        return self.stack.pids["proxy"]
+
+    def alive(self) -> bool:
+        return bool(self.recorded) and len(self.stack.pids) == len(self.recorded)
+
+    def stop(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+        kill_recorded(self.recorded)
+        self.recorded = []
+
+    def log_tail(self, lines: int = 15) -> str:
+        if self.stack is None:
+            return "(not started)"
+        try:
+            with open(self.stack.log_path("proxy"), errors="replace") as stream:
+                return "".join(stream.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
