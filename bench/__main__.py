@@ -1,11 +1,12 @@
-"""``python -m bench [--quick]``: blobsvc against nginx, side by side, one run.
+"""``python -m bench [--quick]``: blobsvc against its ceilings, side by side, one run.
 
-Starts blobsvc (fsync on, and a second instance with fsync off) and nginx
-on loopback with generated configs in one temporary directory, runs the
-workloads interleaved, prints the table and writes it to bench/results/.
-Exit status: 0 when every workload was measured (whatever the goals say:
-this is a measurement, not a test), 1 when the harness could not measure
-something, 2 when a required tool is missing.
+Starts blobsvc (fsync on, and a second instance with fsync off), nginx and,
+for W2, the bare CherryPy store on loopback with generated configs in one
+temporary directory (W8 adds the test fixture's Swift and a blobsvc on it),
+runs the workloads interleaved, prints the table and writes it to
+bench/results/. Exit status: 0 when every workload was measured (whatever
+the goals say: this is a measurement, not a test), 1 when the harness
+could not measure something, 2 when a required tool is missing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import datetime, timezone
 
 from bench import report
 from bench.plan import Plan
-from bench.servers import Blobsvc, Nginx
+from bench.servers import Bare, Blobsvc, Nginx
 from bench.system import (
     BenchError,
     check_tools,
@@ -42,12 +43,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="small objects, fewer and shorter runs (under two minutes)")
+                        help="small objects, fewer and shorter runs (about five minutes)")
     parser.add_argument("--only", metavar="W1,W2,...", help="run only these workloads")
     parser.add_argument("--reps", type=int, help="repetitions per workload (default: 3 quick, 5 full)")
     parser.add_argument("--wrk-seconds", type=int, help="duration of each wrk run")
     parser.add_argument("--workers", type=int,
-                        help="worker processes for both servers (default: each server's own, one per CPU)")
+                        help="worker processes for every server (default: each server's own, one per CPU)")
     parser.add_argument("--blobsvc-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the blobsvc processes (repeatable), "
                         "e.g. MALLOC_ARENA_MAX=2 to try an allocator setting")
@@ -150,13 +151,15 @@ def main(argv: list[str] | None = None) -> int:
                               extra_env=extra_env),
                       Blobsvc("blobsvc-nofsync", owned.workdir, fsync=False, workers=args.workers,
                               extra_env=extra_env),
-                      Nginx("nginx", owned.workdir, workers=args.workers))
-        for server in (ctx.blobsvc, ctx.blobsvc_nofsync, ctx.nginx):
+                      Nginx("nginx", owned.workdir, workers=args.workers),
+                      bare=Bare("bare", owned.workdir, workers=args.workers) if "W2" in selected else None,
+                      own=owned.servers.append, workers=args.workers, extra_env=extra_env)
+        for server in standing_servers(ctx):
             owned.servers.append(server)
             server.start()
         time.sleep(0.5)  # let forked workers come up before counting them
-        meta["blobsvc processes"] = len(process_tree(ctx.blobsvc.pid))
-        meta["nginx processes"] = len(process_tree(ctx.nginx.pid))
+        for server in standing_servers(ctx):
+            meta[f"{server.kind} processes"] = len(process_tree(server.pid))
         rows = run_workloads(ctx, selected)
         meta["load average at end"] = loadavg()
         meta["duration s"] = round(time.monotonic() - started, 1)
@@ -183,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(row["error"] for row in rows) else 0
 
 
+def standing_servers(ctx: Context) -> list:
+    """The servers that live for the whole run (W8 starts and stops its own)."""
+    return [s for s in (ctx.blobsvc, ctx.blobsvc_nofsync, ctx.nginx, ctx.bare) if s is not None]
+
+
 def run_workloads(ctx: Context, selected: list[str]) -> list[dict]:
     """Each workload in turn; one that fails is recorded and the run goes on,
     unless a server has died, which would only make every later one fail."""
@@ -200,7 +208,7 @@ def run_workloads(ctx: Context, selected: list[str]) -> list[dict]:
             row = new_row(wid, workload.__name__, "-")
             row["error"] = str(exc)
             rows.append(row)
-        dead = [s for s in (ctx.blobsvc, ctx.blobsvc_nofsync, ctx.nginx) if not s.alive()]
+        dead = [s for s in standing_servers(ctx) if not s.alive()]
         if dead:
             raise BenchError("; ".join(f"{s.name} died during {wid}; its log ends with:\n{s.log_tail()}"
                                        for s in dead))

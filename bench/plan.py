@@ -1,6 +1,6 @@
 """What one run measures: object sizes, repetitions, durations.
 
-Two presets: ``quick`` (under two minutes, for checking that the harness and
+Two presets: ``quick`` (a few minutes, for checking that the harness and
 the service work) and ``full`` (the sizes the goals are stated for). Big
 files are checked against the free disk space before anything is written.
 """
@@ -15,6 +15,10 @@ from bench.system import BenchError, GiB, MiB
 #: Kept free on top of the estimate: the machine is shared.
 DISK_MARGIN = 1 * GiB
 
+#: W5's directories: the goal is stated for the largest; the smaller ones
+#: show how page time grows with the directory.
+LIST_SIZES = (1_000, 10_000, 100_000)
+
 
 @dataclass
 class Plan:
@@ -26,11 +30,12 @@ class Plan:
     parallel_size: int        # W4 object size
     parallel_count: int       # W4 concurrent downloads
     small: int                # W2 and W6 object size
-    list_objects: int         # W5 directory size
+    list_sizes: tuple         # W5 directory sizes, one row each
     list_limit: int           # W5 page size
-    list_passes: int          # W5 walks through the whole directory
+    list_passes: int          # W5 walks through each directory
     rss_small: int            # W7 object sizes whose peak RSS must match
     rss_big: int
+    swift_size: int           # W8 object size, PUT and GET through Swift
     notes: list = dataclasses.field(default_factory=list)
 
     @classmethod
@@ -40,21 +45,24 @@ class Plan:
             # and paging cost grows with the directory.
             return cls(mode="quick", reps=3, wrk_reps=2, wrk_seconds=2, big=128 * MiB,
                        parallel_size=16 * MiB, parallel_count=8, small=4096,
-                       list_objects=100_000, list_limit=1000, list_passes=1,
-                       rss_small=32 * MiB, rss_big=256 * MiB)
+                       list_sizes=LIST_SIZES, list_limit=1000, list_passes=1,
+                       rss_small=32 * MiB, rss_big=256 * MiB, swift_size=32 * MiB)
         return cls(mode="full", reps=5, wrk_reps=5, wrk_seconds=10, big=1 * GiB,
                    parallel_size=64 * MiB, parallel_count=8, small=4096,
-                   list_objects=100_000, list_limit=1000, list_passes=3,
-                   rss_small=256 * MiB, rss_big=4 * GiB)
+                   list_sizes=LIST_SIZES, list_limit=1000, list_passes=3,
+                   rss_small=256 * MiB, rss_big=4 * GiB, swift_size=256 * MiB)
 
     def disk_needed(self) -> int:
         """Peak bytes on disk: workloads clean up after themselves, so the
         largest single workload decides (W3 holds a source and up to four
-        copies of ``big``; W4 sixteen objects; W7 a source and its copy)."""
+        copies of ``big``; W4 sixteen objects; W7 a source and its copy;
+        W8 a source and, in Swift, one copy per side plus the one replacing
+        it)."""
         w3 = 5 * self.big
         w4 = (2 * self.parallel_count + 1) * self.parallel_size + self.big
         w7 = 2 * self.rss_big
-        return max(w3, w4, w7) + DISK_MARGIN
+        w8 = 5 * self.swift_size + self.big
+        return max(w3, w4, w7, w8) + DISK_MARGIN
 
     def fit_disk(self, free: int) -> None:
         """Shrink the big objects to fit ``free`` bytes, or refuse."""

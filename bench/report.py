@@ -1,9 +1,13 @@
 """Summaries, the table, and the JSON and Markdown files of a run.
 
+Each row compares blobsvc with the ceiling it names (nginx, the bare
+CherryPy store, the one-core MD5 rate, swiftclient straight to Swift...).
 Each figure is the median of its repetitions with the min-max range beside
 it; the ratio column is the median of the per-repetition ratios (each
-blobsvc run divided by the nginx run next to it), not a ratio of medians,
-because side-by-side pairs are what survive a noisy machine.
+blobsvc run divided by the ceiling's run next to it), not a ratio of
+medians, because side-by-side pairs are what survive a noisy machine.
+Figures a row shows without judging them (p50, errors, nginx's own rate
+under a min() ceiling) go in its "also" column.
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ def summary(values: list | None) -> dict | None:
 def summarize(rows: list[dict]) -> None:
     for row in rows:
         row["summary"] = {key: summary(row.get(key)) for key in
-                          ("blobsvc", "nginx", "ratios", "blobsvc_cpu_s", "nginx_cpu_s")}
+                          ("blobsvc", "ceiling", "ratios", "blobsvc_cpu_s", "ceiling_cpu_s")}
+        for figure in row.get("also", []):
+            figure["summary"] = summary(figure["values"])
 
 
 def number(value: float) -> str:
+    if isinstance(value, int):  # counts: errors
+        return f"{value:,}"
     magnitude = abs(value)
     if magnitude >= 100:
         return f"{value:,.0f}"
@@ -50,25 +58,32 @@ def spread(s: dict | None, suffix: str = "") -> str:
     return f"{number(s['median'])}{suffix} ({number(s['min'])}-{number(s['max'])})"
 
 
-HEADER = ("", "workload", "unit", "blobsvc", "nginx", "blobsvc/nginx", "CPU s/run (b / n)",
-          "peak RSS MiB", "goal", "result")
+HEADER = ("", "workload", "unit", "blobsvc", "ceiling", "ceiling value", "blobsvc/ceiling", "also",
+          "CPU s/run (b / c)", "peak RSS MiB", "goal", "result")
+
+
+def also(row: dict) -> str:
+    """The row's shown-not-judged figures: ``p50 1.20; errors 0``."""
+    return "; ".join(f"{figure['label']} {spread(figure['summary'], figure.get('suffix', ''))}"
+                     for figure in row.get("also", []))
 
 
 def cells(row: dict) -> tuple[str, ...]:
     s = row["summary"]
     cpu_b = s["blobsvc_cpu_s"]
-    cpu_n = s["nginx_cpu_s"]
+    cpu_c = s["ceiling_cpu_s"]
     cpu = "-"
     if cpu_b is not None:
-        cpu = number(cpu_b["median"]) + (f" / {number(cpu_n['median'])}" if cpu_n else "")
+        cpu = number(cpu_b["median"]) + (f" / {number(cpu_c['median'])}" if cpu_c else "")
     rss = "-" if row["blobsvc_peak_rss"] is None else f"{row['blobsvc_peak_rss'] / MiB:.1f}"
     goal = row["goal"] or {"text": "", "pass": None}
     if row["error"]:
         verdict = "ERROR"
     else:
         verdict = {True: "PASS", False: "FAIL", None: ""}[goal["pass"]]
-    return (row["id"], row["title"], row["unit"], spread(s["blobsvc"]), spread(s["nginx"]),
-            spread(s["ratios"], "x"), cpu, rss, goal["text"], verdict)
+    return (row["id"], row["title"], row["unit"], spread(s["blobsvc"]), row["ceiling_label"] or "-",
+            spread(s["ceiling"]), spread(s["ratios"], "x"), also(row) or "-", cpu, rss, goal["text"],
+            verdict)
 
 
 def text_table(rows: list[dict]) -> str:
@@ -103,10 +118,12 @@ def verdicts(rows: list[dict]) -> tuple[int, int]:
 def markdown(document: dict) -> str:
     meta, plan, rows = document["meta"], document["plan"], document["rows"]
     passed, judged = verdicts(rows)
-    out = [f"# blobsvc vs nginx, {meta['started']} ({plan['mode']} run)", "",
-           "Median of the interleaved repetitions, (min-max) beside it; blobsvc/nginx is the median "
-           "of per-repetition ratios. CPU is server CPU seconds per run (blobsvc / nginx, all worker "
-           "processes); peak RSS is blobsvc's largest process over the workload.", "",
+    out = [f"# blobsvc against its ceilings, {meta['started']} ({plan['mode']} run)", "",
+           "Median of the interleaved repetitions, (min-max) beside it. Each row names its ceiling; "
+           "blobsvc/ceiling is the median of per-repetition ratios (blobsvc against the ceiling's "
+           "run next to it). \"also\" holds figures shown but not judged. CPU is server CPU seconds "
+           "per run (blobsvc / ceiling, all worker processes); peak RSS is blobsvc's largest process "
+           "over the workload.", "",
            markdown_table(rows), "", f"Goals met: {passed} of {judged}.", ""]
     found = notes(rows) + plan.get("notes", [])
     if found:
