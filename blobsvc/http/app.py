@@ -8,13 +8,16 @@ errors included, is shaped by blobsvc.
 from __future__ import annotations
 
 import logging
+import time
+from http.cookies import SimpleCookie
 
 import cherrypy
 from cherrypy._cprequest import HookMap, Request, Response, hookpoints
+from cherrypy.lib import httputil
 
 from blobsvc.auth import Authenticator
 from blobsvc.config import Config
-from blobsvc.http import requestlog
+from blobsvc.http import dates, requestlog
 from blobsvc.http.dispatch import Dispatcher
 from blobsvc.http.responses import cherrypy_error_page, send_error
 from blobsvc.metrics import Metrics
@@ -61,12 +64,23 @@ class BlobsvcRequest(Request):
 
 
 class BlobsvcResponse(Response):
-    """CherryPy's response with blobsvc's own headers from the start."""
+    """CherryPy's response with blobsvc's own headers from the start.
+
+    It sets what ``Response.__init__`` sets (a test holds the two to the same
+    attributes) without formatting the Date header anew for every answer.
+    """
 
     def __init__(self) -> None:
-        super().__init__()
-        self.headers["Server"] = "blobsvc"
-        self.headers.update(SECURITY_HEADERS)
+        self.status = None
+        self.header_list = None
+        self._body = []
+        self.time = time.time()
+        self.headers = httputil.HeaderMap()
+        # Keys already in their stored (title) case: dict.update skips the
+        # map's key transformation, as CherryPy's own __init__ does.
+        dict.update(self.headers, {"Content-Type": "text/html", "Server": "blobsvc",
+                                   "Date": dates.now(self.time), **SECURITY_HEADERS})
+        self.cookie = SimpleCookie()
 
 
 def build_app(config: Config, driver: StorageDriver,

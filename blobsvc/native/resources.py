@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import re
-from email.utils import formatdate
 from typing import Callable, Iterator, Mapping, NoReturn
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ import cherrypy
 
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, preconditions
+from blobsvc.http.dates import http_date
 from blobsvc.http.bodies import RequestBody, body_chunks
 from blobsvc.http.errors import ApiError
 from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
@@ -76,7 +76,7 @@ def object_headers(info: ObjectInfo, inline_active: bool = False) -> None:
     if info.etag:
         headers["ETag"] = f'"{info.etag}"'
     if info.ctime is not None:
-        headers["Last-Modified"] = formatdate(info.ctime, usegmt=True)
+        headers["Last-Modified"] = http_date(info.ctime)
 
 
 class ObjectResource:
@@ -141,7 +141,7 @@ class ObjectResource:
             if info.etag:
                 response.headers["ETag"] = f'"{info.etag}"'
             if info.ctime is not None:
-                response.headers["Last-Modified"] = formatdate(info.ctime, usegmt=True)
+                response.headers["Last-Modified"] = http_date(info.ctime)
             return False
         return True
 
@@ -159,7 +159,9 @@ class ObjectResource:
     def _stream(stream: ObjectStream, size: int, path: str) -> Iterator[bytes]:
         cherrypy.serving.response.stream = True
         context.current().sends_object = True
-        return ExactLengthBody(stream, size, path)
+        body = ExactLengthBody(stream, size, path)
+        cherrypy.serving.request.hooks.attach("on_end_request", body.release)
+        return body
 
     def PUT(self, path: str) -> bytes:
         upload = None
@@ -242,9 +244,12 @@ class ExactLengthBody:
 
     The status line and Content-Length are already out when it runs; a
     short body would leave the client waiting forever, so a stream of the
-    wrong length raises and the server drops the connection instead. The
-    server calls :meth:`close` whether or not the body was sent, which
-    closes the stream (a generator that never started could not).
+    wrong length raises and the server drops the connection instead.
+    CherryPy's ``on_end_request`` calls :meth:`release` whether or not the
+    body was sent, which closes the stream (a generator that never started
+    could not). It has no ``close`` on purpose: CherryPy inspects the
+    signature of a body's ``close`` after every streamed answer, which cost
+    more than the rest of a small GET's body handling.
 
     A stream backed by a file first offers its region to the server as a
     :class:`~blobsvc.http.sendfile.FileChunk`; if the server takes it, the
@@ -278,7 +283,7 @@ class ExactLengthBody:
             self._finish()
         self.sent += len(chunk)
         if self.sent > self.size:
-            self.close()
+            self.release()
             self._abort()
         return chunk
 
@@ -290,7 +295,7 @@ class ExactLengthBody:
 
     def _finish(self) -> NoReturn:
         """The end of the body: exact, or the connection is dropped."""
-        self.close()
+        self.release()
         if self.sent != self.size:
             self._abort()
         raise StopIteration
@@ -300,7 +305,7 @@ class ExactLengthBody:
                   "connection aborted", self.path, self.sent, self.size)
         raise ConnectionAbortedError(f"object {self.path} ended after {self.sent} of {self.size} bytes")
 
-    def close(self) -> None:
+    def release(self) -> None:
         self.stream.close()
 
 
