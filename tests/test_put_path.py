@@ -33,6 +33,8 @@ from live_server import GroupServer, filesystem_config
 
 from blobsvc.http import framing
 from blobsvc.http.connections import DirectReader, PrefixedStreamReader
+from blobsvc.storage.errors import ChecksumMismatch
+from blobsvc.storage.upload import Upload
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -528,3 +530,31 @@ def test_http_client_put_on_a_kept_alive_connection(server):
             assert response.status == 200 and response.read() == DATA[:size]
     finally:
         conn.close()
+
+
+# -- MD5 left to a backend that computes it -------------------------------------
+
+def test_an_upload_left_to_the_backend_hashes_no_md5_and_reports_the_backends():
+    data = os.urandom(5 * 1024 * 1024 + 3)  # past the inline limit: threads would hash
+    upload = Upload([data[:1000], data[1000:]], expected_size=len(data))
+    assert upload.leave_md5_to_backend()
+    assert b"".join(upload) == data
+    assert upload.complete and upload.known_md5_hex is None
+    upload.backend_md5(hashlib.md5(data).hexdigest())
+    assert upload.known_md5_hex == upload.md5_hex == hashlib.md5(data).hexdigest()
+
+
+def test_an_upload_with_a_content_md5_keeps_hashing_and_checking_it():
+    data = b"abc" * 1000
+    upload = Upload(data, content_md5=hashlib.md5(b"other").digest())
+    assert not upload.leave_md5_to_backend()
+    with pytest.raises(ChecksumMismatch):
+        b"".join(upload)
+
+
+def test_sha256_still_computed_when_the_md5_is_the_backends():
+    data = b"xyz" * 100_000
+    upload = Upload(data, compute_sha256=True)
+    assert upload.leave_md5_to_backend()
+    b"".join(upload)
+    assert upload.sha256_hex == hashlib.sha256(data).hexdigest()

@@ -681,3 +681,35 @@ def test_swift_down_during_requests_and_at_stop_logs_one_line_per_failure(swift_
     assert all(LOG_LINE.match(line) for line in lines), "\n".join(lines)
     assert len([line for line in about_swift if "GET /v1/objects/big" in line]) == 1, about_swift
     assert len(about_swift) < 10, "\n".join(about_swift)
+
+
+def test_a_plain_put_takes_its_md5_from_swift_and_hashes_nothing_itself(swift):
+    data = pattern(SEGMENT)
+    upload = Upload(data, expected_size=len(data))
+    info = swift.put_object("plain", upload)
+    assert info.etag == upload.known_md5_hex == md5_hex(data)
+    assert swift.stat_object("plain").etag == md5_hex(data)
+
+
+def test_a_plain_put_that_loses_to_a_newer_version_answers_with_that_version(swift, monkeypatch):
+    # Swift keeps the version with the newest timestamp and answers an older
+    # write 202 without an ETag (a racing write from another instance). The
+    # race is staged: the write goes through, a newer one lands, and Swift's
+    # answer is the 202 it gives a loser. blobsvc hashed nothing, so it
+    # reports the version Swift kept and leaves the upload's MD5 unknown.
+    real_put = Connection.put_object
+
+    def lose_the_race(conn, container, name, contents, **kwargs):
+        response = kwargs.pop("response_dict")
+        real_put(conn, container, name, contents, **kwargs)
+        real_put(conn, container, name, b"newer")
+        response.update(status=202, headers={})
+        return ""
+
+    monkeypatch.setattr(Connection, "put_object", lose_the_race)
+    upload = Upload(b"older bytes", expected_size=11)
+    info = swift.put_object("raced", upload)
+    monkeypatch.undo()
+    assert (info.etag, info.size) == (md5_hex(b"newer"), 5)
+    assert upload.known_md5_hex is None
+    assert swift.get_object("raced") == b"newer"

@@ -73,7 +73,7 @@ class BlobsvcResponse(Response):
     def __init__(self) -> None:
         self.status = None
         self.header_list = None
-        self._body = []
+        self._body: list[bytes] = []
         self.time = time.time()
         self.headers = httputil.HeaderMap()
         # Keys already in their stored (title) case: dict.update skips the

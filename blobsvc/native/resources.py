@@ -20,8 +20,8 @@ import cherrypy
 
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, preconditions
-from blobsvc.http.dates import http_date
 from blobsvc.http.bodies import RequestBody, body_chunks
+from blobsvc.http.dates import http_date
 from blobsvc.http.errors import ApiError
 from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.http.responses import send_json
@@ -175,7 +175,7 @@ class ObjectResource:
         created(path)
         cherrypy.serving.response.headers["ETag"] = f'"{info.etag}"'
         document = info.to_json()
-        document.update(md5=upload.md5_hex, sha256=upload.sha256_hex)
+        document.update(md5=upload.known_md5_hex, sha256=upload.sha256_hex)
         return send_json(document, 201)
 
     def _current(self, path: str) -> ObjectInfo | None:

@@ -1,5 +1,5 @@
-"""MD5 (always) and SHA-256 (when asked) of a stream, off the thread that
-moves the bytes.
+"""MD5 (unless the backend computes it) and SHA-256 (when asked) of a
+stream, off the thread that moves the bytes.
 
 MD5 runs at about 550 MB/s on one core and cannot be split, so it bounds
 what a PUT can reach; SHA-256 costs as much again, which is why it runs
@@ -66,14 +66,19 @@ class StreamHasher:
     """The digests of everything fed to :meth:`update`, in order."""
 
     def __init__(self, sha256: bool = True, max_pending: int = MAX_PENDING) -> None:
-        self._md5 = hashlib.md5()
+        self._md5: hashlib._Hash | None = hashlib.md5()
         self._sha256 = hashlib.sha256() if sha256 else None
         self._max_pending = max_pending
         self._inline_bytes = 0
         self._threads: list[_HashThread] | None = None
 
+    def skip_md5(self) -> None:
+        """Compute no MD5 (the backend does); only before the first update."""
+        assert self._inline_bytes == 0 and self._threads is None, "hashing has begun"
+        self._md5 = None
+
     def _digests(self) -> list[hashlib._Hash]:
-        return [self._md5] if self._sha256 is None else [self._md5, self._sha256]
+        return [digest for digest in (self._md5, self._sha256) if digest is not None]
 
     def update(self, chunk: Chunk) -> None:
         """Hash ``chunk``; see the module docstring for when its buffer is free again."""
@@ -87,10 +92,11 @@ class StreamHasher:
         if self._inline_bytes >= INLINE_LIMIT:
             self._threads = [_HashThread(digest, self._max_pending) for digest in self._digests()]
 
-    def finish(self) -> tuple[bytes, str | None]:
-        """The MD5 digest, and the SHA-256 hex if asked for; call once."""
+    def finish(self) -> tuple[bytes | None, str | None]:
+        """The MD5 digest (None if skipped), and the SHA-256 hex if asked for; call once."""
         self.abandon()
-        return self._md5.digest(), None if self._sha256 is None else self._sha256.hexdigest()
+        return (None if self._md5 is None else self._md5.digest(),
+                None if self._sha256 is None else self._sha256.hexdigest())
 
     def abandon(self) -> None:
         """Stop the threads (of an upload that failed midway, or ended)."""

@@ -61,8 +61,9 @@ class Upload:
     the iteration ended without an exception: the length and checksum checks
     run at the end of the stream, before the last ``StopIteration``, so a
     backend that streams (Swift) never receives the end of a body that is
-    wrong. MD5 (the ETag) is always computed; SHA-256 only when a checksum
-    is expected or ``compute_sha256`` asks for it.
+    wrong. MD5 (the ETag) is computed unless the driver leaves it to a
+    backend that computes it anyway (:meth:`leave_md5_to_backend`); SHA-256
+    only when a checksum is expected or ``compute_sha256`` asks for it.
     """
 
     def __init__(
@@ -103,6 +104,8 @@ class Upload:
         self._hasher = StreamHasher(sha256=compute_sha256 or self.expected_sha256 is not None)
         self._md5: bytes | None = None
         self._sha256_hex: str | None = None
+        #: The MD5 is the backend's to compute and report (see leave_md5_to_backend).
+        self._md5_by_backend = False
         self.complete = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -211,6 +214,25 @@ class Upload:
         if self.expected_sha256 is not None and self._sha256_hex != self.expected_sha256:
             raise ChecksumMismatch("body does not match X-Checksum-Sha256")
 
+    def leave_md5_to_backend(self) -> bool:
+        """Hash no MD5 here, for a backend that computes the body's MD5 as
+        it stores it (Swift's ETag of a plain object) and reports it with
+        :meth:`backend_md5`: one MD5 per byte instead of two, which bounded
+        uploads to Swift. Not when a Content-MD5 is to be checked before
+        the commit. Call before reading; True if the MD5 is now the backend's.
+        """
+        assert not self.size and not self.complete, "the upload is being read"
+        if self.expected_md5 is not None:
+            return False
+        self._hasher.skip_md5()
+        self._md5_by_backend = True
+        return True
+
+    def backend_md5(self, md5_hex: str | None) -> None:
+        """The body's MD5 as the backend computed it (None: it did not say)."""
+        assert self._md5_by_backend, "the MD5 was not left to the backend"
+        self._md5 = bytes.fromhex(md5_hex) if md5_hex else None
+
     @property
     def md5_hex(self) -> str:
         """Hex MD5 of the body; known once the iteration has ended."""
@@ -218,9 +240,16 @@ class Upload:
         return self._md5.hex()
 
     @property
+    def known_md5_hex(self) -> str | None:
+        """:attr:`md5_hex`, or None when a backend that was left the MD5 did
+        not report it (Swift, for a write that lost to a newer version)."""
+        assert self.complete, "the upload has not been read to its end"
+        return None if self._md5 is None else self._md5.hex()
+
+    @property
     def sha256_hex(self) -> str | None:
         """Hex SHA-256 of the body, None when it was not computed (see the class)."""
-        assert self._md5 is not None, "the upload has not been read to its end"
+        assert self.complete, "the upload has not been read to its end"
         return self._sha256_hex
 
     def check_precondition(self, current: ObjectInfo | None) -> None:

@@ -22,9 +22,9 @@ from typing import Any, Callable, Iterable, Iterator
 from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, Precondition, Upload
 from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.bodies import Body, Splitter, read_ahead
-from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.client import ContainerClient, head_or_none
 from blobsvc.storage.swift.errors import log, swift_errors
-from blobsvc.storage.swift.headers import Stored, Written
+from blobsvc.storage.swift.headers import Stored, Written, info_from_headers
 from blobsvc.storage.swift.layout import SEGMENTS_DIR, ManifestEntry, private_prefix, slo_etag
 from blobsvc.storage.swift.retire import NOTHING_REPLACED, Replaced, Retirement
 
@@ -68,6 +68,8 @@ class Uploader:
         """Store ``upload`` at ``path`` (claimed and clash-checked by the caller)."""
         size = upload.expected_size
         if size is not None and size <= self.segment_size:
+            if upload.leave_md5_to_backend():
+                return self._put_plain_hashed_by_swift(path, upload)
             return self.put_plain(path, upload, upload.content_type, upload.precondition,
                                   lambda: upload.md5_hex)
         chunks: Iterator[bytes] = iter(upload)
@@ -81,10 +83,11 @@ class Uploader:
 
     def put_plain(self, path: str, chunks: Iterable[bytes], content_type: str,
                   precondition: Precondition | None,
-                  md5_hex: Callable[[], str] | None = None) -> ObjectInfo:
+                  md5_hex: Callable[[], str | None] | None = None) -> ObjectInfo:
         """One streamed PUT; its final chunk goes out only after every check.
 
-        ``md5_hex`` gives the bytes' MD5 when the chunks are hashed already.
+        ``md5_hex`` gives the bytes' MD5 when the chunks are hashed already
+        (None from it: no MD5 but Swift's ETag).
         """
         body: Body[Replaced] = Body(chunks, before_end=lambda: self.retirement.prepare_replace(
             path, precondition, self.client.conn("side")), hashed=md5_hex is None)
@@ -93,9 +96,29 @@ class Uploader:
         except BaseException:
             self.retirement.drop(body.end_result)
             raise
-        etag = stored.etag or (md5_hex() if md5_hex is not None else body.md5_hex)
+        etag = stored.etag or (md5_hex() if md5_hex is not None else body.md5_hex) or ""
         self.retirement.settle(path, body.end_result)
         return Written(etag, body.size, content_type, stored.last_modified).info(path)
+
+    def _put_plain_hashed_by_swift(self, path: str, upload: Upload) -> ObjectInfo:
+        """A plain PUT whose MD5 only Swift computes: the object server
+        hashes every byte it stores and answers with the MD5 as the ETag.
+
+        A write that lost to a newer version (202) gets no ETag; its answer
+        then describes the version Swift kept, and the upload's MD5 stays
+        unknown.
+        """
+        info = self.put_plain(path, upload, upload.content_type, upload.precondition,
+                              lambda: None)
+        if info.etag:
+            upload.backend_md5(info.etag)
+            return info
+        upload.backend_md5(None)
+        with swift_errors("stat", path):
+            headers = head_or_none(self.client.conn(), self.client.container, path)
+        if headers is None:  # the newer version is already gone too
+            raise BackendUnavailable(f"{path} was replaced and removed while being written", path)
+        return info_from_headers(path, headers)
 
     def _put_large(self, path: str, chunks: Iterator[bytes], upload: Upload) -> ObjectInfo:
         parts = Parts(path)
