@@ -22,7 +22,7 @@ from blobsvc.storage.errors import (
     StoragePermissionDenied,
     TooLarge,
 )
-from blobsvc.storage.filesystem import FilesystemDriver, FilesystemSettings
+from blobsvc.storage.filesystem import FilesystemDriver, FilesystemSettings, writeback
 from blobsvc.storage.settings import build_settings
 
 
@@ -449,3 +449,35 @@ def test_bad_modes_are_refused_at_start(tmp_path, setting, value):
 ])
 def test_modes_are_read_as_octal(tmp_path, value, expected):
     assert FilesystemDriver.build(root=str(tmp_path / "data"), file_mode=value).file_mode == expected
+
+
+# -- writeback started while an upload arrives (fsync on) ---------------------
+
+def test_writeback_of_a_large_upload_is_started_in_steps_on_this_platform(tmp_path, monkeypatch):
+    """With fsync on, the disk starts writing while the body still arrives:
+    every byte's writeback is asked for once, in order, in steps."""
+    calls = []
+    real = writeback._sync_file_range
+    assert real is not None, "sync_file_range is missing: uploads would fsync everything at the end"
+
+    def recording(fd, offset, count, flags):
+        calls.append((offset, count))
+        return real(fd, offset, count, flags)
+
+    monkeypatch.setattr(writeback, "_sync_file_range", recording)
+    fs = FilesystemDriver.build(root=str(tmp_path / "root"), fsync=True)
+    data = os.urandom(3 * writeback.STEP + 12345)
+    fs.put_object("big", [data[i:i + 1_000_003] for i in range(0, len(data), 1_000_003)])
+    assert fs.get_object("big") == data
+    assert [offset for offset, _ in calls] == [sum(c for _, c in calls[:i]) for i in range(len(calls))]
+    assert len(calls) >= 2 and all(count >= writeback.STEP for _, count in calls)
+    covered = sum(count for _, count in calls)
+    assert len(data) - covered < writeback.STEP  # the rest is the fsync's
+
+
+def test_no_writeback_is_forced_with_fsync_off(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(writeback, "_sync_file_range", lambda *args: calls.append(args) or 0)
+    fs = FilesystemDriver.build(root=str(tmp_path / "root"), fsync=False)
+    fs.put_object("big", os.urandom(2 * writeback.STEP + 1))
+    assert calls == []

@@ -57,6 +57,7 @@ from blobsvc.storage.filesystem.tempfiles import (
     unlink_quietly,
 )
 from blobsvc.storage.filesystem.tree import Tree, make_dir
+from blobsvc.storage.filesystem.writeback import Writeback
 from blobsvc.storage.settings import DriverSettings
 
 PRIVATE_DIR = paths.RESERVED_PREFIX
@@ -227,7 +228,7 @@ class FilesystemDriver(StorageDriver):
         full = self._resolve(path)
         tmp_path, fd = self._new_temp_file()
         try:
-            self._write_all(fd, upload.views())
+            self._write_all(fd, upload.views(), Writeback(fd, enabled=self.fsync))
             self._attributes.set(fd, ETAG_XATTR, upload.md5_hex)
             self._attributes.set(fd, CONTENT_TYPE_XATTR, upload.content_type)
             if self.fsync:
@@ -251,13 +252,16 @@ class FilesystemDriver(StorageDriver):
                           ctime=written.st_mtime, etag=upload.md5_hex,
                           content_type=upload.content_type)
 
-    def _write_all(self, fd: int, views: Iterable[memoryview]) -> None:
+    def _write_all(self, fd: int, views: Iterable[memoryview], writeback: Writeback) -> None:
         """Each view straight from the upload's buffer to the file, no copy
         (the view is only valid until the next is asked for)."""
+        total = 0
         for view in views:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
+                total += written
+            writeback.written(total)
 
     @typed_os_errors
     def _delete(self, path: str, precondition: Precondition | None) -> None:
