@@ -21,8 +21,9 @@ from collections import OrderedDict
 
 #: Smaller directories are cheap to read again and are not kept.
 MIN_ENTRIES = 2000
-#: Upper bound on names kept over all directories (about 70 bytes each).
-MAX_NAMES = 1_000_000
+#: Upper bound on names kept over all directories: at about 70 bytes each,
+#: some 17 MiB, inside a worker's memory budget (64 MiB in all).
+MAX_NAMES = 250_000
 SETTLE_SECONDS = 2.0
 
 
