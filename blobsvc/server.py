@@ -31,7 +31,7 @@ from blobsvc import logs
 from blobsvc.auth import AuthSettings
 from blobsvc.config import Config
 from blobsvc.http import wire
-from blobsvc.http.app import build_app
+from blobsvc.http.app import build_app, mount
 from blobsvc.metrics import Metrics, worker_exited
 from blobsvc.storage import StorageDriver, create_driver
 
@@ -53,7 +53,7 @@ def make_server(config: Config, driver: StorageDriver, port: int | None = None,
                 reuse_port: bool = False, metrics: Metrics | None = None) -> wire.Server:
     server = wire.Server(
         (config.server.host, config.server.port if port is None else port),
-        build_app(config, driver, metrics),
+        mount(build_app(config, driver, metrics)),
         numthreads=config.server.threads,
         # cheroot's default backlog of 5 drops the SYNs of a burst of new
         # clients, each of which then waits a second to retry.

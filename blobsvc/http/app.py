@@ -1,106 +1,130 @@
-"""The WSGI application: CherryPy's settings around the dispatcher.
+"""The WSGI application: one exchange from request to log line.
 
-CherryPy is used for its request/response machinery and hooks only: the
-dispatcher (:mod:`blobsvc.http.dispatch`) does the routing, and every answer,
-errors included, is shaped by blobsvc.
+CherryPy serves it grafted onto its tree (:func:`mount`, CherryPy's
+documented way to host a WSGI callable): cheroot parses and frames, the
+dispatcher (:mod:`blobsvc.http.dispatch`) routes, authorises and calls a
+resource, and this module turns the answer into WSGI's status, headers and
+body, running the request log once the body has been sent. It does, for
+blobsvc's answers, what CherryPy's request machinery did: a Content-Length
+for whole bodies, none for 204/304, no body for HEAD, a JSON 500 for
+anything unexpected.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from http.cookies import SimpleCookie
+from typing import Any, Callable, Iterable, Iterator
 
-import cherrypy
-from cherrypy._cprequest import HookMap, Request, Response, hookpoints
-from cherrypy.lib import httputil
+from cherrypy._cptree import Tree
 
 from blobsvc.auth import Authenticator
 from blobsvc.config import Config
-from blobsvc.http import dates, requestlog
+from blobsvc.http import exchange, requestlog
 from blobsvc.http.dispatch import Dispatcher
-from blobsvc.http.responses import cherrypy_error_page, send_error
+from blobsvc.http.exchange import SECURITY_HEADERS, Request, Response
+from blobsvc.http.responses import send_error
 from blobsvc.metrics import Metrics
 from blobsvc.native.routes import NativeApi
 from blobsvc.storage import StorageDriver
 
 log = logging.getLogger(__name__)
 
-#: Sent with every answer: a browser must take Content-Type as given.
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
+StartResponse = Callable[..., Any]
+
+#: Answers that never carry a body (RFC 9110 6.4.1).
+_BODILESS = frozenset({204, 304})
 
 
-def _unexpected_error() -> None:
+class Application:
+    """blobsvc's WSGI application."""
+
+    def __init__(self, dispatcher: Dispatcher, metrics: Metrics, access_log: bool) -> None:
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.access_log = access_log
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request, response = Request(environ), Response(time.time())
+        exchange.begin(request, response)
+        try:
+            requestlog.start(self.metrics)
+            response.after_sent(lambda: requestlog.finish(self.metrics, self.access_log))
+            try:
+                response.body = self.dispatcher.handle(request)
+            except Exception:
+                _unexpected_error(request, response)
+            body = _finalize(request, response)
+            start_response(response.status_line(), _header_list(response))
+        except BaseException:
+            _close(response)
+            raise
+        return Answer(body, response)
+
+
+class Answer:
+    """The body as WSGI iterates it; ``close`` runs what waits for the end."""
+
+    def __init__(self, body: Iterable[bytes], response: Response) -> None:
+        self._body = body
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        _close(self._response)
+
+
+def _close(response: Response) -> None:
+    try:
+        response.run_after_sent()
+    finally:
+        exchange.end()
+
+
+def _unexpected_error(request: Request, response: Response) -> None:
     """Any exception a handler did not expect: a JSON 500, traceback logged."""
-    log.exception("unhandled error in %s %s", cherrypy.serving.request.method,
-                  cherrypy.serving.request.path_info)
-    response = cherrypy.serving.response
+    log.exception("unhandled error in %s %s", request.method, request.path_info)
     response.headers.clear()
     response.headers.update(SECURITY_HEADERS)
+    response.stream = False
     response.body = send_error(500, "internal_error", "internal error; see the server log")
 
 
-def _skip_cherrypy_access_log() -> None:
-    return None
+def _finalize(request: Request, response: Response) -> Iterable[bytes]:
+    """The body to send, with the framing headers that go with it."""
+    body = response.body
+    if response.status in _BODILESS:
+        response.headers.pop("Content-Length", None)
+        return b"",
+    if not response.stream:
+        if body is None:
+            body = b""
+        assert isinstance(body, bytes), "a whole answer is bytes"
+        response.headers.setdefault("Content-Length", str(len(body)))
+        body = (body,)
+    if request.method == "HEAD":
+        return ()
+    return body
 
 
-class BlobsvcRequest(Request):
-    """CherryPy's request with blobsvc's settings as class attributes.
-
-    CherryPy applies an application's config to every request, entry by
-    entry; set here once instead, they cost nothing per request (a small
-    GET spent a tenth of its time in that loop).
-    """
-
-    process_request_body = False
-    # Query values arrive as Latin-1 (one char per byte) and are decoded as
-    # UTF-8 by resources.query_param, which answers 400, not CherryPy's
-    # 404, when they are not UTF-8.
-    query_string_encoding = "latin-1"
-    show_tracebacks = False
-    show_mismatched_params = False
-    error_response = staticmethod(_unexpected_error)
-    error_page = {"default": cherrypy_error_page}
-
-
-class BlobsvcResponse(Response):
-    """CherryPy's response with blobsvc's own headers from the start.
-
-    It sets what ``Response.__init__`` sets (a test holds the two to the same
-    attributes) without formatting the Date header anew for every answer.
-    """
-
-    def __init__(self) -> None:
-        self.status = None
-        self.header_list = None
-        self._body: list[bytes] = []
-        self.time = time.time()
-        self.headers = httputil.HeaderMap()
-        # Keys already in their stored (title) case: dict.update skips the
-        # map's key transformation, as CherryPy's own __init__ does.
-        dict.update(self.headers, {"Content-Type": "text/html", "Server": "blobsvc",
-                                   "Date": dates.now(self.time), **SECURITY_HEADERS})
-        self.cookie = SimpleCookie()
+def _header_list(response: Response) -> list[tuple[str, str]]:
+    """WSGI's headers: Latin-1 text, one pair per header."""
+    return [(name, str(value)) for name, value in response.headers.items()]
 
 
 def build_app(config: Config, driver: StorageDriver,
-              metrics: Metrics | None = None) -> cherrypy.Application:
+              metrics: Metrics | None = None) -> Application:
     """The WSGI application serving ``driver`` with ``config``."""
     metrics = metrics or Metrics()
     driver.metrics = metrics  # every storage call is timed and its errors counted
     native = NativeApi(driver, config, metrics, Authenticator(config.auth))
-    hooks = HookMap(hookpoints)
-    hooks.attach("on_start_resource", requestlog.start, priority=10,
-                 metrics=metrics, access_log_on=config.log.access_log)
-    # One request class per application: the dispatcher and hooks are its own.
-    request_class = type("Request", (BlobsvcRequest,),
-                         {"dispatch": Dispatcher([native], metrics), "hooks": hooks})
-    app = cherrypy.Application(None, script_name="", config={})
-    app.request_class = request_class
-    app.response_class = BlobsvcResponse
-    # CherryPy formats an Apache-style access line for every request even
-    # when nothing logs it; blobsvc.http.requestlog writes its own.
-    app.log.access = _skip_cherrypy_access_log
-    app.log.access_log.propagate = False
-    app.log.error_log.propagate = False
-    return app
+    return Application(Dispatcher([native], metrics), metrics, config.log.access_log)
+
+
+def mount(app: Application) -> Tree:
+    """A CherryPy tree with ``app`` grafted at the root, for cheroot to serve."""
+    tree = Tree()
+    tree.graft(app, script_name="")
+    return tree

@@ -1,9 +1,8 @@
-"""One request's own state, from its first hook to its log line.
+"""One request's own state, from its start to its log line.
 
-CherryPy's request object is shared machinery; what blobsvc learns about a
-request (its id, route, principal, the bytes it brought) lives in one typed
-object beside it instead of in loose attributes, so every reader names the
-same fields.
+What blobsvc learns about a request (its id, route, principal, the bytes it
+brought) lives in one typed object on the exchange, so every reader names
+the same fields.
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import cherrypy
-
 from blobsvc.auth import Principal
+from blobsvc.http import exchange
 
 #: The route of a request that never reached one (a malformed path, say).
 UNROUTED = "unknown"
@@ -37,12 +35,12 @@ class RequestContext:
 
 def begin(request_id: str) -> RequestContext:
     context = RequestContext(request_id)
-    cherrypy.serving.request.blobsvc = context
+    exchange.request().context = context
     return context
 
 
 def current() -> RequestContext:
     """The running request's context (one is made for every request, even
-    one CherryPy refuses before dispatching it)."""
-    context = getattr(cherrypy.serving.request, "blobsvc", None)
+    one refused before it reached a route)."""
+    context: RequestContext | None = exchange.request().context
     return context if context is not None else begin("-")

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 from urllib.parse import quote_from_bytes, unquote_to_bytes, urlsplit
 
-import cherrypy
-
 from blobsvc.auth import AuthDenied
-from blobsvc.http import context
+from blobsvc.http import context, exchange
 from blobsvc.http.errors import ApiError, status_of
+from blobsvc.http.exchange import Request
 from blobsvc.http.responses import send_error, send_storage_error
 from blobsvc.metrics import Metrics
 from blobsvc.storage.errors import StorageError
@@ -56,11 +55,10 @@ class FrontEnd(Protocol):
         """Raise AuthDenied unless the request may call ``route``."""
 
 
-class Dispatcher(cherrypy.dispatch.Dispatcher):
-    """CherryPy's dispatch hook: every request goes to :class:`Handler`."""
+class Dispatcher:
+    """Every request goes through :meth:`handle`."""
 
     def __init__(self, front_ends: Sequence[FrontEnd], metrics: Metrics) -> None:
-        super().__init__()
         self.front_ends = tuple(front_ends)
         self.metrics = metrics
 
@@ -71,46 +69,28 @@ class Dispatcher(cherrypy.dispatch.Dispatcher):
                 return front_end, route
         raise ApiError(404, f"no such endpoint: {raw_path}")
 
-    def __call__(self, path_info: str) -> None:
-        request = cherrypy.serving.request
-        # No per-request config: the settings are the request class's
-        # attributes (blobsvc.http.app), and CherryPy's global defaults
-        # (the encode and trailing-slash tools) are not wanted.
-        request.config = {}
-        request.is_index = False
-        request.handler = Handler(self, path_info)
-
-
-class Handler:
-    """Routes, authorises and calls one request; errors become JSON."""
-
-    def __init__(self, dispatcher: Dispatcher, path_info: str) -> None:
-        self.dispatcher = dispatcher
-        self.path_info = path_info
-
-    def __call__(self) -> object:
-        request = cherrypy.serving.request
+    def handle(self, request: Request) -> object:
+        """Route, authorise and call ``request``; the answer's body."""
         front_end = None
         try:
-            # CherryPy's path_info has "//" collapsed; the API needs it intact.
-            front_end, route = self.dispatcher.route(raw_path_info(request.wsgi_environ,
-                                                                   self.path_info))
+            # The path as sent: "//" and percent-escapes intact.
+            front_end, route = self.route(raw_path_info(request.environ, request.path_info))
             context.current().route = route.name
             refuse_unknown_parameters(route, request.params)
             front_end.authorize(route)
             return resource_method(route.resource, request.method)(*route.args)
         except AuthDenied as exc:
             if exc.status == 401 and front_end is not None:
-                cherrypy.serving.response.headers["WWW-Authenticate"] = front_end.challenge
+                exchange.response().headers["WWW-Authenticate"] = front_end.challenge
             code = "unauthorized" if exc.status == 401 else "forbidden"
             return send_error(exc.status, code, exc.message)
         except ApiError as exc:
-            cherrypy.serving.response.headers.update(exc.headers)
+            exchange.response().headers.update(exc.headers)
             return send_error(exc.status, exc.code, exc.message)
         except StorageError as exc:
             if status_of(exc) >= 500:
-                self.dispatcher.metrics.backend_errors.labels(exc.code).inc()
-                log.warning("%s %s: %s", request.method, self.path_info, exc.message)
+                self.metrics.backend_errors.labels(exc.code).inc()
+                log.warning("%s %s: %s", request.method, request.path_info, exc.message)
             return send_storage_error(exc)
 
 
@@ -118,7 +98,7 @@ def resource_method(resource: object, method: str) -> Callable[..., object]:
     handler = getattr(resource, method, None) if method in METHODS else None
     if handler is None:
         allowed = [m for m in METHODS if hasattr(resource, m)]
-        cherrypy.serving.response.headers["Allow"] = ", ".join(sorted(allowed))
+        exchange.response().headers["Allow"] = ", ".join(sorted(allowed))
         raise ApiError(405, f"{method} is not allowed here")
     return handler
 

@@ -1,10 +1,9 @@
 """Per-request bookkeeping: request id, one access-log line, metrics.
 
-Runs as CherryPy hooks (attached by :mod:`blobsvc.http.app` to the
-application's request class): :func:`start` starts the clock when the
-request arrives and records everything in ``on_end_request``, which
-CherryPy calls after the last byte of a streamed body has been sent, so
-durations and byte counts are true for large downloads too.
+The application (:mod:`blobsvc.http.app`) calls :func:`start` when the
+request arrives and :func:`finish` once the answer's last byte has been
+sent (or the answer abandoned), so durations and byte counts are true for
+large downloads too.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ import secrets
 import time
 from urllib.parse import quote
 
-import cherrypy
-
-from blobsvc.http import context
+from blobsvc.http import context, exchange
+from blobsvc.http.exchange import Response
 from blobsvc.logs import escape_text
 from blobsvc.metrics import Metrics
 
@@ -30,23 +28,20 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
 
-def start(metrics: Metrics, access_log_on: bool) -> None:
-    request = cherrypy.serving.request
-    incoming = request.headers.get("X-Request-Id", "")
+def start(metrics: Metrics) -> None:
+    incoming = exchange.request().headers.get("X-Request-Id", "")
     request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(8)
     context.begin(request_id)
-    cherrypy.serving.response.headers["X-Request-Id"] = request_id
+    exchange.response().headers["X-Request-Id"] = request_id
     metrics.in_flight.inc()
-    request.hooks.attach("on_end_request", _finish, priority=90,
-                         metrics=metrics, access_log_on=access_log_on)
 
 
-def _finish(metrics: Metrics, access_log_on: bool) -> None:
-    request, response = cherrypy.serving.request, cherrypy.serving.response
+def finish(metrics: Metrics, access_log_on: bool) -> None:
+    request, response = exchange.request(), exchange.response()
     state = context.current()
     metrics.in_flight.dec()
     duration = time.monotonic() - state.started
-    status = int(str(response.status).split(" ", 1)[0])
+    status = response.status
     bytes_out = _body_bytes_sent(request.method, status, response)
     object_bytes = bytes_out if state.sends_object else 0
     metrics.observe(request.method, state.route, status, duration, state.bytes_in, object_bytes,
@@ -54,7 +49,7 @@ def _finish(metrics: Metrics, access_log_on: bool) -> None:
     if access_log_on and access_log.isEnabledFor(logging.INFO):
         principal = state.principal
         fields = {
-            "remote": _field(request.remote.ip), "method": _field(request.method),
+            "remote": _field(request.remote_ip), "method": _field(request.method),
             "path": _logged_path(request.path_info),
             "route": _field(state.route), "status": status, "bytes_in": state.bytes_in,
             "bytes_out": bytes_out, "duration_ms": round(duration * 1000, 1),
@@ -78,7 +73,7 @@ def _field(value: object) -> str:
     return escape_text(str(value), also=" \\")
 
 
-def _body_bytes_sent(method: str, status: int, response: cherrypy._cprequest.Response) -> int:
+def _body_bytes_sent(method: str, status: int, response: Response) -> int:
     """Body bytes really sent: listings and errors too, and for a download
     cut short, what went out rather than what was announced."""
     if method == "HEAD" or status in (204, 304) or status < 200:
@@ -86,5 +81,5 @@ def _body_bytes_sent(method: str, status: int, response: cherrypy._cprequest.Res
     sent = getattr(response.body, "sent", None)  # a streamed object counts its bytes
     if sent is not None:
         return sent
-    length = str(response.headers.get("Content-Length", 0))  # CherryPy's own is an int
+    length = str(response.headers.get("Content-Length", 0))
     return int(length) if length.isdigit() else 0

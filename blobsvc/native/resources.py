@@ -16,10 +16,8 @@ import re
 from typing import Callable, Iterator, Mapping, NoReturn
 from urllib.parse import quote
 
-import cherrypy
-
 from blobsvc.config import ServerSettings
-from blobsvc.http import context, preconditions
+from blobsvc.http import context, exchange, preconditions
 from blobsvc.http.bodies import RequestBody, body_chunks
 from blobsvc.http.dates import http_date
 from blobsvc.http.errors import ApiError
@@ -63,7 +61,7 @@ def is_active_type(content_type: str) -> bool:
 
 def object_headers(info: ObjectInfo, inline_active: bool = False) -> None:
     """Headers GET and HEAD share, all from one ObjectInfo."""
-    headers = cherrypy.serving.response.headers
+    headers = exchange.response().headers
     content_type = info.content_type or "application/octet-stream"
     headers["Content-Length"] = str(info.size)
     headers["Content-Type"] = content_type
@@ -87,7 +85,7 @@ class ObjectResource:
         self.settings = settings
 
     def GET(self, path: str) -> Iterator[bytes] | bytes:
-        headers = cherrypy.serving.request.headers
+        headers = exchange.request().headers
         if "Range" not in headers:
             info, stream = self.driver.open_object(path)
             with closed_unless_sent(stream):
@@ -113,7 +111,7 @@ class ObjectResource:
             self._object_headers(opened)
             if byte_range is None:
                 return self._stream(stream, info.size or 0, path)
-            response = cherrypy.serving.response
+            response = exchange.response()
             response.status = 206
             response.headers["Content-Range"] = byte_range.content_range(info.size or 0)
             response.headers["Content-Length"] = str(byte_range.length)
@@ -130,12 +128,12 @@ class ObjectResource:
 
     def _conditions_allow(self, info: ObjectInfo) -> bool:
         """Apply If-* headers; False when a 304 has been set up instead."""
-        outcome = preconditions.evaluate(cherrypy.serving.request.headers,
-                                         cherrypy.serving.request.method, info)
+        outcome = preconditions.evaluate(exchange.request().headers,
+                                         exchange.request().method, info)
         if outcome == preconditions.FAILED:
             raise ApiError(412, "the object does not match the request's preconditions")
         if outcome == preconditions.NOT_MODIFIED:
-            response = cherrypy.serving.response
+            response = exchange.response()
             response.status = 304
             response.headers.pop("Content-Type", None)
             if info.etag:
@@ -146,7 +144,7 @@ class ObjectResource:
         return True
 
     def _range_of(self, info: ObjectInfo) -> ByteRange | None:
-        headers = cherrypy.serving.request.headers
+        headers = exchange.request().headers
         if not preconditions.if_range_allows(headers.get("If-Range"), info):
             return None
         try:
@@ -157,10 +155,10 @@ class ObjectResource:
 
     @staticmethod
     def _stream(stream: ObjectStream, size: int, path: str) -> Iterator[bytes]:
-        cherrypy.serving.response.stream = True
+        exchange.response().stream = True
         context.current().sends_object = True
         body = ExactLengthBody(stream, size, path)
-        cherrypy.serving.request.hooks.attach("on_end_request", body.release)
+        exchange.response().after_sent(body.release)
         return body
 
     def PUT(self, path: str) -> bytes:
@@ -173,7 +171,7 @@ class ObjectResource:
             if upload is not None:
                 context.current().bytes_in = upload.size
         created(path)
-        cherrypy.serving.response.headers["ETag"] = f'"{info.etag}"'
+        exchange.response().headers["ETag"] = f'"{info.etag}"'
         document = info.to_json()
         document.update(md5=upload.known_md5_hex, sha256=upload.sha256_hex)
         return send_json(document, 201)
@@ -185,10 +183,10 @@ class ObjectResource:
             return None
 
     def DELETE(self, path: str) -> None:
-        headers = cherrypy.serving.request.headers
+        headers = exchange.request().headers
         self.driver.delete_object(path, preconditions.write_precondition(headers, "DELETE"))
         context.current().deleted_object = True
-        response = cherrypy.serving.response
+        response = exchange.response()
         response.status = 204
         response.headers.pop("Content-Type", None)
 
@@ -196,7 +194,7 @@ class ObjectResource:
         """Everything decidable before the body is read is decided here, so a
         refused upload costs the client no bytes (and ``100 Continue`` is
         only sent for one that may succeed)."""
-        request = cherrypy.serving.request
+        request = exchange.request()
         headers = request.headers
         content_length = _content_length(headers)
         max_size = self.settings.max_object_size
@@ -221,7 +219,7 @@ class ObjectResource:
 
 def created(path: str) -> None:
     """A write answered 201: say where the object now lives (RFC 9110 10.2.2)."""
-    cherrypy.serving.response.headers["Location"] = OBJECTS_URL + quote(path, safe="/")
+    exchange.response().headers["Location"] = OBJECTS_URL + quote(path, safe="/")
     context.current().wrote_object = True
 
 
@@ -235,7 +233,7 @@ def closed_unless_sent(stream: ObjectStream) -> Iterator[None]:
     except BaseException:
         stream.close()
         raise
-    if not getattr(cherrypy.serving.response, "stream", False):
+    if not getattr(exchange.response(), "stream", False):
         stream.close()
 
 
@@ -245,11 +243,9 @@ class ExactLengthBody:
     The status line and Content-Length are already out when it runs; a
     short body would leave the client waiting forever, so a stream of the
     wrong length raises and the server drops the connection instead.
-    CherryPy's ``on_end_request`` calls :meth:`release` whether or not the
-    body was sent, which closes the stream (a generator that never started
-    could not). It has no ``close`` on purpose: CherryPy inspects the
-    signature of a body's ``close`` after every streamed answer, which cost
-    more than the rest of a small GET's body handling.
+    The exchange calls :meth:`release` once the answer is over, whether or
+    not the body was sent, which closes the stream (a generator that never
+    started could not).
 
     A stream backed by a file first offers its region to the server as a
     :class:`~blobsvc.http.sendfile.FileChunk`; if the server takes it, the
@@ -348,7 +344,7 @@ class MoveResource:
         source, target = _string_field(body, "from"), _string_field(body, "to")
         for path in (source, target):
             self.require_write(path)  # the source is removed: writing it too
-        precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
+        precondition = preconditions.write_precondition(exchange.request().headers, "PUT")
         moved = self.driver.move_object(source, target, precondition)
         created(moved.path)
         return send_json(moved.to_json(), 201)
@@ -374,7 +370,7 @@ class CatResource:
             raise ApiError(400, "'chunks' must be a non-empty list of paths")
         for path in (target, *chunks):
             self.require_write(path)  # the chunks are deleted afterwards
-        precondition = preconditions.write_precondition(cherrypy.serving.request.headers, "PUT")
+        precondition = preconditions.write_precondition(exchange.request().headers, "PUT")
         joined = self.driver.cat_objects(target, chunks, max_size=self.settings.max_object_size,
                                          precondition=precondition)
         created(joined.path)
@@ -398,7 +394,7 @@ class MetricsResource:
 
     def GET(self) -> bytes:
         body, content_type = self.metrics.exposition()
-        cherrypy.serving.response.headers["Content-Type"] = content_type
+        exchange.response().headers["Content-Type"] = content_type
         return body
 
 
@@ -423,7 +419,7 @@ def read_json_body() -> dict:
     """The request's JSON object, read only up to :data:`MAX_JSON_BODY` bytes
     whatever the client declares (a bigger one is refused mid-read and its
     connection closed)."""
-    request = cherrypy.serving.request
+    request = exchange.request()
     content_length = _content_length(request.headers)
     too_large = ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
     if content_length is not None and content_length > MAX_JSON_BODY:
@@ -455,7 +451,7 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
         return None
     raw = headers.get("Content-Length")
     if raw is None:
-        if cherrypy.serving.request.method in ("PUT", "POST"):
+        if exchange.request().method in ("PUT", "POST"):
             raise ApiError(411, "Content-Length or Transfer-Encoding: chunked is required")
         return 0
     if not (raw.isascii() and raw.isdigit()):
@@ -487,7 +483,7 @@ def _sha256(raw: str | None) -> str | None:
 
 def query_param(name: str) -> str | None:
     """One query parameter as text; 400 when repeated or not UTF-8."""
-    value = cherrypy.serving.request.params.get(name)
+    value = exchange.request().params.get(name)
     if value is None:
         return None
     if not isinstance(value, str):

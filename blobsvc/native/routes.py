@@ -9,11 +9,9 @@ in the body) and then path by path as the resource reads them.
 
 from __future__ import annotations
 
-import cherrypy
-
 from blobsvc.auth import LEVELS, AuthDenied, Authenticator, Principal
 from blobsvc.config import Config
-from blobsvc.http import context
+from blobsvc.http import context, exchange
 from blobsvc.http.dispatch import Route, decode_path
 from blobsvc.metrics import Metrics
 from blobsvc.native.openapi import OpenApiResource
@@ -92,7 +90,7 @@ class NativeApi:
         name = route.name
         if name in PUBLIC_ROUTES or (name == METRICS and self.auth.settings.public_metrics):
             return
-        request = cherrypy.serving.request
+        request = exchange.request()
         object_path = route.args[0] if name == OBJECT else None
         principal = self.auth.identify(request.headers, request.params, request.method, object_path)
         context.current().principal = principal
@@ -119,4 +117,4 @@ class NativeApi:
     def require_write(self, path: str) -> None:
         principal = context.current().principal
         assert principal is not None  # authorize() identified the client of a body route
-        self.auth.require(principal, "write", path, cherrypy.serving.request.method)
+        self.auth.require(principal, "write", path, exchange.request().method)
