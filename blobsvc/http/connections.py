@@ -17,6 +17,13 @@ Deadlines, checked by the selector every half second:
 - any waiting connection (new, kept alive between requests, or inside a
   head) is closed after ``socket_timeout`` seconds of silence.
 
+Every connection waiting in the listen queue is accepted when the
+listening socket becomes readable (up to :data:`_ACCEPT_BATCH` at a time).
+cheroot accepts one per turn of its loop, and a turn here reads every
+connection that became readable: with a few hundred busy connections a
+turn takes tens of milliseconds, so a burst of new connections waited
+seconds in the listen queue with their first request unanswered.
+
 At ``max_connections`` open connections, accepting one more closes the
 waiting connection nearest its deadline, so a flood of idle connections
 cannot lock new clients out. Over TLS, the handshake and the head are read
@@ -41,6 +48,10 @@ if TYPE_CHECKING:
 
 #: Bytes read from a waiting connection per readiness event.
 _RECV_SIZE = 64 * 1024
+#: Connections accepted per readiness of the listening socket, at most: the
+#: queue drains in a few turns even under a flood, and the connections
+#: already open still get their turn.
+_ACCEPT_BATCH = 128
 
 
 class PrefixedSocketIO(socket.SocketIO):
@@ -175,13 +186,19 @@ class HeadWaitingManager(connections.ConnectionManager):
         self.max_connections: int = server.max_connections
         #: The connections parked in the selector, with what each has sent.
         self._heads: dict[HTTPConnection, _Head] = {}
+        # Accepting until the queue is empty must not wait once it is
+        # (cheroot gives the listening socket a one-second timeout).
+        server.socket.setblocking(False)
 
     # -- new connections ----------------------------------------------------
 
     def _from_server_socket(self, server_socket: socket.socket) -> None:
-        # A private hook of cheroot's (its type stubs leave it out).
-        conn = super()._from_server_socket(server_socket)  # type: ignore[misc]
-        if conn is not None:
+        for _ in range(_ACCEPT_BATCH):
+            # A private hook of cheroot's (its type stubs leave it out); None
+            # once the queue is empty (EAGAIN) or for a failed TLS handshake.
+            conn = super()._from_server_socket(server_socket)  # type: ignore[misc]
+            if conn is None:
+                break
             self._make_room()
             self.put(conn)
         return None  # parked, not dispatched: cheroot's loop has nothing to do
