@@ -1,5 +1,7 @@
-"""New connections under many busy clients, in process: a burst of
-connections is accepted at once, not one per turn of the selector loop."""
+"""New connections and the thread pool under many busy clients, in process:
+a burst of connections is accepted at once, not one per turn of the
+selector loop, and a pool whose threads keep finishing requests does not
+grow."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import socket
 import struct
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -56,3 +59,59 @@ def test_one_readiness_of_the_listening_socket_accepts_the_whole_queue(prepared_
     finally:
         for client in clients:
             client.close()
+
+
+class _FakeThread:
+    conn: object | None = None
+
+
+class _FakePool:
+    def __init__(self, threads: int) -> None:
+        self.min = threads
+        self.max = 128
+        self._threads = [_FakeThread() for _ in range(threads)]
+        self.grown = 0
+
+    @property
+    def idle(self) -> int:
+        return sum(1 for thread in self._threads if thread.conn is None)
+
+    def grow(self, amount: int) -> None:
+        self.grown += amount
+        self._threads += [_FakeThread() for _ in range(amount)]
+
+    def shrink(self, amount: int) -> None:
+        raise AssertionError("not expected to shrink")
+
+
+def _grower(pool: _FakePool) -> wire.PoolGrower:
+    return wire.PoolGrower(SimpleNamespace(requests=pool), max_threads=pool.max)
+
+
+def test_a_pool_busy_with_short_requests_does_not_grow():
+    pool = _FakePool(16)
+    grower = _grower(pool)
+    for _ in range(10):  # every thread on a new request at each look
+        for thread in pool._threads:
+            thread.conn = object()
+        grower.look()
+    assert pool.grown == 0
+
+
+def test_a_pool_held_up_by_slow_clients_grows():
+    pool = _FakePool(16)
+    grower = _grower(pool)
+    for thread in pool._threads:
+        thread.conn = object()
+    grower.look()  # first sight: nothing known to be stuck yet
+    grower.look()  # the same connections a look later
+    assert pool.grown == wire.PoolGrower.STEP
+    # The new threads are busy with short requests: enough threads move on.
+    for _ in range(3):
+        for thread in pool._threads[16:]:
+            thread.conn = object()
+        grower.look()
+    assert pool.grown == wire.PoolGrower.STEP
+    # They get stuck too: the pool grows again.
+    grower.look()
+    assert pool.grown == 2 * wire.PoolGrower.STEP

@@ -277,8 +277,17 @@ class Server(wsgi.Server):
 
 
 class PoolGrower:
-    """Adds threads to a cheroot pool that has none idle; removes the extra
-    ones after they have been idle a while."""
+    """Adds threads to a cheroot pool whose threads are held up; removes the
+    extra ones after they have been idle a while.
+
+    A thread is held up when it has been on the same connection since the
+    last look (a slow client, a long transfer), and the pool grows while
+    fewer than :attr:`STEP` threads are idle or moving on. With a few
+    hundred busy connections no thread is ever idle, but each finishes its
+    request in milliseconds: more of them cannot run at once under the GIL,
+    only take turns, and a pool grown to its cap for that spent more CPU
+    per request and served fewer.
+    """
 
     #: How often the pool is looked at, and how many threads one look adds.
     INTERVAL = 0.05
@@ -291,6 +300,9 @@ class PoolGrower:
         self.pool.max = max(max_threads, self.pool.min)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="blobsvc-pool", daemon=True)
+        self._spare_since: float | None = None
+        #: Each busy thread's connection at the last look.
+        self._held: dict[Any, Any] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -299,16 +311,24 @@ class PoolGrower:
         self._stop.set()
 
     def _run(self) -> None:
-        spare_since: float | None = None
         while not self._stop.wait(self.INTERVAL):
-            idle = self.pool.idle
-            if idle == 0:
+            self.look()
+
+    def look(self) -> None:
+        """Look at the pool once: grow it, shrink it or leave it."""
+        threads = list(self.pool._threads)
+        idle = self.pool.idle
+        held = {thread: thread.conn for thread in threads if thread.conn is not None}
+        stuck = sum(1 for thread, conn in held.items() if self._held.get(thread) is conn)
+        self._held = held
+        if idle == 0:
+            if len(threads) - stuck < self.STEP:
                 self.pool.grow(self.STEP)  # no-op at the cap
-                spare_since = None
-            elif idle > self.pool.min:
-                spare_since = spare_since or time.monotonic()
-                if time.monotonic() - spare_since > self.SHRINK_AFTER:
-                    self.pool.shrink(idle - self.pool.min)
-                    spare_since = None
-            else:
-                spare_since = None
+            self._spare_since = None
+        elif idle > self.pool.min:
+            self._spare_since = self._spare_since or time.monotonic()
+            if time.monotonic() - self._spare_since > self.SHRINK_AFTER:
+                self.pool.shrink(idle - self.pool.min)
+                self._spare_since = None
+        else:
+            self._spare_since = None
