@@ -206,7 +206,8 @@ class HeadWaitingManager(connections.ConnectionManager):
     def _make_room(self) -> None:
         if self.waiting < self.max_connections or not self._heads:
             return
-        victim = min(self._heads, key=self._deadline)
+        # A snapshot: worker threads park connections (put) meanwhile.
+        victim = min(list(self._heads), key=self._deadline)
         self._close(victim)
 
     # -- after each request, and on readiness ---------------------------------
@@ -270,7 +271,8 @@ class HeadWaitingManager(connections.ConnectionManager):
         """Close connections past their deadline (``threshold`` is cheroot's,
         for idle ones only; heads in progress have their own)."""
         now = time.time()
-        for conn in [c for c in self._heads if self._deadline(c) < now]:
+        # A snapshot, as in _make_room; only this thread removes connections.
+        for conn in [c for c in list(self._heads) if self._deadline(c) < now]:
             self._close(conn)
 
     def _close(self, conn: HTTPConnection) -> None:
