@@ -52,6 +52,8 @@ def test_an_unexpected_error_is_a_json_500_and_logged(tmp_path, monkeypatch, cap
     assert "a bug" not in answer.text  # the traceback is the log's, not the client's
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert f"(request id {answer.headers['X-Request-Id']})" in caplog.text
+    assert "Date" in answer.headers and answer.headers["Server"] == "blobsvc"
     assert int(answer.headers["Content-Length"]) == len(answer.body)
     assert "RuntimeError: a bug" in caplog.text
     assert in_flight(metrics) == 0

@@ -83,11 +83,19 @@ def _close(response: Response) -> None:
         exchange.end()
 
 
+#: Headers an answer keeps when it turns into a 500: the rest were the
+#: resource's, for an answer that is not sent.
+_KEPT_ON_ERROR = ("Server", "Date", "X-Request-Id", *SECURITY_HEADERS)
+
+
 def _unexpected_error(request: Request, response: Response) -> None:
-    """Any exception a handler did not expect: a JSON 500, traceback logged."""
-    log.exception("unhandled error in %s %s", request.method, request.path_info)
+    """Any exception a handler did not expect: a JSON 500, traceback logged
+    (the request id in both, to find one from the other)."""
+    log.exception("unhandled error in %s %s (request id %s)", request.method, request.path_info,
+                  response.headers.get("X-Request-Id", "-"))
+    kept = {name: response.headers[name] for name in _KEPT_ON_ERROR if name in response.headers}
     response.headers.clear()
-    response.headers.update(SECURITY_HEADERS)
+    dict.update(response.headers, kept)
     response.stream = False
     response.body = send_error(500, "internal_error", "internal error; see the server log")
 
