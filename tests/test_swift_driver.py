@@ -713,3 +713,27 @@ def test_a_plain_put_that_loses_to_a_newer_version_answers_with_that_version(swi
     assert (info.etag, info.size) == (md5_hex(b"newer"), 5)
     assert upload.known_md5_hex is None
     assert swift.get_object("raced") == b"newer"
+
+
+def test_a_small_object_swift_cuts_short_is_an_error_before_any_byte(swift, monkeypatch):
+    # Swift stopping mid-body: for an object that fits in one read the
+    # client gets a 503 (BackendUnavailable) rather than a status line and
+    # a connection cut after part of the body.
+    data = pattern(200_000)
+    swift.put_object("small", data)
+    real_get = SwiftDriver._get
+
+    def cut_short(self, path, headers):
+        got_headers, body, close = real_get(self, path, headers)
+
+        def broken():
+            yield next(iter(body))[:131_072]
+            raise ClientException("proxy gone", http_status=None)
+
+        return got_headers, broken(), close
+
+    monkeypatch.setattr(SwiftDriver, "_get", cut_short)
+    with pytest.raises(BackendUnavailable):
+        swift.open_object("small")
+    monkeypatch.undo()
+    assert swift.get_object("small") == data  # and the connection went back to the pool whole

@@ -10,6 +10,8 @@ interpose on a chunk being read.
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 from blobsvc.storage.contract import ObjectInfo, ObjectStream, Precondition, StorageDriver, Upload
 from blobsvc.storage.errors import BackendUnavailable, NotFound
 from blobsvc.storage.swift.cat import Concatenator
@@ -17,11 +19,11 @@ from blobsvc.storage.swift.claims import Claims, check_no_clash
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.connections import ConnectionPool, connection_args
 from blobsvc.storage.swift.errors import reachable_at_start, report_unreachable_at_start
-from blobsvc.storage.swift.headers import info_from_headers, range_header
+from blobsvc.storage.swift.headers import content_length, info_from_headers, range_header
 from blobsvc.storage.swift.layout import ManifestEntry
 from blobsvc.storage.swift.listing import Lister
 from blobsvc.storage.swift.moves import Mover
-from blobsvc.storage.swift.reads import Opened, Reader, guarded
+from blobsvc.storage.swift.reads import CHUNK_SIZE, Opened, Reader, guarded
 from blobsvc.storage.swift.retire import Retirement
 from blobsvc.storage.swift.settings import SwiftSettings
 from blobsvc.storage.swift.upload import Uploader
@@ -93,7 +95,11 @@ class SwiftDriver(StorageDriver):
         if opened is None:  # offset at the end: nothing to read
             return self._stat(path), ObjectStream(iter(()))
         headers, body, close = opened
-        return info_from_headers(path, headers), ObjectStream(guarded(body, path), close)
+        info = info_from_headers(path, headers)
+        if content_length(headers) <= CHUNK_SIZE:
+            return info, ObjectStream(iter(_whole(guarded(body, path), content_length(headers), path,
+                                                  close)))
+        return info, ObjectStream(guarded(body, path), close)
 
     def _get(self, path: str, headers: dict[str, str]) -> Opened | None:
         """One streamed GET on a connection of its own (None: range unsatisfiable)."""
@@ -119,3 +125,16 @@ class SwiftDriver(StorageDriver):
     def _cat(self, path: str, chunks: list[str], max_size: int | None,
              precondition: Precondition | None) -> ObjectInfo:
         return self.concatenator.cat(path, chunks, max_size, precondition)
+
+
+def _whole(body: Iterator[bytes], size: int, path: str, close: Callable[[], None]) -> list[bytes]:
+    """A small body read to its end before the answer starts: a Swift that
+    fails midway then gives the client a 503, not a connection cut after
+    the status line (one read of at most CHUNK_SIZE bytes either way)."""
+    try:
+        chunks = [chunk for chunk in body if chunk]
+    finally:
+        close()
+    if sum(len(chunk) for chunk in chunks) != size:
+        raise BackendUnavailable(f"Swift sent {path} short", path)
+    return chunks
