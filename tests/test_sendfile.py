@@ -14,6 +14,7 @@ import http.client
 import os
 import re
 import socket
+import threading
 import time
 import uuid
 
@@ -327,3 +328,36 @@ def test_tls_falls_back_and_stays_byte_exact(tmp_path, certificate):
         assert _sendfile_lines(server) == []
     finally:
         server.stop()
+
+
+def test_a_slow_but_steady_reader_is_not_cut_off_mid_chunk():
+    """Each send of a body chunk waits at most the socket timeout, as
+    cheroot's writer did: a whole 1 MiB chunk may take far longer to drain
+    to a client that keeps reading (``sendall`` would time the whole of it)."""
+    from types import SimpleNamespace
+
+    from blobsvc.http.wire import StrictRequest
+
+    server_side, client_side = socket.socketpair()
+    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client_side.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server_side.settimeout(0.3)
+    chunk = os.urandom(256 * 1024)
+    received = bytearray()
+
+    def read_slowly():
+        while len(received) < len(chunk):
+            received.extend(client_side.recv(16 * 1024))
+            time.sleep(0.01)  # about 1.5 MB/s: the chunk takes ~0.6 s, twice the timeout
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    conn = SimpleNamespace(socket=server_side, wfile=SimpleNamespace(flush=lambda: None,
+                                                                     bytes_written=0))
+    started = time.monotonic()
+    StrictRequest.write(SimpleNamespace(chunked_write=False, conn=conn), chunk)
+    reader.join(10)
+    assert bytes(received) == chunk
+    assert time.monotonic() - started > 0.3  # it did outlast one timeout
+    server_side.close()
+    client_side.close()

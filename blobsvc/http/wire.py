@@ -21,8 +21,8 @@
 - An HTTP/1.1 request without Host is refused here, in JSON, rather
   than by CherryPy with an HTML page.
 - ``Connection: close`` set by the application closes the connection.
-- The thread pool grows while every thread is busy (up to a cap) and
-  shrinks back when idle.
+- The thread pool grows while threads are held up on their connections
+  (slow clients, long transfers; up to a cap) and shrinks back when idle.
 - An object body backed by a file is sent with ``sendfile(2)`` on plain
   HTTP (see :mod:`blobsvc.http.sendfile`); over TLS it is written as before.
 - Worker processes share the port with SO_REUSEPORT, which cheroot offers
@@ -144,14 +144,19 @@ class StrictRequest(server.HTTPRequest):
             self.close_connection = True
 
     def write(self, chunk: bytes) -> None:
-        """A body chunk, handed to the socket whole: cheroot's writer copies
-        what the socket has not taken yet after every partial send, so a
-        MiB went through several copies (a third of a Swift GET's CPU)."""
+        """A body chunk, sent from a view of it: cheroot's writer copies what
+        the socket has not taken yet after every partial send, so a MiB went
+        through several copies (a third of a Swift GET's CPU). Each send
+        waits at most the socket timeout, as cheroot's did: a client that
+        reads slowly but steadily is not cut off (``sendall`` would time
+        the whole chunk)."""
         if self.chunked_write or not chunk:
             super().write(chunk)
             return
         self.conn.wfile.flush()  # the headers, if any are still buffered
-        self.conn.socket.sendall(chunk)
+        view = memoryview(chunk)
+        while view:
+            view = view[self.conn.socket.send(view):]
         self.conn.wfile.bytes_written += len(chunk)
 
     def _send_continue(self) -> None:
@@ -206,9 +211,11 @@ class ClosingGateway(wsgi.Gateway_10):
                         raise ValueError("WSGI Applications must yield bytes")
                     self.write(chunk)
         finally:
-            self.req.ensure_headers_sent()
-            if hasattr(response, "close"):
-                response.close()
+            try:
+                self.req.ensure_headers_sent()  # a client gone raises here...
+            finally:
+                if hasattr(response, "close"):
+                    response.close()  # ...and the answer still ends: log, streams
 
     def _send_file(self, chunk: FileChunk) -> None:
         """Send ``chunk``'s region with sendfile, or leave it to the body
