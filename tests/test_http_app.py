@@ -101,3 +101,13 @@ def test_a_listing_answer_is_whole_json_with_its_length(tmp_path):
     answer.close()
     assert int(seen["h"]["Content-Length"]) == len(sent)
     assert [entry["name"] for entry in json.loads(sent)["entries"]] == ["o"]
+
+
+@pytest.mark.parametrize("query", ["1,2x", "12,34", "limit=2;marker=a"])
+def test_odd_query_strings_get_a_json_400_not_a_crash(tmp_path, query):
+    """CherryPy's parser read ``?12,34`` as an image map's coordinates (and
+    raised on ``?1,2x``) and split on ``;``: only ``&`` separates here."""
+    app = webtest.TestApp(make_app(tmp_path, Metrics()))
+    answer = app.get(f"/v1/objects/?{query}", status=400)
+    assert answer.json["error"]["code"] == "bad_request"
+    assert "X-Request-Id" in answer.headers

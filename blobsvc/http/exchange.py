@@ -16,8 +16,9 @@ from __future__ import annotations
 import threading
 from http import HTTPStatus
 from typing import Any, BinaryIO, Callable
+from urllib.parse import parse_qsl
 
-from cherrypy.lib.httputil import HeaderMap, parse_query_string
+from cherrypy.lib.httputil import HeaderMap
 
 from blobsvc.http import dates
 
@@ -37,10 +38,7 @@ class Request:
         self.headers = HeaderMap()
         # Title-cased keys straight into the dict, as the map would store them.
         dict.update(self.headers, _headers_of(environ))
-        # Query values stay Latin-1 (one char per byte): resources decode them
-        # as UTF-8 and answer 400, not 404, when they are not.
-        self.params: dict[str, Any] = parse_query_string(environ.get("QUERY_STRING", ""),
-                                                         encoding="latin-1")
+        self.params = _query_params(environ.get("QUERY_STRING", ""))
         self.rfile: BinaryIO = environ["wsgi.input"]
         self.remote_ip: str = environ.get("REMOTE_ADDR", "")
         #: The path once percent-decoded, as UTF-8 where it is (for logs).
@@ -89,6 +87,26 @@ def _headers_of(environ: dict[str, Any]) -> dict[str, str]:
         elif key in _UNPREFIXED:
             headers[_UNPREFIXED[key]] = value
     return headers
+
+
+def _query_params(query: str) -> dict[str, str | list[str]]:
+    """Each name once, or with the list of its values when repeated.
+
+    Values stay Latin-1 (one char per byte): resources decode them as UTF-8
+    and answer 400 when they are not. Only ``&`` separates, as RFC 3986
+    and browsers have it (CherryPy also split on ``;`` and read
+    ``?12,34`` as an image map's coordinates, raising on ``?1,2x``).
+    """
+    params: dict[str, str | list[str]] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True, encoding="latin-1"):
+        seen = params.get(name)
+        if seen is None:
+            params[name] = value
+        elif isinstance(seen, list):
+            seen.append(value)
+        else:
+            params[name] = [seen, value]
+    return params
 
 
 def _decoded_path(path_info: str) -> str:
