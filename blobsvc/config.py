@@ -39,8 +39,9 @@ class ServerSettings:
     workers: int | None = None
     #: Threads per worker process: concurrent requests each serves.
     threads: int = 16
-    #: The pool grows up to this many threads while all are busy (slow or
-    #: stalled clients each hold one until socket_timeout).
+    #: The pool grows up to this many threads while threads are held up on
+    #: their connections (slow or stalled clients each hold one until
+    #: socket_timeout, long transfers one until they end).
     max_threads: int = 128
     #: Seconds a connection may stay silent before the server drops it.
     socket_timeout: float = 30.0

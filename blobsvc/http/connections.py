@@ -26,9 +26,10 @@ seconds in the listen queue with their first request unanswered.
 
 At ``max_connections`` open connections, accepting one more closes the
 waiting connection nearest its deadline, so a flood of idle connections
-cannot lock new clients out. Over TLS, the handshake and the head are read
-by the thread, as cheroot does (put a TLS-terminating proxy in front of a
-service exposed to untrusted clients).
+cannot lock new clients out. Over TLS, cheroot makes the handshake as it
+accepts, on the selector thread, so connections are accepted one per turn
+there; the head is read by a worker thread (put a TLS-terminating proxy in
+front of a service exposed to untrusted clients).
 """
 
 from __future__ import annotations
@@ -193,7 +194,10 @@ class HeadWaitingManager(connections.ConnectionManager):
     # -- new connections ----------------------------------------------------
 
     def _from_server_socket(self, server_socket: socket.socket) -> None:
-        for _ in range(_ACCEPT_BATCH):
+        # Over TLS each accept includes a handshake that may take up to the
+        # socket timeout: one per turn, so the loop keeps serving the others.
+        batch = _ACCEPT_BATCH if self.server.ssl_adapter is None else 1
+        for _ in range(batch):
             # A private hook of cheroot's (its type stubs leave it out); None
             # once the queue is empty (EAGAIN) or for a failed TLS handshake.
             conn = super()._from_server_socket(server_socket)  # type: ignore[misc]
