@@ -92,8 +92,11 @@ _OBJECT_INFO_PROPERTIES = _object_info_properties()
 #: The digests in a PUT answer. SHA-256 is computed only when asked for (it
 #: costs about as much as MD5, which every PUT pays for its ETag).
 _DIGESTS = {
-    "md5": {"type": "string", "pattern": "^[0-9a-f]{32}$",
-            "description": "Hex MD5 of the body received (the ETag)."},
+    "md5": _nullable("string", pattern="^[0-9a-f]{32}$",
+                     description="Hex MD5 of the body received (the ETag of an object "
+                                 "stored whole). Null only on Swift, for a write that lost "
+                                 "a race to a newer version (the answer then describes that "
+                                 "version)."),
     "sha256": _nullable("string", pattern="^[0-9a-f]{64}$",
                         description="Hex SHA-256 of the body received when the request sent "
                                     "`X-Checksum-Sha256` or the server's `always_sha256` "
