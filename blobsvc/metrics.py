@@ -66,9 +66,9 @@ class Metrics:
                                       registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, duration: float,
-                bytes_in: int, bytes_out: int, wrote: bool = False, deleted: bool = False) -> None:
+                bytes_in: int, bytes_out: int, wrote: bool = False, deleted: int = 0) -> None:
         """One finished request; ``bytes_out`` counts object bytes only, and
-        ``wrote``/``deleted`` say what it did to the store."""
+        ``wrote`` says whether it wrote an object, ``deleted`` how many it deleted."""
         method = method if method in KNOWN_METHODS else "other"
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(duration)
@@ -79,7 +79,7 @@ class Metrics:
         if wrote:
             self.objects_written.inc()
         if deleted:
-            self.objects_deleted.inc()
+            self.objects_deleted.inc(deleted)
 
     def observe_storage(self, driver: str, action: str, duration: float) -> None:
         self.storage_seconds.labels(driver, action).observe(duration)

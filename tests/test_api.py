@@ -800,3 +800,32 @@ def test_metrics_is_prometheus_text(client):
     assert res.status == 200
     assert res.headers["Content-Type"].startswith("text/plain")
     assert b"# TYPE " in res.body
+
+
+# -- POST /v1/delete -------------------------------------------------------------
+
+def test_bulk_delete_reports_every_path_and_deletes_the_rest(client):
+    put_ok(client, "bulk/a")
+    put_ok(client, "bulk/b/c")
+    put_ok(client, "bulk/d/e")
+    alone = client.request("DELETE", object_url("bulk/d"))  # a non-empty directory
+    paths = ["bulk/a", "bulk/missing", "bulk/b/c", "bulk/../x", "bulk/d", "bulk/a"]
+    res = post_json(client, "/v1/delete", {"paths": paths})
+    assert res.status == 200, res.body
+    answer = res.json()
+    assert answer["deleted"] == ["bulk/a", "bulk/b/c"]
+    assert answer["not_found"] == ["bulk/missing", "bulk/a"]
+    assert {e["path"]: e["code"] for e in answer["errors"]} == {
+        "bulk/../x": "invalid_path", "bulk/d": alone.json()["error"]["code"]}
+    assert get(client, "bulk/a").status == 404 and get(client, "bulk/b/c").status == 404
+    assert get(client, "bulk/d/e").status == 200
+
+
+@pytest.mark.parametrize("document", [
+    {}, {"paths": []}, {"paths": "bulk/keep"}, {"paths": [1]}, {"paths": ["bulk/keep"] * 1001},
+    b"not json"], ids=["no paths", "empty", "a string", "not strings", "too many", "not json"])
+def test_a_malformed_bulk_delete_is_400_and_deletes_nothing(client, document):
+    put_ok(client, "bulk/keep")
+    res = post_json(client, "/v1/delete", document)
+    assert_json_error(res, 400)
+    assert get(client, "bulk/keep").status == 200

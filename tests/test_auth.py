@@ -874,3 +874,23 @@ def test_plain_http_to_the_tls_port_fails(tls_server):
         assert response.status_code == 400
         assert b"plain" not in response.content
     assert not (tls_server.workdir / "data" / "tls" / "plain.bin").exists()
+
+
+def test_bulk_delete_judges_each_path_by_the_callers_prefix(service):
+    service.driver.put_object("builds/a", b"a")
+    service.driver.put_object("other/b", b"b")
+    body = json.dumps({"paths": ["builds/a", "other/b"]}).encode()
+    response = service.request("POST", "/v1/delete", body, PRINCIPALS["builds-write-token"][1])
+    assert response.status == 200, response.body
+    answer = json.loads(response.body)
+    assert answer["deleted"] == ["builds/a"] and answer["not_found"] == []
+    assert [(e["path"], e["code"]) for e in answer["errors"]] == [("other/b", "forbidden")]
+    assert service.driver.get_object("other/b") == b"b"
+
+
+def test_bulk_delete_is_refused_before_its_body_to_a_reader(service):
+    before = service.snapshot()
+    body = json.dumps({"paths": ["builds/seed.bin"]}).encode()
+    response = service.request("POST", "/v1/delete", body, PRINCIPALS["builds-read-user"][1])
+    assert_refused(response, 403)
+    assert service.snapshot() == before

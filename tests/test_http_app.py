@@ -111,3 +111,13 @@ def test_odd_query_strings_get_a_json_400_not_a_crash(tmp_path, query):
     answer = app.get(f"/v1/objects/?{query}", status=400)
     assert answer.json["error"]["code"] == "bad_request"
     assert "X-Request-Id" in answer.headers
+
+
+def test_a_bulk_delete_counts_every_object_it_deleted(tmp_path):
+    metrics = Metrics()
+    app = webtest.TestApp(make_app(tmp_path, metrics))
+    for name in ("a", "b", "c"):
+        app.put(f"/v1/objects/m/{name}", b"x")
+    app.delete("/v1/objects/m/c")
+    app.post_json("/v1/delete", {"paths": ["m/a", "m/b", "m/absent"]})
+    assert metrics.registry.get_sample_value("blobsvc_objects_deleted_total") == 3

@@ -28,7 +28,8 @@ class RequestContext:
     bytes_in: int = 0
     #: What the request did, as the resource reports it (for the metrics).
     wrote_object: bool = False
-    deleted_object: bool = False
+    #: Objects the request deleted (a bulk delete removes many).
+    deleted_objects: int = 0
     #: The answer's body is an object's bytes (counted as sent object bytes).
     sends_object: bool = False
 

@@ -45,7 +45,7 @@ def finish(metrics: Metrics, access_log_on: bool) -> None:
     bytes_out = _body_bytes_sent(request.method, status, response)
     object_bytes = bytes_out if state.sends_object else 0
     metrics.observe(request.method, state.route, status, duration, state.bytes_in, object_bytes,
-                    wrote=state.wrote_object, deleted=state.deleted_object)
+                    wrote=state.wrote_object, deleted=state.deleted_objects)
     if access_log_on and access_log.isEnabledFor(logging.INFO):
         principal = state.principal
         fields = {

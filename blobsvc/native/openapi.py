@@ -8,7 +8,7 @@ and body shape. Change it together with :mod:`blobsvc.native.resources`.
 from __future__ import annotations
 
 from blobsvc.http.responses import send_json
-from blobsvc.native.resources import LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT
+from blobsvc.native.resources import LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, MAX_BULK_DELETE
 from blobsvc.native.schemas import (
     HEADERS,
     PATH_RULES,
@@ -280,6 +280,21 @@ PATHS = {
         {404: "Some chunks are absent: `error.missing` names every one, and nothing "
               "was created or deleted.",
          412: "The destination `path` fails `If-None-Match` or `If-Match`; the chunks stay."}),
+    "/v1/delete": {"post": {
+        "operationId": "deleteMany", "tags": ["operations"], "summary": "Delete many objects",
+        "description": f"Deletes each of `paths` (at most {MAX_BULK_DELETE}), judged alone: "
+                       "one the caller may not write, one that is absent and one that fails "
+                       "are reported in the answer, and the others are deleted. `200` whatever "
+                       "the outcomes; a malformed body is `400` and deletes nothing. Other keys "
+                       "in the body are ignored.",
+        "parameters": _params(),
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": ref("schemas", "DeleteRequest")}}},
+        "responses": {
+            "200": json_response("What became of each path.", ref("schemas", "DeleteResult")),
+            **error_responses(400, 411, 413, 503, *_ACCESS),
+        },
+    }},
     "/healthz": _simple_get("healthz", "The process serves requests", {
         "200": json_response("Always `{\"status\": \"ok\"}`.", _STATUS, "Content-Length"),
         **error_responses(500),

@@ -16,6 +16,7 @@ import re
 from typing import Callable, Iterator, Mapping, NoReturn
 from urllib.parse import quote
 
+from blobsvc.auth import AuthDenied
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, exchange, preconditions
 from blobsvc.http.bodies import RequestBody, body_chunks
@@ -26,7 +27,7 @@ from blobsvc.http.responses import send_json
 from blobsvc.http.sendfile import FileChunk
 from blobsvc.metrics import Metrics
 from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
-from blobsvc.storage.errors import NotFound
+from blobsvc.storage.errors import NotFound, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ class ObjectResource:
     def DELETE(self, path: str) -> None:
         headers = exchange.request().headers
         self.driver.delete_object(path, preconditions.write_precondition(headers, "DELETE"))
-        context.current().deleted_object = True
+        context.current().deleted_objects += 1
         response = exchange.response()
         response.status = 204
         response.headers.pop("Content-Type", None)
@@ -348,6 +349,49 @@ class MoveResource:
         moved = self.driver.move_object(source, target, precondition)
         created(moved.path)
         return send_json(moved.to_json(), 201)
+
+
+#: Paths one bulk delete may name.
+MAX_BULK_DELETE = 1000
+
+
+class BulkDeleteResource:
+    """``POST /v1/delete``: delete many objects in one request.
+
+    Each path is judged alone, its access included: one that may not be
+    written, is absent or fails is reported and the others go on, as S3's
+    DeleteObjects and Swift's bulk delete do. The answer is ``200`` whatever
+    the outcomes; only a malformed request changes nothing.
+    """
+
+    def __init__(self, driver: StorageDriver, require_write: Callable[[str], None]) -> None:
+        self.driver = driver
+        self.require_write = require_write
+
+    def POST(self) -> bytes:
+        paths = read_json_body().get("paths")
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            raise ApiError(400, "'paths' must be a non-empty list of paths")
+        if len(paths) > MAX_BULK_DELETE:
+            raise ApiError(400, f"at most {MAX_BULK_DELETE} paths per request, not {len(paths)}")
+        deleted: list[str] = []
+        not_found: list[str] = []
+        errors: list[dict[str, str]] = []
+        for path in paths:
+            try:
+                self.require_write(path)
+                self.driver.delete_object(path)
+            except AuthDenied as exc:
+                code = "unauthorized" if exc.status == 401 else "forbidden"
+                errors.append({"path": path, "code": code, "message": exc.message})
+            except NotFound:
+                not_found.append(path)
+            except StorageError as exc:
+                errors.append({"path": path, "code": exc.code, "message": exc.message})
+            else:
+                deleted.append(path)
+        context.current().deleted_objects += len(deleted)
+        return send_json({"deleted": deleted, "not_found": not_found, "errors": errors})
 
 
 class CatResource:

@@ -17,6 +17,7 @@ from blobsvc.metrics import Metrics
 from blobsvc.native.openapi import OpenApiResource
 from blobsvc.native.resources import (
     OBJECTS_URL,
+    BulkDeleteResource,
     CatResource,
     HealthResource,
     ListingResource,
@@ -31,6 +32,7 @@ OBJECT = "object"
 LISTING = "listing"
 MOVE = "/v1/move"
 CAT = "/v1/cat"
+DELETE_MANY = "/v1/delete"
 HEALTH = "/healthz"
 READY = "/readyz"
 OPENAPI = "/openapi.json"
@@ -39,7 +41,7 @@ METRICS = "/metrics"
 #: Routes anyone may call: probes and the API description.
 PUBLIC_ROUTES = frozenset({HEALTH, READY, OPENAPI})
 #: Routes that name their paths in a JSON body.
-BODY_ROUTES = frozenset({MOVE, CAT})
+BODY_ROUTES = frozenset({MOVE, CAT, DELETE_MANY})
 
 #: A signed URL's parameters are the authenticator's to judge on any route.
 _SIGNED = frozenset({"expires", "signature"})
@@ -50,6 +52,7 @@ QUERY_PARAMETERS: dict[str, frozenset[str]] = {
     OBJECT: _SIGNED,
     MOVE: _SIGNED,
     CAT: _SIGNED,
+    DELETE_MANY: _SIGNED,
 }
 
 
@@ -65,6 +68,7 @@ class NativeApi:
         self.fixed: dict[str, object] = {
             MOVE: MoveResource(driver, self.require_write),
             CAT: CatResource(driver, self.require_write, config.server),
+            DELETE_MANY: BulkDeleteResource(driver, self.require_write),
             HEALTH: HealthResource(),
             READY: ReadyResource(driver),
             OPENAPI: OpenApiResource(),

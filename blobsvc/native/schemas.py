@@ -151,6 +151,28 @@ SCHEMAS = {
                                       "repeat, and `path` may be one of them."},
         },
     },
+    "DeleteRequest": {
+        "type": "object",
+        "required": ["paths"],
+        "properties": {"paths": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                 "items": {"type": "string"},
+                                 "description": "Objects to delete, each judged alone."}},
+    },
+    "DeleteResult": {
+        "type": "object",
+        "required": ["deleted", "not_found", "errors"],
+        "properties": {
+            "deleted": {"type": "array", "items": {"type": "string"}},
+            "not_found": {"type": "array", "items": {"type": "string"}},
+            "errors": {"type": "array", "items": {
+                "type": "object", "required": ["path", "code", "message"],
+                "properties": {"path": {"type": "string"}, "code": {"type": "string"},
+                               "message": {"type": "string"}}},
+                "description": "Paths refused (`forbidden`, `unauthorized`, `invalid_path`, "
+                               "`is_directory`...) or failed (`backend_unavailable`...), "
+                               "with the code and message a DELETE of it alone would get."},
+        },
+    },
     "ObjectPath": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_BYTES,
                    "pattern": PATH_PATTERN, "description": PATH_RULES},
 }
