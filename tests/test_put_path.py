@@ -29,7 +29,7 @@ from typing import Iterator
 import pytest
 import requests
 from api_client import free_port, wait_for
-from live_server import GroupServer, filesystem_config
+from live_server import GroupServer, filesystem_config, running_server
 
 from blobsvc.http import framing
 from blobsvc.http.connections import DirectReader, PrefixedStreamReader
@@ -64,11 +64,8 @@ def _config(root, **server) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("putpath")
-    server = GroupServer(workdir, _config(workdir / "data")).start()
-    try:
+    with running_server(workdir, _config(workdir / "data")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 # -- building and reading raw HTTP ----------------------------------------------------

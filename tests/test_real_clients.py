@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from live_server import GroupServer, filesystem_config
+from live_server import filesystem_config, running_server
 from swiftstack import ci_mode
 
 SIZE = 5 * 1024 * 1024 + 12345  # several of aria2's pieces, not a round number
@@ -37,11 +37,8 @@ def tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("clients")
-    server = GroupServer(workdir, filesystem_config(workdir / "data")).start()
-    try:
+    with running_server(workdir, filesystem_config(workdir / "data")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
