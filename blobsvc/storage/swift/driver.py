@@ -95,10 +95,9 @@ class SwiftDriver(StorageDriver):
         if opened is None:  # offset at the end: nothing to read
             return self._stat(path), ObjectStream(iter(()))
         headers, body, close = opened
-        info = info_from_headers(path, headers)
-        if content_length(headers) <= CHUNK_SIZE:
-            return info, ObjectStream(iter(_whole(guarded(body, path), content_length(headers), path,
-                                                  close)))
+        info, size = info_from_headers(path, headers), content_length(headers)
+        if size <= CHUNK_SIZE:
+            return info, ObjectStream(iter(_whole(guarded(body, path), size, path, close)))
         return info, ObjectStream(guarded(body, path), close)
 
     def _get(self, path: str, headers: dict[str, str]) -> Opened | None:
