@@ -46,6 +46,11 @@ class AuthDenied(Exception):
         self.status = status
         self.message = message
 
+    @property
+    def code(self) -> str:
+        """The error code a client sees (401: no or wrong credentials)."""
+        return "unauthorized" if self.status == 401 else "forbidden"
+
 
 @dataclass(frozen=True)
 class Grant:

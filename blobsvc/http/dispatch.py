@@ -82,8 +82,7 @@ class Dispatcher:
         except AuthDenied as exc:
             if exc.status == 401 and front_end is not None:
                 exchange.response().headers["WWW-Authenticate"] = front_end.challenge
-            code = "unauthorized" if exc.status == 401 else "forbidden"
-            return send_error(exc.status, code, exc.message)
+            return send_error(exc.status, exc.code, exc.message)
         except ApiError as exc:
             exchange.response().headers.update(exc.headers)
             return send_error(exc.status, exc.code, exc.message)

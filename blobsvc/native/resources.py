@@ -382,8 +382,7 @@ class BulkDeleteResource:
                 self.require_write(path)
                 self.driver.delete_object(path)
             except AuthDenied as exc:
-                code = "unauthorized" if exc.status == 401 else "forbidden"
-                errors.append({"path": path, "code": code, "message": exc.message})
+                errors.append({"path": path, "code": exc.code, "message": exc.message})
             except NotFound:
                 not_found.append(path)
             except StorageError as exc:
