@@ -36,6 +36,9 @@ VOCABULARY: tuple[ErrorCode, ...] = (
     ErrorCode("checksum_mismatch", 400, "the body does not match its Content-MD5 or "
               "X-Checksum-Sha256"),
     ErrorCode("incomplete_body", 400, "the body ended early or could not be read"),
+    ErrorCode("invalid_metadata", 400, "an X-Object-Meta-* name or value, a stored header or "
+              "an X-Delete-At/After that cannot be stored"),
+    ErrorCode("metadata_too_large", 400, "more than 8 KiB of user metadata on one object"),
     ErrorCode("unauthorized", 401, "no valid credential where one is needed"),
     ErrorCode("forbidden", 403, "the credential (or signed URL) does not allow this request"),
     ErrorCode("not_found", 404, "no such object, directory, route or chunk"),

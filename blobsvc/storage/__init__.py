@@ -10,12 +10,22 @@ from __future__ import annotations
 import importlib
 from typing import Mapping
 
-from blobsvc.storage.contract import FileRegion, ObjectInfo, ObjectStream, StorageDriver, Upload
+from blobsvc.storage.contract import (
+    DeleteOutcome,
+    FileRegion,
+    ObjectInfo,
+    ObjectMeta,
+    ObjectStream,
+    StorageDriver,
+    Upload,
+)
 
 __all__ = [
     "DRIVER_NAMES",
+    "DeleteOutcome",
     "FileRegion",
     "ObjectInfo",
+    "ObjectMeta",
     "ObjectStream",
     "StorageDriver",
     "Upload",

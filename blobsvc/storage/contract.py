@@ -34,6 +34,17 @@ Contract, for every driver alike:
 * A "directory" is only a prefix that some object lives below; it vanishes
   with its last object. An object and a directory never share a name: a
   write that would make them clash raises ``Conflict``.
+* Metadata travels with the bytes (see :mod:`blobsvc.storage.metadata`):
+  a write stores its :class:`ObjectMeta` atomically with the object;
+  ``move_object`` keeps it, expiry included; ``copy_object`` copies it
+  (expiry excepted: a copy is a new object) unless given new metadata;
+  ``update_object`` replaces it without touching the bytes (the content
+  type only when one is given). Listings do not carry user metadata or
+  stored headers (``metadata`` None: Swift's and S3's listings cannot).
+* An object past its ``expires_at`` is absent: the base answers NotFound
+  for it and leaves it out of listings, and a precondition sees None;
+  drivers treat an expired move/copy source or cat chunk as missing and
+  reclaim the space (``reap_expired``, or the backend's own expirer).
 * Iterators returned by ``stream_object``/``open_object`` release their
   resources when exhausted or when ``close()`` is called early.
 * A stream whose bytes lie in an open file may name them as a
@@ -46,14 +57,26 @@ Contract, for every driver alike:
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, TypeVar, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    ClassVar,
+    Iterable,
+    Iterator,
+    Mapping,
+    TypeVar,
+    Union,
+)
 
 from blobsvc.storage import paths
-from blobsvc.storage.errors import StorageError, StorageFault
+from blobsvc.storage.errors import NotFound, StorageError, StorageFault
+from blobsvc.storage.metadata import ObjectMeta, is_expired
 from blobsvc.storage.settings import DriverSettings, build_settings
 from blobsvc.storage.upload import DEFAULT_CONTENT_TYPE, Upload, too_large
 
@@ -62,8 +85,10 @@ if TYPE_CHECKING:  # importing prometheus-client here would fix its mode too ear
 
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
+    "DeleteOutcome",
     "FileRegion",
     "ObjectInfo",
+    "ObjectMeta",
     "ObjectStream",
     "Precondition",
     "StorageDriver",
@@ -88,6 +113,11 @@ class ObjectInfo:
     ctime: float | None
     etag: str | None = None
     content_type: str | None = None
+    #: User metadata; None where a listing does not carry it.
+    metadata: Mapping[str, str] | None = None
+    #: Stored representation headers (see blobsvc.storage.metadata).
+    headers: Mapping[str, str] = field(default_factory=dict)
+    expires_at: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,7 +128,22 @@ class ObjectInfo:
             "ctime": self.ctime,
             "etag": self.etag,
             "content_type": self.content_type,
+            "metadata": None if self.metadata is None else dict(self.metadata),
+            "expires_at": self.expires_at,
         }
+
+    def with_meta(self, meta: ObjectMeta) -> ObjectInfo:
+        """This info, carrying ``meta`` (its content type only if it names one)."""
+        return dataclasses.replace(
+            self, content_type=meta.content_type or self.content_type,
+            metadata=dict(meta.metadata), headers=dict(meta.headers),
+            expires_at=meta.expires_at)
+
+    def listed(self) -> ObjectInfo:
+        """This info as a listing shows it: no user metadata or stored headers."""
+        if self.metadata is None and not self.headers:
+            return self
+        return dataclasses.replace(self, metadata=None, headers={})
 
     @classmethod
     def directory(cls, path: str, ctime: float | None = None) -> ObjectInfo:
@@ -109,6 +154,15 @@ class ObjectInfo:
 #: Called under the driver's commit lock with the current version (or None)
 #: right before a write or delete commits; raises PreconditionFailed to stop it.
 Precondition = Callable[[Union[ObjectInfo, None]], None]
+
+
+@dataclass
+class DeleteOutcome:
+    """What one bulk delete did, path by path."""
+
+    deleted: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    errors: list[tuple[str, StorageError]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -186,20 +240,36 @@ class StorageDriver(abc.ABC):
     # -- the public operations: validate, time, delegate, normalise ---------
 
     def list_objects(self, path: str = "", marker: str | None = None,
-                     limit: int | None = None) -> list[ObjectInfo]:
-        """One level below ``path``, sorted by name, names after ``marker``.
+                     limit: int | None = None, prefix: str | None = None) -> list[ObjectInfo]:
+        """One level below ``path``, sorted by name, names after ``marker``
+        (and starting with ``prefix``).
 
         ``path`` ``""`` is the root. A directory that does not exist (or a
         path that is an object) raises NotFound; the root always exists.
         """
         path = paths.validate_dir(path)
         with _Call(self, "list", path):
-            return self._list(path, marker, limit)
+            return _unexpired_page(
+                lambda after, want: self._list(path, after, want, prefix or None),
+                marker, limit, lambda info: info.name)
+
+    def list_recursive(self, path: str = "", marker: str | None = None,
+                       limit: int | None = None, prefix: str | None = None) -> list[ObjectInfo]:
+        """Every object below ``path``, flat, sorted by full path (as Swift
+        sorts: by code point, so ``a.txt`` before ``a/b``), paths after
+        ``marker`` (a full path); ``prefix`` keeps paths that start with
+        ``path/prefix``. No directory entries; NotFound as ``list_objects``.
+        """
+        path = paths.validate_dir(path)
+        with _Call(self, "list", path):
+            return _unexpired_page(
+                lambda after, want: self._list_recursive(path, after, want, prefix or None),
+                marker, limit, lambda info: info.path)
 
     def stat_object(self, path: str) -> ObjectInfo:
         path = paths.validate_path(path)
         with _Call(self, "stat", path):
-            return self._stat(path)
+            return _alive(self._stat(path))
 
     def get_object_size(self, path: str) -> int:
         size = self.stat_object(path).size
@@ -210,8 +280,17 @@ class StorageDriver(abc.ABC):
         """Store ``data`` under ``path``; pass an :class:`Upload` for checks."""
         upload = data if isinstance(data, Upload) else Upload(data)
         path = paths.validate_path(path)
+        upload.precondition = _seeing_expired_as_absent(upload.precondition)
         with _Call(self, "put", path, upload):
             return self._put(path, upload)
+
+    def update_object(self, path: str, meta: ObjectMeta,
+                      precondition: Precondition | None = None) -> ObjectInfo:
+        """Replace the object's metadata, stored headers and expiry (and its
+        content type if ``meta`` names one); the bytes and ETag stay."""
+        path = paths.validate_path(path)
+        with _Call(self, "update", path) as call:
+            return self._update(path, meta, _refusing_expired(call.callers(precondition)))
 
     def get_object(self, path: str) -> bytes:
         """The whole object in memory: for small objects and tests only."""
@@ -240,29 +319,58 @@ class StorageDriver(abc.ABC):
         path = paths.validate_path(path)
         with _Call(self, "open", path):
             info, stream = self._open(path, offset, length)
+            if is_expired(info):
+                stream.close()
+                _alive(info)
         return info, ObjectStream(self._normalised_reads(stream, path), stream.close,
                                   region=stream.region)
 
     def delete_object(self, path: str, precondition: Precondition | None = None) -> None:
         path = paths.validate_path(path)
         with _Call(self, "delete", path) as call:
-            self._delete(path, call.callers(precondition))
+            self._delete(path, _refusing_expired(call.callers(precondition)))
+
+    def delete_objects(self, paths_: Iterable[str]) -> DeleteOutcome:
+        """Delete each path on its own: one failing does not stop the others."""
+        outcome = DeleteOutcome()
+        for path in paths_:
+            try:
+                self.delete_object(path)
+            except NotFound:
+                outcome.not_found.append(path)
+            except StorageError as exc:
+                outcome.errors.append((path, exc))
+            else:
+                outcome.deleted.append(path)
+        return outcome
 
     def move_object(self, src: str, dst: str,
                     precondition: Precondition | None = None) -> ObjectInfo:
         """Rename ``src`` to ``dst``, replacing ``dst`` unless ``precondition`` refuses."""
         src, dst = paths.validate_path(src), paths.validate_path(dst)
         with _Call(self, "move", src) as call:
+            checked = _seeing_expired_as_absent(call.callers(precondition))
             if src == dst:  # nothing to write, but the condition still decides the answer
-                info = self._stat(src)
-                checked = call.callers(precondition)
+                info = _alive(self._stat(src))
                 if checked is not None:
                     checked(info)
                 return info
-            return self._move(src, dst, call.callers(precondition))
+            return self._move(src, dst, checked)
+
+    def copy_object(self, src: str, dst: str, precondition: Precondition | None = None,
+                    meta: ObjectMeta | None = None) -> ObjectInfo:
+        """Copy ``src``'s bytes to ``dst`` server side, with ``src``'s metadata
+        (not its expiry) or ``meta`` instead; ``dst`` as a move's."""
+        src, dst = paths.validate_path(src), paths.validate_path(dst)
+        with _Call(self, "copy", src) as call:
+            checked = _seeing_expired_as_absent(call.callers(precondition))
+            if src == dst and meta is None:
+                meta = ObjectMeta.of(_alive(self._stat(src))).without_expiry()
+            return self._copy(src, dst, checked, meta)
 
     def cat_objects(self, path: str, chunks: list[str], max_size: int | None = None,
-                    precondition: Precondition | None = None) -> ObjectInfo:
+                    precondition: Precondition | None = None,
+                    meta: ObjectMeta | None = None) -> ObjectInfo:
         """Concatenate ``chunks`` into ``path``, then delete the chunks.
 
         A chunk may repeat, and ``path`` may be one of the chunks (it is
@@ -271,14 +379,26 @@ class StorageDriver(abc.ABC):
         refuse it from the chunks' sizes before reading a byte (a chunk
         named 500 times must not be joined first), and count again while
         joining, since a chunk may be replaced by a bigger one meanwhile.
-        ``precondition`` judges the current ``path`` as for a PUT.
+        ``precondition`` judges the current ``path`` as for a PUT; the
+        result carries ``meta`` (none of the chunks').
         """
         path = paths.validate_path(path)
         chunks = [paths.validate_path(chunk) for chunk in chunks]
         if max_size is not None and max_size < 0:
             raise ValueError("max_size must not be negative")
         with _Call(self, "cat", path) as call:
-            return self._cat(path, chunks, max_size, call.callers(precondition))
+            return self._cat(path, chunks, max_size,
+                             _seeing_expired_as_absent(call.callers(precondition)),
+                             meta or ObjectMeta())
+
+    def reap_expired(self) -> int:
+        """Reclaim the space of objects past their expiry now; how many went.
+
+        Drivers whose backend expires objects itself (Swift) reclaim
+        nothing here; the filesystem driver also runs this periodically.
+        """
+        with _Call(self, "reap", None):
+            return self._reap_expired()
 
     def check_ready(self) -> None:
         """Raise BackendUnavailable when the backend cannot serve requests."""
@@ -297,13 +417,22 @@ class StorageDriver(abc.ABC):
     # -- what each backend implements -------------------------------------
 
     @abc.abstractmethod
-    def _list(self, path: str, marker: str | None, limit: int | None) -> list[ObjectInfo]: ...
+    def _list(self, path: str, marker: str | None, limit: int | None,
+              prefix: str | None) -> list[ObjectInfo]: ...
+
+    @abc.abstractmethod
+    def _list_recursive(self, path: str, marker: str | None, limit: int | None,
+                        prefix: str | None) -> list[ObjectInfo]: ...
 
     @abc.abstractmethod
     def _stat(self, path: str) -> ObjectInfo: ...
 
     @abc.abstractmethod
     def _put(self, path: str, upload: Upload) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    def _update(self, path: str, meta: ObjectMeta,
+                precondition: Precondition) -> ObjectInfo: ...
 
     @abc.abstractmethod
     def _open(self, path: str, offset: int,
@@ -316,11 +445,68 @@ class StorageDriver(abc.ABC):
     def _move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo: ...
 
     @abc.abstractmethod
+    def _copy(self, src: str, dst: str, precondition: Precondition | None,
+              meta: ObjectMeta | None) -> ObjectInfo: ...
+
+    @abc.abstractmethod
     def _cat(self, path: str, chunks: list[str], max_size: int | None,
-             precondition: Precondition | None) -> ObjectInfo: ...
+             precondition: Precondition | None, meta: ObjectMeta) -> ObjectInfo: ...
+
+    def _reap_expired(self) -> int:
+        return 0
 
     def _check_ready(self) -> None:
         """Raise BackendUnavailable when the backend cannot serve requests."""
+
+
+def check_alive(info: ObjectInfo) -> ObjectInfo:
+    """``info``, or NotFound when its object has expired: for drivers reading
+    a move's or copy's source or a cat's chunk."""
+    return _alive(info)
+
+
+def _alive(info: ObjectInfo) -> ObjectInfo:
+    if is_expired(info):
+        raise NotFound(f"no object at {info.path}", info.path)
+    return info
+
+
+def _seeing_expired_as_absent(precondition: Precondition | None) -> Precondition | None:
+    """``precondition``, judging an expired version as no version at all."""
+    if precondition is None:
+        return None
+
+    def judged(current: ObjectInfo | None) -> None:
+        precondition(None if current is not None and is_expired(current) else current)
+
+    return judged
+
+
+def _refusing_expired(precondition: Precondition | None) -> Precondition:
+    """A precondition for a write that needs the object (delete, update):
+    NotFound for an expired one, then ``precondition``."""
+    def judged(current: ObjectInfo | None) -> None:
+        if current is not None:
+            _alive(current)
+        if precondition is not None:
+            precondition(current)
+
+    return judged
+
+
+def _unexpired_page(read: Callable[[str | None, int | None], list[ObjectInfo]],
+                    marker: str | None, limit: int | None,
+                    key: Callable[[ObjectInfo], str]) -> list[ObjectInfo]:
+    """Up to ``limit`` unexpired entries after ``marker``; pages are read
+    again from the last entry seen while expired ones left a page short."""
+    entries: list[ObjectInfo] = []
+    while True:
+        want = None if limit is None else limit - len(entries)
+        page = read(marker, want)
+        entries.extend(info for info in page if not is_expired(info))
+        if want is None or len(page) < want or not page or len(entries) >= limit:  # type: ignore[operator]
+            return entries
+        marker = key(page[-1])
 
 
 def check_total_size(sizes: Iterable[int], max_size: int | None, path: str) -> None:

@@ -62,6 +62,18 @@ class IncompleteBody(StorageError):
     code = "incomplete_body"
 
 
+class InvalidMetadata(StorageError):
+    """A metadata name or value, a stored header or an expiry that cannot be stored."""
+
+    code = "invalid_metadata"
+
+
+class MetadataTooLarge(StorageError):
+    """More user metadata than one object may carry."""
+
+    code = "metadata_too_large"
+
+
 class MissingChunks(NotFound):
     """``cat`` was given chunks that do not exist; names them all."""
 

@@ -2,12 +2,16 @@
 
 All state sits behind one lock, so every operation is atomic with respect
 to the others; an upload is collected outside the lock and committed under
-it, so a slow client never blocks readers.
+it, so a slow client never blocks readers. Expiring objects are also kept
+in a heap by expiry, so reclaiming them costs nothing per object that
+never expires.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import heapq
 import threading
 import time
 from collections import Counter
@@ -18,13 +22,16 @@ from blobsvc.storage import paths
 from blobsvc.storage.contract import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
+    ObjectMeta,
     ObjectStream,
     Precondition,
     StorageDriver,
     Upload,
+    check_alive,
     check_total_size,
 )
 from blobsvc.storage.errors import Conflict, MissingChunks, NotFound
+from blobsvc.storage.metadata import is_expired
 from blobsvc.storage.settings import DriverSettings
 
 #: Size of the slices a stream yields; memory is already resident, so this
@@ -47,27 +54,47 @@ class MemoryDriver(StorageDriver):
         # prefix -> number of objects below it; a prefix with a count is a
         # directory, and it vanishes when its count drops to zero.
         self._dirs: Counter[str] = Counter()
+        # (expires_at, path) of every object written with an expiry; an
+        # entry whose object changed since is skipped when it comes due.
+        self._expiring: list[tuple[int, str]] = []
 
     # -- reads ---------------------------------------------------------------
 
-    def _list(self, path: str, marker: str | None, limit: int | None) -> list[ObjectInfo]:
+    def _list(self, path: str, marker: str | None, limit: int | None,
+              prefix: str | None) -> list[ObjectInfo]:
         with self._lock:
-            if path and self._dirs[path] == 0:
-                raise NotFound(f"no directory at {path}/", path)
-            prefix = f"{path}/" if path else ""
+            below = self._below(path)
             names: dict[str, ObjectInfo] = {}
             for key, (_, info) in self._objects.items():
-                if not key.startswith(prefix):
+                if not key.startswith(below):
                     continue
-                name, _, rest = key[len(prefix):].partition("/")
+                name, _, rest = key[len(below):].partition("/")
                 if marker is not None and name <= marker:
                     continue
+                if prefix is not None and not name.startswith(prefix):
+                    continue
                 if rest:
-                    names.setdefault(name, ObjectInfo.directory(prefix + name))
+                    names.setdefault(name, ObjectInfo.directory(below + name))
                 else:
-                    names[name] = info
+                    names[name] = info.listed()
         entries = [names[name] for name in sorted(names)]
         return entries if limit is None else entries[:limit]
+
+    def _list_recursive(self, path: str, marker: str | None, limit: int | None,
+                        prefix: str | None) -> list[ObjectInfo]:
+        with self._lock:
+            start = self._below(path) + (prefix or "")
+            keys = sorted(key for key in self._objects
+                          if key.startswith(start) and (marker is None or key > marker))
+            if limit is not None:
+                keys = keys[:limit]
+            return [self._objects[key][1].listed() for key in keys]
+
+    def _below(self, path: str) -> str:
+        """The key prefix of ``path``'s entries; NotFound for a directory that is not."""
+        if path and self._dirs[path] == 0:
+            raise NotFound(f"no directory at {path}/", path)
+        return f"{path}/" if path else ""
 
     def _stat(self, path: str) -> ObjectInfo:
         with self._lock:
@@ -98,7 +125,15 @@ class MemoryDriver(StorageDriver):
         data = b"".join(upload)
         with self._lock:
             upload.check_precondition(self._objects.get(path, (None, None))[1])
-            return self._commit(path, data, upload.md5_hex, upload.content_type)
+            return self._commit(path, data, upload.md5_hex, upload.meta)
+
+    def _update(self, path: str, meta: ObjectMeta, precondition: Precondition) -> ObjectInfo:
+        with self._lock:
+            data, info = self._get(path)
+            precondition(info)
+            updated = info.with_meta(meta)
+            self._insert(path, data, updated)
+            return updated
 
     def _delete(self, path: str, precondition: Precondition | None) -> None:
         with self._lock:
@@ -114,15 +149,31 @@ class MemoryDriver(StorageDriver):
             if src not in self._objects and self._dirs[src]:
                 raise Conflict(f"{src} is a directory", src)
             data, info = self._get(src)
+            check_alive(info)
             self._check(precondition, dst)
             self._check_no_clash(dst)
             self._remove(src)
-            return self._commit(dst, data, info.etag, info.content_type, info.ctime)
+            return self._commit(dst, data, info.etag, ObjectMeta.of(info), info.ctime)
+
+    def _copy(self, src: str, dst: str, precondition: Precondition | None,
+              meta: ObjectMeta | None) -> ObjectInfo:
+        with self._lock:
+            if src not in self._objects and self._dirs[src]:
+                raise Conflict(f"{src} is a directory", src)
+            data, info = self._get(src)
+            check_alive(info)
+            self._check(precondition, dst)
+            if meta is None:
+                meta = ObjectMeta.of(info).without_expiry()
+            elif meta.content_type is None:
+                meta = dataclasses.replace(meta, content_type=info.content_type)
+            return self._commit(dst, data, info.etag, meta)
 
     def _cat(self, path: str, chunks: list[str], max_size: int | None,
-             precondition: Precondition | None) -> ObjectInfo:
+             precondition: Precondition | None, meta: ObjectMeta) -> ObjectInfo:
         with self._lock:
-            missing = [chunk for chunk in chunks if chunk not in self._objects]
+            missing = [chunk for chunk in chunks if chunk not in self._objects
+                       or is_expired(self._objects[chunk][1])]
             if missing:
                 raise MissingChunks(missing)
             # Checked and joined under one lock: no chunk can grow in between.
@@ -133,7 +184,7 @@ class MemoryDriver(StorageDriver):
             for chunk in removed:
                 self._remove(chunk)
             try:
-                return self._commit(path, data, hashlib.md5(data).hexdigest(), None)
+                return self._commit(path, data, hashlib.md5(data).hexdigest(), meta)
             except Conflict:
                 for chunk, (chunk_data, info) in removed.items():
                     self._insert(chunk, chunk_data, info)
@@ -147,11 +198,13 @@ class MemoryDriver(StorageDriver):
             precondition(self._objects.get(path, (None, None))[1])
 
     def _commit(self, path: str, data: bytes, etag: str | None,
-                content_type: str | None, ctime: float | None = None) -> ObjectInfo:
+                meta: ObjectMeta, ctime: float | None = None) -> ObjectInfo:
         self._check_no_clash(path)
         info = ObjectInfo(path=path, name=paths.basename(path), isdir=False,
                           size=len(data), ctime=ctime or time.time(), etag=etag,
-                          content_type=content_type or DEFAULT_CONTENT_TYPE)
+                          content_type=meta.content_type or DEFAULT_CONTENT_TYPE,
+                          metadata=dict(meta.metadata), headers=dict(meta.headers),
+                          expires_at=meta.expires_at)
         self._insert(path, data, info)
         return info
 
@@ -160,6 +213,24 @@ class MemoryDriver(StorageDriver):
             for parent in _parents(path):
                 self._dirs[parent] += 1
         self._objects[path] = (data, info)
+        if info.expires_at is not None:
+            heapq.heappush(self._expiring, (info.expires_at, path))
+
+    # -- expiry ----------------------------------------------------------------
+
+    def _reap_expired(self) -> int:
+        """Remove what is due in the heap: entries of objects that never
+        expire are never looked at."""
+        reaped = 0
+        now = time.time()
+        with self._lock:
+            while self._expiring and self._expiring[0][0] <= now:
+                expires_at, path = heapq.heappop(self._expiring)
+                entry = self._objects.get(path)
+                if entry is not None and entry[1].expires_at == expires_at:
+                    self._remove(path)
+                    reaped += 1
+        return reaped
 
     def _remove(self, path: str) -> None:
         del self._objects[path]

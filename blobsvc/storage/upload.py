@@ -27,6 +27,7 @@ from typing import (
 
 from blobsvc.storage.errors import ChecksumMismatch, IncompleteBody, TooLarge
 from blobsvc.storage.hashing import MAX_PENDING, StreamHasher
+from blobsvc.storage.metadata import ObjectMeta
 
 if TYPE_CHECKING:
     from blobsvc.storage.contract import ObjectInfo, Precondition
@@ -71,6 +72,7 @@ class Upload:
         data: UploadData,
         *,
         content_type: str | None = None,
+        meta: ObjectMeta | None = None,
         expected_size: int | None = None,
         max_size: int | None = None,
         content_md5: bytes | None = None,
@@ -89,7 +91,11 @@ class Upload:
             self._source = data
         else:
             self._chunks = data
-        self.content_type = content_type or DEFAULT_CONTENT_TYPE
+        meta = meta or ObjectMeta()
+        self.content_type = content_type or meta.content_type or DEFAULT_CONTENT_TYPE
+        #: What the object carries besides its bytes, content type resolved.
+        self.meta = ObjectMeta(content_type=self.content_type, headers=meta.headers,
+                               metadata=meta.metadata, expires_at=meta.expires_at)
         self.expected_size = expected_size
         self.max_size = max_size
         self.expected_md5 = content_md5
