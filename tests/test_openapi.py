@@ -142,7 +142,7 @@ def test_document_is_valid_openapi_3(spec):
 
 def test_every_route_is_described(spec):
     assert set(spec["paths"]) == {
-        OBJECT, ROOT, DIR, "/v1/objects", "/v1/move", "/v1/cat", "/v1/delete",
+        OBJECT, ROOT, DIR, "/v1/objects", "/v1/move", "/v1/copy", "/v1/cat", "/v1/delete",
         "/healthz", "/readyz", "/openapi.json", "/metrics",
     }
     schemas = spec["components"]["schemas"]

@@ -25,6 +25,10 @@ from blobsvc.http import dates
 #: Sent with every answer: a browser must take Content-Type as given.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
+#: Where the server puts the header names as the client spelled them:
+#: WSGI's ``HTTP_*`` keys lose the difference between ``_`` and ``-``.
+HEADER_NAMES_KEY = "blobsvc.header_names"
+
 #: Headers whose WSGI names lack the HTTP_ prefix (PEP 3333).
 _UNPREFIXED = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
 
@@ -38,6 +42,8 @@ class Request:
         self.headers = HeaderMap()
         # Title-cased keys straight into the dict, as the map would store them.
         dict.update(self.headers, _headers_of(environ))
+        #: The header names as sent, when the server kept them (else None).
+        self.header_names: list[str] | None = environ.get(HEADER_NAMES_KEY)
         self.params = _query_params(environ.get("QUERY_STRING", ""))
         self.rfile: BinaryIO = environ["wsgi.input"]
         self.remote_ip: str = environ.get("REMOTE_ADDR", "")

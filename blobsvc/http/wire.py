@@ -42,6 +42,7 @@ from cheroot import errors, server, wsgi
 from blobsvc.http import framing
 from blobsvc.http.connections import DirectReader, HeadWaitingManager
 from blobsvc.http.errors import CODE_BY_STATUS, error_body
+from blobsvc.http.exchange import HEADER_NAMES_KEY
 from blobsvc.http.sendfile import FileChunk, send_region
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,11 @@ class StrictConnection(server.HTTPConnection):
 class ClosingGateway(wsgi.Gateway_10):
     """Honours ``Connection: close`` in the application's answer, and sends
     file regions offered by the body with sendfile."""
+
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
+        environ: dict[str, Any] = super().get_environ()
+        environ[HEADER_NAMES_KEY] = [name.decode("latin-1") for name in self.req.inheaders]
+        return environ
 
     def respond(self) -> None:
         # cheroot's own loop, but a FileChunk (empty, so cheroot would skip

@@ -18,6 +18,7 @@ from blobsvc.native.schemas import (
     ref,
     response_headers,
 )
+from blobsvc.storage.metadata import MAX_METADATA_BYTES, STORED_HEADERS
 
 #: From an answer carrying an ObjectInfo to what can be done with its path next
 #: (clients and schemathesis' stateful tests follow these).
@@ -32,6 +33,10 @@ _PUT_LINKS = {
         "from": "$response.body#/path", "to": "{$response.body#/path}.moved"}},
     "CatObject": {"operationId": "cat", "requestBody": {
         "path": "{$response.body#/path}.cat", "chunks": ["$response.body#/path"]}},
+    "CopyObject": {"operationId": "copy", "requestBody": {
+        "from": "$response.body#/path", "to": "{$response.body#/path}.copy"}},
+    "UpdateObject": {"operationId": "updateObject",
+                     "parameters": {"path": "$response.body#/path"}},
 }
 
 
@@ -85,6 +90,30 @@ PARAMETERS = {
                        "previous page). Given at most once.",
         "schema": {"type": "string"},
     },
+    "Prefix": {
+        "name": "prefix", "in": "query", "required": False,
+        "description": "Only entries whose names start with this (with `recursive=true`: "
+                       "whose paths below the directory do).",
+        "schema": {"type": "string"},
+    },
+    "Recursive": {
+        "name": "recursive", "in": "query", "required": False,
+        "description": "With `true`, every object below the directory, flat, sorted by full path "
+                       "in code-point order (`a.txt` before `a/b`), no directory entries; "
+                       "`marker` and `next_marker` are then full paths.",
+        "schema": {"type": "boolean", "default": False},
+    },
+    "XDeleteAt": _header_param(
+        "X-Delete-At", "Unix time at which the object expires: from then on it answers "
+        "`404` and is not listed. Not in the future, malformed, or sent with "
+        "`X-Delete-After`: `400` `invalid_metadata`.",
+        {"type": "integer", "minimum": 0}),
+    "XDeleteAfter": _header_param(
+        "X-Delete-After", "Seconds from now after which the object expires (see "
+        "`X-Delete-At`).", {"type": "integer", "minimum": 1}),
+    **{name.replace("-", ""): _header_param(
+        name, "Stored with the object and sent back verbatim on GET and HEAD.")
+       for name in STORED_HEADERS},
     "XRequestId": _header_param("X-Request-Id", "Echoed in the answer and logged if it is "
                                 "1-128 characters of `A-Za-z0-9._:/+=-`; else replaced."),
     **{name.replace("-", ""): _header_param(name, text) for name, text in _IF_HEADERS.items()},
@@ -108,20 +137,32 @@ def _params(*names: str) -> list[dict]:
 
 #: Object routes also take signed URLs (see ``blobsvc sign``).
 _OBJECT_SECURITY: list[dict[str, list[str]]] = [{}, {"basicAuth": []}, {"bearerAuth": []}, {"signedUrl": []}]
-_OBJECT_HEADERS = ("Content-Length", "Accept-Ranges", "ETag", "Last-Modified")
+_OBJECT_HEADERS = ("Content-Length", "Accept-Ranges", "ETag", "Last-Modified", *STORED_HEADERS,
+                   "X-Delete-At")
+#: Parameters of a write that sets metadata (PUT, POST).
+_META_PARAMS = ("XDeleteAt", "XDeleteAfter", *(name.replace("-", "") for name in STORED_HEADERS))
+_METADATA_TEXT = (
+    "User metadata travels as `X-Object-Meta-{name}: value` headers (OpenAPI cannot list "
+    "them): names of 1-128 `A-Za-z0-9_-`, kept lower-cased; values UTF-8 text, sent back "
+    f"as the same bytes; at most {MAX_METADATA_BYTES} bytes of names and values per object, "
+    "else `400` `metadata_too_large` (a bad name or value: `invalid_metadata`), and nothing "
+    "is stored.")
 _BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
 
 
 def _read_object(method: str) -> dict:
     body = method == "get"
-    success = {"description": "The object; `Content-Type` is the one it was stored with.",
+    success = {"description": "The object as stored: `Content-Type` and the stored headers "
+                              "as written, `X-Object-Meta-*` for its metadata (a gzip object "
+                              "is never decoded; ranges count stored bytes).",
                "headers": response_headers(*_OBJECT_HEADERS, required=("Content-Length", "Accept-Ranges"))}
     if body:
         success["content"] = _BYTES
     responses = {
         "200": success,
         "304": {"description": "Not modified (`If-None-Match`, `If-Modified-Since`); no body.",
-                "headers": response_headers("ETag", "Last-Modified")},
+                "headers": response_headers("ETag", "Last-Modified", "Cache-Control",
+                                            "Expires")},
     }
     if body:
         responses["206"] = {
@@ -157,11 +198,14 @@ def _listing(method: str, scope: str) -> dict:
     return {
         "operationId": f"{method}Listing{scope.title()}", "tags": ["objects"],
         "summary": ("List" if body else "Headers of a listing") + f" {scope}, one level deep",
-        "description": "Sorted by name, paginated with `limit` and `marker`.",
-        "parameters": _params("Limit", "Marker"),
+        "description": "Sorted by name, paginated with `limit` and `marker`; entries carry no "
+                       "`metadata` (HEAD an object for it). Unknown query parameters are "
+                       "`400`.",
+        "parameters": _params("Limit", "Marker", "Prefix", "Recursive"),
         "responses": {"200": success,
                       **error_responses(400, 404, 503, *_ACCESS, body=body, notes={
-                          400: "Also for a `limit` outside 1-10000 or a repeated parameter.",
+                          400: "Also for a `limit` outside 1-10000, a `recursive` other than "
+                               "`true`/`false`, or a repeated parameter.",
                           404: "No such directory (or the path is an object).",
                       })},
     }
@@ -228,9 +272,10 @@ _OBJECT_PATH = {
         "summary": "Store an object, atomically",
         "description": "Streamed to the backend; the object appears only once the whole "
                        "body has arrived and passed its checks. Missing parent directories "
-                       "are implied. Needs `Content-Length` or `Transfer-Encoding: chunked`.",
+                       "are implied. Needs `Content-Length` or `Transfer-Encoding: chunked`. "
+                       + _METADATA_TEXT,
         "parameters": _params("ContentMD5", "XChecksumSha256", "IfMatch", "IfNoneMatch",
-                              "IfUnmodifiedSince"),
+                              "IfUnmodifiedSince", *_META_PARAMS),
         "security": _OBJECT_SECURITY,
         "requestBody": {
             "required": False,
@@ -244,6 +289,22 @@ _OBJECT_PATH = {
             "201": json_response("Stored.", ref("schemas", "PutResult"), "ETag", "Location",
                                   required=("ETag", "Location"), links=_PUT_LINKS),
             **error_responses(400, 409, 411, 412, 413, 503, 507, *_ACCESS),
+        },
+    },
+    "post": {
+        "operationId": "updateObject", "tags": ["objects"],
+        "summary": "Replace an object's metadata, stored headers and expiry",
+        "description": "Like Swift's POST: the metadata, stored headers and expiry become "
+                       "those of this request (absent ones are removed); `Content-Type` "
+                       "changes only when sent. The bytes and ETag stay. A body is not "
+                       "read. " + _METADATA_TEXT,
+        "parameters": _params("IfMatch", "IfNoneMatch", "IfUnmodifiedSince", *_META_PARAMS),
+        "security": _OBJECT_SECURITY,
+        "responses": {
+            "200": json_response("The object as it now is.", ref("schemas", "ObjectInfo"),
+                                 links=_OBJECT_LINKS),
+            **error_responses(400, 404, 409, 412, 503, 507, *_ACCESS,
+                              notes={404: "Also when the path is a directory."}),
         },
     },
     "delete": {
@@ -273,9 +334,18 @@ PATHS = {
         (400, 404, 409, 411, 412, 413, 503, 507),
         {404: "`from` is absent.", 409: "`from` is a directory, or `to` clashes with one.",
          412: "The destination `to` fails `If-None-Match` or `If-Match`; `from` stays."}),
+    "/v1/copy": _post(
+        "copy", "Copy an object",
+        "Copies `from` to `to` server side, with its content type, stored headers and "
+        "metadata but not its expiry; `metadata` and `content_type` in the body replace "
+        "them. `from` stays.",
+        (400, 404, 409, 411, 412, 413, 503, 507),
+        {404: "`from` is absent.", 409: "`from` is a directory, or `to` clashes with one.",
+         412: "The destination `to` fails `If-None-Match` or `If-Match`."}),
     "/v1/cat": _post(
         "cat", "Concatenate objects",
-        "Writes the chunks, in order, to `path`, then deletes them.",
+        "Writes the chunks, in order, to `path`, then deletes them. The result carries "
+        "the request's `metadata` and `content_type`, none of the chunks'.",
         (400, 404, 409, 411, 412, 413, 503, 507),
         {404: "Some chunks are absent: `error.missing` names every one, and nothing "
               "was created or deleted.",
@@ -330,7 +400,8 @@ SPEC: dict = {
         "title": "blobsvc",
         "version": "1",
         "description": "HTTP blob storage: objects addressed by `/`-separated paths, "
-                       "directories as prefixes, atomic writes, move and concatenate. "
+                       "directories as prefixes, atomic writes, metadata and expiry, move, "
+                       "copy and concatenate. "
                        "Every error is the JSON `Error`.",
     },
     "tags": [{"name": "objects"}, {"name": "operations"}, {"name": "service"}],

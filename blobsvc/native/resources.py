@@ -26,8 +26,9 @@ from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.http.responses import send_json
 from blobsvc.http.sendfile import FileChunk
 from blobsvc.metrics import Metrics
-from blobsvc.storage import ObjectInfo, ObjectStream, StorageDriver, Upload, paths
-from blobsvc.storage.errors import NotFound, StorageError
+from blobsvc.native.metaheaders import meta_from_request, send_meta_headers
+from blobsvc.storage import ObjectInfo, ObjectMeta, ObjectStream, StorageDriver, Upload, paths
+from blobsvc.storage.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ LIST_DEFAULT_LIMIT = 1000
 LIST_MAX_LIMIT = 10000
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+#: Stored headers a 304 repeats (RFC 9110 15.4.5).
+CACHING_HEADERS = ("Cache-Control", "Expires")
 
 #: A ranged GET reads the object's version, then opens it; if a writer
 #: replaced it in between, it tries again this many times.
@@ -61,9 +65,14 @@ def is_active_type(content_type: str) -> bool:
 
 
 def object_headers(info: ObjectInfo, inline_active: bool = False) -> None:
-    """Headers GET and HEAD share, all from one ObjectInfo."""
+    """Headers GET and HEAD share, all from one ObjectInfo.
+
+    The stored headers go first, so that for an active type the forced
+    ``attachment`` wins over a stored ``Content-Disposition: inline``.
+    """
     headers = exchange.response().headers
     content_type = info.content_type or "application/octet-stream"
+    send_meta_headers(info)
     headers["Content-Length"] = str(info.size)
     headers["Content-Type"] = content_type
     if not inline_active and is_active_type(content_type):
@@ -141,6 +150,9 @@ class ObjectResource:
                 response.headers["ETag"] = f'"{info.etag}"'
             if info.ctime is not None:
                 response.headers["Last-Modified"] = http_date(info.ctime)
+            for name in CACHING_HEADERS:  # RFC 9110 15.4.5: as a 200 would
+                if name in info.headers:
+                    response.headers[name] = info.headers[name]
             return False
         return True
 
@@ -177,6 +189,14 @@ class ObjectResource:
         document.update(md5=upload.known_md5_hex, sha256=upload.sha256_hex)
         return send_json(document, 201)
 
+    def POST(self, path: str) -> bytes:
+        """Replace metadata, stored headers and expiry; the bytes stay (Swift's POST)."""
+        paths.validate_path(path)
+        meta = meta_from_request()
+        precondition = preconditions.write_precondition(exchange.request().headers, "POST")
+        info = self.driver.update_object(path, meta, precondition)
+        return send_json(info.to_json())
+
     def _current(self, path: str) -> ObjectInfo | None:
         try:
             return self.driver.stat_object(path)
@@ -204,10 +224,11 @@ class ObjectResource:
         precondition = preconditions.write_precondition(headers, "PUT")
         if precondition is not None:
             precondition(self._current(path))  # checked again, atomically, at commit
+        meta = meta_from_request()
         return Upload(
             RequestBody(request.rfile, content_length),
             precondition=precondition,
-            content_type=headers.get("Content-Type"),
+            meta=meta,
             expected_size=content_length,
             max_size=max_size,
             content_md5=_content_md5(headers.get("Content-MD5")),
@@ -316,14 +337,18 @@ class ListingResource:
         directory = paths.validate_dir(path)
         limit = _limit(query_param("limit"))
         marker = query_param("marker") or None
-        entries = self.driver.list_objects(directory, marker=marker, limit=limit + 1)
+        prefix = query_param("prefix") or None
+        recursive = _flag(query_param("recursive"), "recursive")
+        lister = self.driver.list_recursive if recursive else self.driver.list_objects
+        entries = lister(directory, marker=marker, limit=limit + 1, prefix=prefix)
         truncated = len(entries) > limit
         entries = entries[:limit]
+        last = entries[-1].path if recursive else entries[-1].name if entries else None
         return send_json({
             "path": f"{directory}/" if directory else "",
             "entries": [entry.to_json() for entry in entries],
             "truncated": truncated,
-            "next_marker": entries[-1].name if truncated else None,
+            "next_marker": last if truncated else None,
         })
 
     HEAD = GET
@@ -351,6 +376,27 @@ class MoveResource:
         return send_json(moved.to_json(), 201)
 
 
+class CopyResource:
+    """``POST /v1/copy``: copy an object server side, metadata included
+    (or replaced by the request's ``metadata``/``content_type``); the
+    destination as for a move."""
+
+    def __init__(self, driver: StorageDriver, require: Callable[[str, str], None]) -> None:
+        self.driver = driver
+        self.require = require
+
+    def POST(self) -> bytes:
+        body = read_json_body()
+        source, target = _string_field(body, "from"), _string_field(body, "to")
+        self.require("read", source)
+        self.require("write", target)
+        precondition = preconditions.write_precondition(exchange.request().headers, "PUT")
+        meta = meta_from_json(body) if {"metadata", "content_type"} & body.keys() else None
+        copied = self.driver.copy_object(source, target, precondition, meta)
+        created(copied.path)
+        return send_json(copied.to_json(), 201)
+
+
 #: Paths one bulk delete may name.
 MAX_BULK_DELETE = 1000
 
@@ -374,23 +420,21 @@ class BulkDeleteResource:
             raise ApiError(400, "'paths' must be a non-empty list of paths")
         if len(paths) > MAX_BULK_DELETE:
             raise ApiError(400, f"at most {MAX_BULK_DELETE} paths per request, not {len(paths)}")
-        deleted: list[str] = []
-        not_found: list[str] = []
         errors: list[dict[str, str]] = []
+        allowed: list[str] = []
         for path in paths:
             try:
                 self.require_write(path)
-                self.driver.delete_object(path)
             except AuthDenied as exc:
                 errors.append({"path": path, "code": exc.code, "message": exc.message})
-            except NotFound:
-                not_found.append(path)
-            except StorageError as exc:
-                errors.append({"path": path, "code": exc.code, "message": exc.message})
             else:
-                deleted.append(path)
-        context.current().deleted_objects += len(deleted)
-        return send_json({"deleted": deleted, "not_found": not_found, "errors": errors})
+                allowed.append(path)
+        outcome = self.driver.delete_objects(allowed)
+        errors += [{"path": path, "code": exc.code, "message": exc.message}
+                   for path, exc in outcome.errors]
+        context.current().deleted_objects += len(outcome.deleted)
+        return send_json({"deleted": outcome.deleted, "not_found": outcome.not_found,
+                          "errors": errors})
 
 
 class CatResource:
@@ -414,8 +458,9 @@ class CatResource:
         for path in (target, *chunks):
             self.require_write(path)  # the chunks are deleted afterwards
         precondition = preconditions.write_precondition(exchange.request().headers, "PUT")
+        meta = meta_from_json(body)
         joined = self.driver.cat_objects(target, chunks, max_size=self.settings.max_object_size,
-                                         precondition=precondition)
+                                         precondition=precondition, meta=meta)
         created(joined.path)
         return send_json(joined.to_json(), 201)
 
@@ -481,6 +526,17 @@ def read_json_body() -> dict:
     return document
 
 
+def meta_from_json(document: dict) -> ObjectMeta:
+    """A copy's or cat's ``metadata`` and ``content_type`` fields."""
+    metadata = document.get("metadata", {})
+    content_type = document.get("content_type")
+    if not isinstance(metadata, dict):
+        raise ApiError(400, "'metadata' must be an object of names and text values")
+    if content_type is not None and not isinstance(content_type, str):
+        raise ApiError(400, "'content_type' must be a string")
+    return ObjectMeta(content_type=content_type or None, metadata=metadata)
+
+
 def _string_field(document: dict, name: str) -> str:
     value = document.get(name)
     if not isinstance(value, str):
@@ -535,6 +591,14 @@ def query_param(name: str) -> str | None:
         return value.encode("latin-1").decode("utf-8")
     except UnicodeError:
         raise ApiError(400, f"query parameter {name!r} is not valid UTF-8") from None
+
+
+def _flag(raw: str | None, name: str) -> bool:
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise ApiError(400, f"{name} must be true or false")
 
 
 def _limit(raw: str | None) -> int:

@@ -3,7 +3,7 @@
 Route names are bounded (never an object path), so logs and metrics can
 label by them. Access is decided here, before a body is read or storage
 touched: objects and listings by their path, ``/metrics`` as a read of the
-whole store, move and cat first as "may write somewhere" (their paths are
+whole store, move, copy, cat and bulk delete first as "may write somewhere" (their paths are
 in the body) and then path by path as the resource reads them.
 """
 
@@ -19,6 +19,7 @@ from blobsvc.native.resources import (
     OBJECTS_URL,
     BulkDeleteResource,
     CatResource,
+    CopyResource,
     HealthResource,
     ListingResource,
     MetricsResource,
@@ -31,6 +32,7 @@ from blobsvc.storage import StorageDriver
 OBJECT = "object"
 LISTING = "listing"
 MOVE = "/v1/move"
+COPY = "/v1/copy"
 CAT = "/v1/cat"
 DELETE_MANY = "/v1/delete"
 HEALTH = "/healthz"
@@ -41,16 +43,17 @@ METRICS = "/metrics"
 #: Routes anyone may call: probes and the API description.
 PUBLIC_ROUTES = frozenset({HEALTH, READY, OPENAPI})
 #: Routes that name their paths in a JSON body.
-BODY_ROUTES = frozenset({MOVE, CAT, DELETE_MANY})
+BODY_ROUTES = frozenset({MOVE, COPY, CAT, DELETE_MANY})
 
 #: A signed URL's parameters are the authenticator's to judge on any route.
 _SIGNED = frozenset({"expires", "signature"})
 #: What each API route reads from the query. Probes, /metrics and
 #: /openapi.json take what monitoring tools add (None).
 QUERY_PARAMETERS: dict[str, frozenset[str]] = {
-    LISTING: _SIGNED | {"limit", "marker"},
+    LISTING: _SIGNED | {"limit", "marker", "prefix", "recursive"},
     OBJECT: _SIGNED,
     MOVE: _SIGNED,
+    COPY: _SIGNED,
     CAT: _SIGNED,
     DELETE_MANY: _SIGNED,
 }
@@ -67,6 +70,7 @@ class NativeApi:
         self.listing = ListingResource(driver)
         self.fixed: dict[str, object] = {
             MOVE: MoveResource(driver, self.require_write),
+            COPY: CopyResource(driver, self.require),
             CAT: CatResource(driver, self.require_write, config.server),
             DELETE_MANY: BulkDeleteResource(driver, self.require_write),
             HEALTH: HealthResource(),
@@ -119,6 +123,10 @@ class NativeApi:
         raise AuthDenied(403, f"{principal.name} may not write")
 
     def require_write(self, path: str) -> None:
+        self.require("write", path)
+
+    def require(self, access: str, path: str) -> None:
+        """``access`` to ``path`` for the client of a body route, as identified."""
         principal = context.current().principal
         assert principal is not None  # authorize() identified the client of a body route
-        self.auth.require(principal, "write", path, exchange.request().method)
+        self.auth.require(principal, access, path, exchange.request().method)

@@ -14,6 +14,7 @@ import typing
 
 from blobsvc.http.errors import VOCABULARY, codes_for
 from blobsvc.storage import ObjectInfo
+from blobsvc.storage.metadata import STORED_HEADERS
 from blobsvc.storage.paths import MAX_PATH_BYTES, MAX_SEGMENT_BYTES, RESERVED_PREFIX
 
 # -- schemas ----------------------------------------------------------------
@@ -60,6 +61,9 @@ _OBJECT_INFO_DOCS = {
     "ctime": "Unix time of the last write.",
     "etag": "As in the `ETag` header, unquoted; null for a directory.",
     "content_type": "Null for a directory.",
+    "metadata": "User metadata (`X-Object-Meta-*`), names lower-cased; null in listings "
+                "(HEAD the object for it) and for a directory.",
+    "expires_at": "Unix time after which the object is gone (`X-Delete-At`); null if never.",
 }
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 _MINIMUM = {"size": 0}
@@ -70,7 +74,12 @@ def _field_schema(name: str, annotation: object) -> dict:
     args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     nullable = bool(typing.get_args(annotation)) and len(args) < len(typing.get_args(annotation))
     python_type = typing.cast(type, args[0] if nullable else annotation)
-    schema: dict = {"type": _JSON_TYPES[python_type], "description": _OBJECT_INFO_DOCS[name]}
+    schema: dict
+    if typing.get_origin(python_type) is typing.get_origin(typing.Mapping):
+        schema = {"type": "object", "additionalProperties": {"type": "string"},
+                  "description": _OBJECT_INFO_DOCS[name]}
+    else:
+        schema = {"type": _JSON_TYPES[python_type], "description": _OBJECT_INFO_DOCS[name]}
     if name in _MINIMUM:
         schema["minimum"] = _MINIMUM[name]
     if nullable:
@@ -79,9 +88,12 @@ def _field_schema(name: str, annotation: object) -> dict:
 
 
 def _object_info_properties() -> dict:
+    """The fields ObjectInfo.to_json writes (stored headers travel as headers)."""
     hints = typing.get_type_hints(ObjectInfo)
-    properties = {f.name: _field_schema(f.name, hints[f.name]) for f in dataclasses.fields(ObjectInfo)}
-    if set(properties) != set(_OBJECT_INFO_DOCS):
+    written = ObjectInfo.directory("a").to_json()
+    properties = {f.name: _field_schema(f.name, hints[f.name])
+                  for f in dataclasses.fields(ObjectInfo) if f.name in written}
+    if set(properties) != set(_OBJECT_INFO_DOCS) or set(written) != set(properties):
         raise RuntimeError(f"ObjectInfo fields {sorted(properties)} and their docs "
                            f"{sorted(_OBJECT_INFO_DOCS)} differ")
     return properties
@@ -141,6 +153,14 @@ SCHEMAS = {
         "required": ["from", "to"],
         "properties": {"from": ref("schemas", "ObjectPath"), "to": ref("schemas", "ObjectPath")},
     },
+    "CopyRequest": {
+        "type": "object",
+        "required": ["from", "to"],
+        "properties": {"from": ref("schemas", "ObjectPath"), "to": ref("schemas", "ObjectPath"),
+                       "metadata": ref("schemas", "Metadata"),
+                       "content_type": {"type": "string",
+                                        "description": "Replaces the source's."}},
+    },
     "CatRequest": {
         "type": "object",
         "required": ["path", "chunks"],
@@ -149,8 +169,14 @@ SCHEMAS = {
             "chunks": {"type": "array", "minItems": 1, "items": ref("schemas", "ObjectPath"),
                        "description": "Concatenated in this order, then deleted. A chunk may "
                                       "repeat, and `path` may be one of them."},
+            "metadata": ref("schemas", "Metadata"),
+            "content_type": {"type": "string",
+                             "description": "Default `application/octet-stream`."},
         },
     },
+    "Metadata": {"type": "object", "additionalProperties": {"type": "string"},
+                 "description": "User metadata: names of 1-128 `A-Za-z0-9_-` (kept "
+                                "lower-cased), text values, 8 KiB in all."},
     "DeleteRequest": {
         "type": "object",
         "required": ["paths"],
@@ -194,6 +220,10 @@ HEADERS = {
                       "schema": {"type": "string", "pattern": r"^bytes (\d+-\d+|\*)/\d+$"}},
     "WWW-Authenticate": {"description": "Basic and Bearer challenges.",
                          "schema": {"type": "string"}},
+    **{name: {"description": "As stored with the object.", "schema": {"type": "string"}}
+       for name in STORED_HEADERS},
+    "X-Delete-At": {"description": "Unix time at which the object expires.",
+                    "schema": {"type": "integer"}},
     "X-Request-Id": {"description": "The client's `X-Request-Id` if short and plain, else "
                                     "a new one; also in the access log.",
                      "schema": {"type": "string"}},
