@@ -47,15 +47,19 @@ def _metadata(headers: Mapping[str, str], names: list[str] | None) -> dict[str, 
     prefix = META_PREFIX.lower()
     spelled = names if names is not None else list(headers)
     metadata: dict[str, str] = {}
+    keys: set[str] = set()
     for raw_name in spelled:
         if not raw_name.lower().startswith(prefix):
             continue
         name = raw_name[len(prefix):]
-        if name.lower() in metadata:
-            raise InvalidMetadata(f"metadata {name.lower()!r} is given twice")
-        # The value as WSGI keyed it: '_' and '-' alike, title-cased.
-        value = headers[raw_name.replace("_", "-").title()]
-        metadata[name.lower()] = _text(value, raw_name)
+        # The value as WSGI keyed it: '_' and '-' alike, title-cased; two
+        # names that differ only there would share one value.
+        key = raw_name.replace("_", "-").title()
+        if name.lower() in metadata or key in keys:
+            raise InvalidMetadata(f"metadata {name.lower()!r} is given twice "
+                                  "(names differing only in '_' and '-' count as one)")
+        keys.add(key)
+        metadata[name.lower()] = _text(headers[key], raw_name)
     return metadata
 
 
