@@ -25,6 +25,7 @@ import http.client
 import io
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -162,6 +163,65 @@ def _walk(client, directory: str) -> list[str]:
         else:
             found.append(entry["path"])
     return found
+
+
+# -- calls and checks the API suites share ------------------------------------
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def put(client, path: str, data: bytes = b"data", headers=None) -> Response:
+    return client.request("PUT", object_url(path), data, headers)
+
+
+def put_ok(client, path: str, data: bytes = b"data", headers=None) -> dict:
+    res = put(client, path, data, headers)
+    assert res.status == 201, res.body
+    return res.json()
+
+
+def get(client, path: str, headers=None) -> Response:
+    return client.request("GET", object_url(path), None, headers)
+
+
+def listing(client, directory: str = "", query: str = "") -> Response:
+    return client.request("GET", object_url(directory) + query)
+
+
+def post_json(client, path: str, document) -> Response:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return client.request("POST", path, body, {"Content-Type": "application/json"})
+
+
+def assert_json_error(res: Response, status: int, code: str | None = None,
+                      head: bool = False) -> dict | None:
+    """The one error shape: JSON, never HTML or a traceback."""
+    assert res.status == status, (res.status, res.body)
+    assert res.headers["Content-Type"].startswith("application/json")
+    if head:
+        assert res.body == b""
+        return None
+    text = res.body.decode("utf-8")
+    assert "<html" not in text.lower() and "Traceback" not in text
+    error = json.loads(text)["error"]
+    assert error["status"] == status
+    assert isinstance(error["message"], str) and error["message"]
+    if code is not None:
+        assert error["code"] == code
+    else:
+        assert isinstance(error["code"], str) and error["code"]
+    return error
+
+
+def entry_names(res: Response) -> list[str]:
+    assert res.status == 200, res.body
+    return [entry["name"] for entry in res.json()["entries"]]
+
+
+def assert_absent(client, path: str) -> None:
+    assert_json_error(get(client, path), 404, "not_found")
 
 
 # -- a real server process ---------------------------------------------------

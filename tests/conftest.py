@@ -9,8 +9,11 @@ import uuid
 from typing import Iterator
 
 import pytest
+from api_client import ServerProcess, WebTestClient, wipe
 from reports import REPORTS
 
+import blobsvc.config
+from blobsvc.http.app import build_app
 from blobsvc.storage import create_driver
 
 try:
@@ -63,6 +66,62 @@ def driver(request, tmp_path):
     drv = create_driver(name, settings)
     yield drv
     drv.close()
+
+
+# -- the API suites: every test on every (transport x driver) ----------------
+
+#: The object size limit of the servers the API suites talk to.
+MAX_OBJECT_SIZE = 2 * 1024 * 1024
+#: Drivers served by a ``blobsvc serve`` process for the socket transport.
+SOCKET_DRIVERS = ("filesystem", "memory")
+SERVER_SETTINGS = {"max_object_size": MAX_OBJECT_SIZE, "chunk_size": 256 * 1024}
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """One ``blobsvc serve`` per driver, started on first use."""
+    started: dict[str, ServerProcess] = {}
+
+    def get(driver_name: str) -> ServerProcess:
+        if driver_name not in started:
+            workdir = tmp_path_factory.mktemp(f"server-{driver_name}")
+            config = {
+                "server": {"host": "127.0.0.1", "port": 0, **SERVER_SETTINGS},
+                "storage": {"driver": driver_name, **driver_settings(driver_name, workdir)},
+                "log": {"access_log": False},
+            }
+            started[driver_name] = ServerProcess(workdir, config).start()
+        return started[driver_name]
+
+    yield get
+    for server in started.values():
+        server.stop()
+
+
+@pytest.fixture(params=["webtest", "socket"])
+def transport(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def client(transport, driver_name, tmp_path, servers):
+    if transport == "webtest":
+        config = blobsvc.config.build({
+            "server": SERVER_SETTINGS,
+            "storage": {"driver": driver_name, **driver_settings(driver_name, tmp_path)},
+            "log": {"access_log": False},
+        })
+        driver = create_driver(config.storage.driver, config.storage.params)
+        api = WebTestClient(build_app(config, driver))
+        yield api
+        driver.close()
+    else:
+        if driver_name not in SOCKET_DRIVERS:
+            pytest.skip(f"the socket transport runs {', '.join(SOCKET_DRIVERS)} only")
+        api = servers(driver_name).client()
+        wipe(api)
+        yield api
+        api.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@
 Every test runs on every (transport x driver): in-process through WebTest
 on each driver, and over a real socket against a ``blobsvc serve`` process
 (one per driver, shared by the module; the store is emptied before each
-test). The assertions are the same; only the client differs.
+test). The assertions are the same; only the client differs. The
+``client`` and ``servers`` fixtures live in conftest.py, shared with the
+other suites of the API.
 """
 
 from __future__ import annotations
@@ -11,132 +13,22 @@ from __future__ import annotations
 import base64
 import email.utils
 import hashlib
-import json
-import random
 from urllib.parse import quote
 
 import pytest
-from api_client import Response, ServerProcess, WebTestClient, object_url, wipe
-from conftest import driver_settings
-
-import blobsvc.config
-from blobsvc.http.app import build_app
-from blobsvc.storage import create_driver
-
-MAX_OBJECT_SIZE = 2 * 1024 * 1024
-#: Drivers served by a ``blobsvc serve`` process for the socket transport.
-SOCKET_DRIVERS = ("filesystem", "memory")
-SERVER_SETTINGS = {"max_object_size": MAX_OBJECT_SIZE, "chunk_size": 256 * 1024}
-
-
-def payload(size: int, seed: int = 0) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
-# -- fixtures ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """One ``blobsvc serve`` per driver, started on first use."""
-    started: dict[str, ServerProcess] = {}
-
-    def get(driver_name: str) -> ServerProcess:
-        if driver_name not in started:
-            workdir = tmp_path_factory.mktemp(f"server-{driver_name}")
-            config = {
-                "server": {"host": "127.0.0.1", "port": 0, **SERVER_SETTINGS},
-                "storage": {"driver": driver_name, **driver_settings(driver_name, workdir)},
-                "log": {"access_log": False},
-            }
-            started[driver_name] = ServerProcess(workdir, config).start()
-        return started[driver_name]
-
-    yield get
-    for server in started.values():
-        server.stop()
-
-
-@pytest.fixture(params=["webtest", "socket"])
-def transport(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def client(transport, driver_name, tmp_path, servers):
-    if transport == "webtest":
-        config = blobsvc.config.build({
-            "server": SERVER_SETTINGS,
-            "storage": {"driver": driver_name, **driver_settings(driver_name, tmp_path)},
-            "log": {"access_log": False},
-        })
-        driver = create_driver(config.storage.driver, config.storage.params)
-        api = WebTestClient(build_app(config, driver))
-        yield api
-        driver.close()
-    else:
-        if driver_name not in SOCKET_DRIVERS:
-            pytest.skip(f"the socket transport runs {', '.join(SOCKET_DRIVERS)} only")
-        api = servers(driver_name).client()
-        wipe(api)
-        yield api
-        api.close()
-
-
-# -- helpers ----------------------------------------------------------------
-
-
-def put(client, path: str, data: bytes = b"data", headers=None) -> Response:
-    return client.request("PUT", object_url(path), data, headers)
-
-
-def put_ok(client, path: str, data: bytes = b"data", headers=None) -> dict:
-    res = put(client, path, data, headers)
-    assert res.status == 201, res.body
-    return res.json()
-
-
-def get(client, path: str, headers=None) -> Response:
-    return client.request("GET", object_url(path), None, headers)
-
-
-def listing(client, directory: str = "", query: str = "") -> Response:
-    return client.request("GET", object_url(directory) + query)
-
-
-def post_json(client, path: str, document) -> Response:
-    body = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return client.request("POST", path, body, {"Content-Type": "application/json"})
-
-
-def assert_json_error(res: Response, status: int, code: str | None = None,
-                      head: bool = False) -> dict | None:
-    """The one error shape: JSON, never HTML or a traceback."""
-    assert res.status == status, (res.status, res.body)
-    assert res.headers["Content-Type"].startswith("application/json")
-    if head:
-        assert res.body == b""
-        return None
-    text = res.body.decode("utf-8")
-    assert "<html" not in text.lower() and "Traceback" not in text
-    error = json.loads(text)["error"]
-    assert error["status"] == status
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code
-    else:
-        assert isinstance(error["code"], str) and error["code"]
-    return error
-
-
-def entry_names(res: Response) -> list[str]:
-    assert res.status == 200, res.body
-    return [entry["name"] for entry in res.json()["entries"]]
-
-
-def assert_absent(client, path: str) -> None:
-    assert_json_error(get(client, path), 404, "not_found")
-
+from api_client import (
+    assert_absent,
+    assert_json_error,
+    entry_names,
+    get,
+    listing,
+    object_url,
+    payload,
+    post_json,
+    put,
+    put_ok,
+)
+from conftest import MAX_OBJECT_SIZE
 
 # -- objects: PUT ------------------------------------------------------------
 
