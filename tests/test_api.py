@@ -360,8 +360,9 @@ def test_list_directory_shows_one_level(client):
 def test_list_entries_carry_object_info(client):
     info = put_ok(client, "dir/file.txt", b"12345", {"Content-Type": "text/plain"})
     (entry,) = listing(client, "dir/").json()["entries"]
-    assert entry == {key: info[key] for key in
-                     ("path", "name", "isdir", "size", "ctime", "etag", "content_type")}
+    assert entry == {**{key: info[key] for key in
+                        ("path", "name", "isdir", "size", "ctime", "etag", "content_type")},
+                     "metadata": None, "expires_at": None}  # listings carry no metadata
 
 
 def test_list_directory_entry_info(client):
@@ -645,8 +646,8 @@ def test_unknown_route_is_404_json(client, path):
     ("POST", "/readyz", {"GET", "HEAD"}),
     ("GET", "/v1/move", {"POST"}),
     ("PUT", "/v1/cat", {"POST"}),
-    ("POST", "/v1/objects/a", {"GET", "HEAD", "PUT", "DELETE"}),
-    ("PATCH", "/v1/objects/a", {"GET", "HEAD", "PUT", "DELETE"}),
+    ("PATCH", "/v1/objects/a", {"GET", "HEAD", "PUT", "POST", "DELETE"}),
+    ("POST", "/v1/objects/", {"GET", "HEAD"}),
     ("DELETE", "/v1/objects/", {"GET", "HEAD"}),
 ])
 def test_wrong_method_is_405_json_with_allow(client, method, path, allowed):
