@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import math
 import shutil
 import subprocess
 import time
@@ -178,11 +179,10 @@ def test_object_info_has_metadata_and_no_expiry_by_default(client):
     assert "X-Delete-At" not in res.headers
 
 
+# WSGI names headers HTTP_*, where '_' and '-' are one: only the server,
+# which keeps the names as sent, can tell them apart, so no WebTest run.
+@pytest.mark.parametrize("transport", ["socket"])
 def test_metadata_name_with_underscore_is_kept_over_a_socket(client):
-    if client.transport == "webtest":
-        # WSGI names headers HTTP_*, where '_' and '-' are one: only the
-        # server, which keeps the names as sent, can tell them apart.
-        pytest.skip("WSGI cannot carry '_' in a header name")
     info = put_ok(client, "obj", b"x", {"X-Object-Meta-build_id": "42"})
     assert info["metadata"] == {"build_id": "42"}
     assert meta_headers(head(client, "obj")) == {"build_id": b"42"}
@@ -400,7 +400,8 @@ def test_x_delete_after_counts_from_now(client):
     before = time.time()
     info = put_ok(client, "exp", b"x", {"X-Delete-After": "600"})
     after = time.time()
-    assert before + 600 - 1 <= info["expires_at"] <= after + 600
+    # Rounded up: the object lives at least the seconds asked for.
+    assert before + 600 <= info["expires_at"] <= math.ceil(after + 600)
     assert head(client, "exp").headers["X-Delete-At"] == str(info["expires_at"])
 
 

@@ -49,8 +49,8 @@ def _get(server, target: str, token: str = WRITE_TOKEN, **kwargs) -> requests.Re
 
 
 @pytest.mark.parametrize("target,name", [
-    ("/v1/objects/?prefix=do", "prefix"),
-    ("/v1/objects/docs/?recursive=1", "recursive"),
+    ("/v1/objects/?prefixes=do", "prefixes"),
+    ("/v1/objects/docs/?recurse=true", "recurse"),
     ("/v1/objects/docs/?limit=1&delimiter=/", "delimiter"),
     ("/v1/objects/docs/a.txt?versionId=3", "versionId"),
 ])

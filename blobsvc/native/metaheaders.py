@@ -14,6 +14,7 @@ the server kept them (WSGI would turn ``_`` into ``-``).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Mapping
 
@@ -37,7 +38,9 @@ def meta_from_request(with_content_type: bool = True) -> ObjectMeta:
     content_type = headers.get("Content-Type") if with_content_type else None
     return ObjectMeta(
         content_type=content_type or None,
-        headers={name: headers[name] for name in STORED_HEADERS if name in headers},
+        # An empty value is no header at all (RFC 9110 5.5 allows it; storing
+        # it would send back an empty Content-Encoding).
+        headers={name: headers[name] for name in STORED_HEADERS if headers.get(name)},
         metadata=_metadata(headers, request.header_names),
         expires_at=expiry_from_headers(headers),
     )
@@ -85,7 +88,10 @@ def expiry_from_headers(headers: Mapping[str, str], now: float | None = None) ->
         raise InvalidMetadata(f"{DELETE_AT if at is not None else DELETE_AFTER} must be "
                               "a whole number of seconds")
     seconds = int(raw)
-    expires_at = seconds if at is not None else int(now) + seconds
+    if at is None and seconds < 1:
+        raise InvalidMetadata(f"{DELETE_AFTER} must be at least 1 second")
+    # Rounded up: an object asked to live N seconds lives at least that.
+    expires_at = seconds if at is not None else math.ceil(now + seconds)
     if expires_at <= now:
         raise InvalidMetadata("the expiry is not in the future")
     if expires_at > now + MAX_EXPIRY_SECONDS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -343,7 +344,9 @@ class ListingResource:
         entries = lister(directory, marker=marker, limit=limit + 1, prefix=prefix)
         truncated = len(entries) > limit
         entries = entries[:limit]
-        last = entries[-1].path if recursive else entries[-1].name if entries else None
+        last = None
+        if entries:
+            last = entries[-1].path if recursive else entries[-1].name
         return send_json({
             "path": f"{directory}/" if directory else "",
             "entries": [entry.to_json() for entry in entries],
@@ -379,7 +382,12 @@ class MoveResource:
 class CopyResource:
     """``POST /v1/copy``: copy an object server side, metadata included
     (or replaced by the request's ``metadata``/``content_type``); the
-    destination as for a move."""
+    destination as for a move.
+
+    A body naming one field replaces that one only: the others are the
+    source's, read just before the copy (a source replaced in between
+    lends the new bytes the old version's other fields).
+    """
 
     def __init__(self, driver: StorageDriver, require: Callable[[str, str], None]) -> None:
         self.driver = driver
@@ -391,10 +399,22 @@ class CopyResource:
         self.require("read", source)
         self.require("write", target)
         precondition = preconditions.write_precondition(exchange.request().headers, "PUT")
-        meta = meta_from_json(body) if {"metadata", "content_type"} & body.keys() else None
-        copied = self.driver.copy_object(source, target, precondition, meta)
+        copied = self.driver.copy_object(source, target, precondition,
+                                         self._meta(body, source))
         created(copied.path)
         return send_json(copied.to_json(), 201)
+
+    def _meta(self, body: dict, source: str) -> ObjectMeta | None:
+        """None (all the source's), or the source's with the fields ``body`` names."""
+        named = {"metadata", "content_type"} & body.keys()
+        if not named:
+            return None
+        given = meta_from_json(body)
+        current = ObjectMeta.of(self.driver.stat_object(source)).without_expiry()
+        return dataclasses.replace(
+            current,
+            metadata=given.metadata if "metadata" in named else current.metadata,
+            content_type=given.content_type if "content_type" in named else current.content_type)
 
 
 #: Paths one bulk delete may name.

@@ -3,12 +3,13 @@
 All state sits behind one lock, so every operation is atomic with respect
 to the others; an upload is collected outside the lock and committed under
 it, so a slow client never blocks readers. Expiring objects are also kept
-in a heap by expiry, so reclaiming them costs nothing per object that
-never expires.
+in a heap by expiry and removed by the first operation after their time,
+at no cost per object that never expires.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import heapq
@@ -62,7 +63,7 @@ class MemoryDriver(StorageDriver):
 
     def _list(self, path: str, marker: str | None, limit: int | None,
               prefix: str | None) -> list[ObjectInfo]:
-        with self._lock:
+        with self._locked():
             below = self._below(path)
             names: dict[str, ObjectInfo] = {}
             for key, (_, info) in self._objects.items():
@@ -82,7 +83,7 @@ class MemoryDriver(StorageDriver):
 
     def _list_recursive(self, path: str, marker: str | None, limit: int | None,
                         prefix: str | None) -> list[ObjectInfo]:
-        with self._lock:
+        with self._locked():
             start = self._below(path) + (prefix or "")
             keys = sorted(key for key in self._objects
                           if key.startswith(start) and (marker is None or key > marker))
@@ -97,12 +98,12 @@ class MemoryDriver(StorageDriver):
         return f"{path}/" if path else ""
 
     def _stat(self, path: str) -> ObjectInfo:
-        with self._lock:
+        with self._locked():
             return self._get(path)[1]
 
     def _open(self, path: str, offset: int,
               length: int | None) -> tuple[ObjectInfo, ObjectStream]:
-        with self._lock:
+        with self._locked():
             data, info = self._get(path)
         end = len(data) if length is None else min(len(data), offset + length)
         view = memoryview(data)
@@ -123,12 +124,12 @@ class MemoryDriver(StorageDriver):
 
     def _put(self, path: str, upload: Upload) -> ObjectInfo:
         data = b"".join(upload)
-        with self._lock:
+        with self._locked():
             upload.check_precondition(self._objects.get(path, (None, None))[1])
             return self._commit(path, data, upload.md5_hex, upload.meta)
 
     def _update(self, path: str, meta: ObjectMeta, precondition: Precondition) -> ObjectInfo:
-        with self._lock:
+        with self._locked():
             data, info = self._get(path)
             precondition(info)
             updated = info.with_meta(meta)
@@ -136,7 +137,7 @@ class MemoryDriver(StorageDriver):
             return updated
 
     def _delete(self, path: str, precondition: Precondition | None) -> None:
-        with self._lock:
+        with self._locked():
             if path not in self._objects and self._dirs[path]:
                 raise Conflict(f"{path} is a non-empty directory", path)
             current = self._get(path)[1]
@@ -145,7 +146,7 @@ class MemoryDriver(StorageDriver):
             self._remove(path)
 
     def _move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
-        with self._lock:
+        with self._locked():
             if src not in self._objects and self._dirs[src]:
                 raise Conflict(f"{src} is a directory", src)
             data, info = self._get(src)
@@ -157,7 +158,7 @@ class MemoryDriver(StorageDriver):
 
     def _copy(self, src: str, dst: str, precondition: Precondition | None,
               meta: ObjectMeta | None) -> ObjectInfo:
-        with self._lock:
+        with self._locked():
             if src not in self._objects and self._dirs[src]:
                 raise Conflict(f"{src} is a directory", src)
             data, info = self._get(src)
@@ -171,7 +172,7 @@ class MemoryDriver(StorageDriver):
 
     def _cat(self, path: str, chunks: list[str], max_size: int | None,
              precondition: Precondition | None, meta: ObjectMeta) -> ObjectInfo:
-        with self._lock:
+        with self._locked():
             missing = [chunk for chunk in chunks if chunk not in self._objects
                        or is_expired(self._objects[chunk][1])]
             if missing:
@@ -218,18 +219,29 @@ class MemoryDriver(StorageDriver):
 
     # -- expiry ----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The lock, with what expired removed first: an expired object's
+        directory then vanishes at once, as a deleted one's does."""
+        with self._lock:
+            self._reap_due()
+            yield
+
     def _reap_expired(self) -> int:
-        """Remove what is due in the heap: entries of objects that never
-        expire are never looked at."""
+        with self._lock:
+            return self._reap_due()
+
+    def _reap_due(self) -> int:
+        """Remove what is due in the heap (under the lock): objects that
+        never expire are never looked at."""
         reaped = 0
         now = time.time()
-        with self._lock:
-            while self._expiring and self._expiring[0][0] <= now:
-                expires_at, path = heapq.heappop(self._expiring)
-                entry = self._objects.get(path)
-                if entry is not None and entry[1].expires_at == expires_at:
-                    self._remove(path)
-                    reaped += 1
+        while self._expiring and self._expiring[0][0] <= now:
+            expires_at, path = heapq.heappop(self._expiring)
+            entry = self._objects.get(path)
+            if entry is not None and entry[1].expires_at == expires_at:
+                self._remove(path)
+                reaped += 1
         return reaped
 
     def _remove(self, path: str) -> None:
