@@ -51,7 +51,7 @@ def remove_abandoned_temp_files(tmp_dir: str) -> int:
     removed = 0
     for entry in os.scandir(tmp_dir):
         pid = entry.name.split(".", 1)[0]
-        if pid.isdigit() and _process_alive(int(pid)) and int(pid) != os.getpid():
+        if pid.isdigit() and process_alive(int(pid)) and int(pid) != os.getpid():
             continue
         unlink_quietly(entry.path)
         removed += 1
@@ -60,7 +60,7 @@ def remove_abandoned_temp_files(tmp_dir: str) -> int:
     return removed
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
