@@ -8,10 +8,16 @@ file that is removed at once (or, after a crash, at the next start).
 
 No path resolves outside the root: paths are validated before they get
 here, and any symlink on the way to an object is refused. What counts as an
-object, and how ETag and Content-Type travel with it, is in ``files``; how
-an OSError becomes a typed error (never a bare OSError upward) in
-``errors``; parent directories in ``tree``; ``/readyz`` in ``readiness``.
-This module holds the operations themselves, in the order of the contract.
+object, and how its ETag travels with it, is in ``files``; its metadata
+record (content type, user metadata, stored headers, expiry) and the
+sidecars of large ones in ``objectmeta``; the expiry index and the reaper
+in ``expiry``; the sorted recursive walk in ``walk``; how an OSError
+becomes a typed error (never a bare OSError upward) in ``errors``; parent
+directories in ``tree``; ``/readyz`` in ``readiness``. This module holds
+the operations themselves, in the order of the contract.
+
+Everything under ``ROOT/.blobsvc`` is the service's own: never an object,
+never listed.
 """
 
 from __future__ import annotations
@@ -21,35 +27,60 @@ import dataclasses
 import errno
 import hashlib
 import itertools
+import logging
 import os
 import stat
-from typing import ClassVar, Iterable, Iterator
+import time
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from blobsvc.storage import paths
 from blobsvc.storage.contract import (
     DEFAULT_CONTENT_TYPE,
     FileRegion,
     ObjectInfo,
+    ObjectMeta,
     ObjectStream,
     Precondition,
     StorageDriver,
     Upload,
+    check_alive,
     check_total_size,
 )
-from blobsvc.storage.errors import Conflict, InvalidPath, MissingChunks, NotFound
+from blobsvc.storage.errors import (
+    Conflict,
+    InvalidPath,
+    MissingChunks,
+    NotFound,
+    StorageError,
+    StorageFault,
+)
 from blobsvc.storage.filesystem import readiness
 from blobsvc.storage.filesystem.dircache import DirectoryNames
 from blobsvc.storage.filesystem.errors import NO_OBJECT, NOT_SERVED, os_error, typed_os_errors
+from blobsvc.storage.filesystem.expiry import ExpiryIndex, Reaper
 from blobsvc.storage.filesystem.files import (
     CONTENT_TYPE_XATTR,
     ETAG_XATTR,
     READ_FLAGS,
     Attributes,
+    ShortSource,
     check_served,
+    copy_bytes,
     is_served,
     read_range,
 )
 from blobsvc.storage.filesystem.locks import CommitLocks
+from blobsvc.storage.filesystem.objectmeta import (
+    META_XATTR,
+    TOO_BIG,
+    SidecarGone,
+    Sidecars,
+    carries_more_than_a_type,
+    document,
+    encode,
+    no_user_xattrs,
+    read_record,
+)
 from blobsvc.storage.filesystem.settings import FilesystemSettings
 from blobsvc.storage.filesystem.tempfiles import (
     new_temp_file,
@@ -57,12 +88,29 @@ from blobsvc.storage.filesystem.tempfiles import (
     unlink_quietly,
 )
 from blobsvc.storage.filesystem.tree import Tree, make_dir
+from blobsvc.storage.filesystem.walk import walk_files
 from blobsvc.storage.filesystem.writeback import Writeback
+from blobsvc.storage.metadata import is_expired
 from blobsvc.storage.settings import DriverSettings
+
+log = logging.getLogger(__package__)  # the driver's logger
 
 PRIVATE_DIR = paths.RESERVED_PREFIX
 #: The service's own area (temp files, locks) is private whatever dir_mode says.
 PRIVATE_DIR_MODE = 0o700
+
+#: How often a read starts over when the sidecar of the version it opened
+#: went away (the object was replaced or updated meanwhile); the last try
+#: serves the object without what the sidecar held, and says so in the log.
+SIDECAR_RETRIES = 5
+
+#: A version of an object as found under its commit lock: what the
+#: precondition judges, and the sidecar a write replacing it drops.
+Found = tuple[ObjectInfo, str | None]
+
+
+class _NotDue(Exception):
+    """The object an expiry entry names no longer has that expiry."""
 
 
 class FilesystemDriver(StorageDriver):
@@ -74,22 +122,33 @@ class FilesystemDriver(StorageDriver):
         self.fsync = settings.fsync
         self.file_mode = settings.file_permissions
         self.dir_mode = settings.dir_permissions
-        self._tmp_dir = os.path.join(self.root, PRIVATE_DIR, "tmp")
-        lock_dir = os.path.join(self.root, PRIVATE_DIR, "locks")
+        private = os.path.join(self.root, PRIVATE_DIR)
+        self._tmp_dir = os.path.join(private, "tmp")
+        lock_dir = os.path.join(private, "locks")
         os.makedirs(os.path.dirname(self.root), exist_ok=True)
         make_dir(self.root, self.dir_mode)
-        for private in (os.path.dirname(self._tmp_dir), self._tmp_dir, lock_dir):
-            make_dir(private, PRIVATE_DIR_MODE)
+        for area in (private, self._tmp_dir, lock_dir, *(os.path.join(private, name)
+                                                         for name in ("meta", "journal", "expiring"))):
+            make_dir(area, PRIVATE_DIR_MODE)
         self._locks = CommitLocks(lock_dir)
         self._tree = Tree(self.root, self.dir_mode, self.fsync)
         self._attributes = Attributes(self.root)
         self._names = DirectoryNames()
+        self._sidecars = Sidecars(self.root, private, self._attributes, self._locks, self.fsync)
+        self._expiry = ExpiryIndex(private, self._tmp_dir, self.fsync)
+        self._reaper = Reaper(self.reap_expired, settings.reap_interval)
         remove_abandoned_temp_files(self._tmp_dir)
+        self._sidecars.sweep()
+        # The thread runs only where something can expire: from the start if
+        # the index holds entries, else from this driver's first expiring write.
+        if self._expiry.has_entries():
+            self._reaper.start()
 
     # -- reads ---------------------------------------------------------------
 
     @typed_os_errors
-    def _list(self, path: str, marker: str | None, limit: int | None) -> list[ObjectInfo]:
+    def _list(self, path: str, marker: str | None, limit: int | None,
+              prefix: str | None) -> list[ObjectInfo]:
         directory = self._resolve(path) if path else self.root
         try:
             names = self._names.sorted_names(directory)
@@ -98,17 +157,46 @@ class FilesystemDriver(StorageDriver):
         except OSError as exc:
             raise os_error(exc, path) from None
         start = bisect.bisect_right(names, marker) if marker is not None else 0
+        if prefix is not None:
+            start = max(start, bisect.bisect_left(names, prefix))
         infos: list[ObjectInfo] = []
         # Entries that are not served (links, the private area) are
         # skipped and made up for from the names that follow.
         for name in itertools.islice(names, start, None):
             if limit is not None and len(infos) >= limit:
                 break
+            if prefix is not None and not name.startswith(prefix):
+                break  # sorted: no later name has the prefix
             if not path and name == PRIVATE_DIR:
                 continue
             info = self._entry_info(paths.join(path, name), os.path.join(directory, name))
             if info is not None:
                 infos.append(info)
+        return infos
+
+    @typed_os_errors
+    def _list_recursive(self, path: str, marker: str | None, limit: int | None,
+                        prefix: str | None) -> list[ObjectInfo]:
+        directory = self._resolve(path) if path else self.root
+        try:
+            files = walk_files(self._names, directory, path, marker, prefix,
+                               skip_at_top=None if path else PRIVATE_DIR)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"no directory at {path}/", path) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InvalidPath(f"{path} goes through a symbolic link", path) from None
+            raise os_error(exc, path) from None
+        infos: list[ObjectInfo] = []
+        try:
+            for entry_path, full in files:
+                if limit is not None and len(infos) >= limit:
+                    break
+                info = self._entry_info(entry_path, full)
+                if info is not None and not info.isdir:  # a directory now: changed meanwhile
+                    infos.append(info)
+        finally:
+            files.close()
         return infos
 
     def _entry_info(self, path: str, full: str) -> ObjectInfo | None:
@@ -124,8 +212,8 @@ class FilesystemDriver(StorageDriver):
             return ObjectInfo.directory(path, st.st_mtime)
         if not is_served(st):
             return None  # symlinks, special files and hard links are never served
-        # Size and ETag from one open file, so a rename in between cannot
-        # pair one version's size with another's ETag.
+        # Size, ETag and record from one open file, so a rename in between
+        # cannot pair one version's size with another's ETag.
         try:
             fd = os.open(full, READ_FLAGS)
         except OSError as exc:
@@ -136,24 +224,22 @@ class FilesystemDriver(StorageDriver):
             st = os.fstat(fd)
             if not is_served(st):
                 return None
-            return self._file_info(path, st, fd, compute_etag=False)
+            return self._file_info(path, st, fd, compute_etag=False, full=False)[0]
         finally:
             os.close(fd)
 
     @typed_os_errors
     def _stat(self, path: str) -> ObjectInfo:
-        fd = self._open_fd(path)
-        try:
-            return self._fd_info(path, fd)
-        finally:
-            os.close(fd)
+        fd, info, _ = self._open_described(path)
+        os.close(fd)
+        return info
 
     def _open_fd(self, path: str) -> int:
         """A read descriptor of the object itself (never through a link).
 
         Whatever is not served is refused from an lstat before any open
         (opening a device can have side effects); the fstat in
-        ``_fd_info`` catches a swap in between.
+        ``_open_described`` catches a swap in between.
         """
         full = self._resolve(path, last=False)
         try:
@@ -168,15 +254,33 @@ class FilesystemDriver(StorageDriver):
                 raise NotFound(f"no object at {path}", path) from None
             raise os_error(exc, path) from None
 
+    def _open_described(self, path: str) -> tuple[int, ObjectInfo, str | None]:
+        """An open descriptor of the object, its whole info (metadata
+        included) and its sidecar, all of one version.
+
+        A sidecar found gone means the file was replaced or updated after
+        it was opened: the object is opened again (see SIDECAR_RETRIES).
+        """
+        for attempt in range(SIDECAR_RETRIES):
+            fd = self._open_fd(path)
+            try:
+                st = os.fstat(fd)
+                check_served(path, st)
+                info, sidecar = self._file_info(path, st, fd, compute_etag=True, full=True,
+                                                last_try=attempt == SIDECAR_RETRIES - 1)
+            except SidecarGone:
+                os.close(fd)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd, info, sidecar
+        raise AssertionError("the last try does not raise SidecarGone")  # pragma: no cover
+
     @typed_os_errors
     def _open(self, path: str, offset: int,
               length: int | None) -> tuple[ObjectInfo, ObjectStream]:
-        fd = self._open_fd(path)
-        try:
-            info = self._fd_info(path, fd)
-        except BaseException:
-            os.close(fd)
-            raise
+        fd, info, _ = self._open_described(path)
         assert info.size is not None
         end = info.size if length is None else min(info.size, offset + length)
         return info, ObjectStream(self._typed_reads(read_range(fd, offset, end), path),
@@ -191,21 +295,49 @@ class FilesystemDriver(StorageDriver):
         except OSError as exc:
             raise os_error(exc, path) from None
 
-    def _fd_info(self, path: str, fd: int) -> ObjectInfo:
-        st = os.fstat(fd)
-        check_served(path, st)
-        return self._file_info(path, st, fd, compute_etag=True)
-
-    def _file_info(self, path: str, st: os.stat_result, handle: int | str,
-                   compute_etag: bool) -> ObjectInfo:
+    def _file_info(self, path: str, st: os.stat_result, handle: int | str, *,
+                   compute_etag: bool, full: bool, last_try: bool = True) -> Found:
+        """The info of the file ``handle``: with its user metadata and stored
+        headers when ``full`` (reading its sidecar if it has one), as a
+        listing shows it otherwise. Raises SidecarGone for a sidecar found
+        gone, unless ``last_try`` (the object is then described without it)."""
         etag = self._attributes.get(handle, ETAG_XATTR)
         if etag is None and compute_etag:
             etag = self._compute_etag(handle)
-        return ObjectInfo(
+        record = read_record(self._attributes, handle, path)
+        content_type: str | None = None
+        expires_at: int | None = None
+        headers: Mapping[str, str] = {}
+        metadata: Mapping[str, str] | None = {} if full else None
+        sidecar: str | None = None
+        if record is None:
+            content_type = self._attributes.get(handle, CONTENT_TYPE_XATTR)
+        else:
+            content_type, expires_at, sidecar = record.content_type, record.expires_at, record.sidecar
+            if sidecar is None:
+                if full:
+                    headers, metadata = record.headers or {}, record.metadata or {}
+            elif full or content_type is None:
+                stored = self._read_sidecar(sidecar, path, last_try or not full)
+                if full:
+                    headers, metadata = stored.headers, stored.metadata
+                content_type = content_type or stored.content_type
+        info = ObjectInfo(
             path=path, name=paths.basename(path), isdir=False, size=st.st_size,
-            ctime=st.st_mtime, etag=etag,
-            content_type=self._attributes.get(handle, CONTENT_TYPE_XATTR) or DEFAULT_CONTENT_TYPE,
-        )
+            ctime=st.st_mtime, etag=etag, content_type=content_type or DEFAULT_CONTENT_TYPE,
+            metadata=None if metadata is None else dict(metadata), headers=dict(headers),
+            expires_at=expires_at)
+        return info, sidecar
+
+    def _read_sidecar(self, sidecar: str, path: str, last_try: bool) -> ObjectMeta:
+        try:
+            return self._sidecars.read(sidecar, path)
+        except SidecarGone:
+            if not last_try:
+                raise
+            log.error("the metadata sidecar of %s is missing: serving it without its user "
+                      "metadata and stored headers", path)
+            return ObjectMeta()
 
     def _compute_etag(self, handle: int | str) -> str:
         """ETag of a file that arrived without one (placed by hand)."""
@@ -226,31 +358,34 @@ class FilesystemDriver(StorageDriver):
     @typed_os_errors
     def _put(self, path: str, upload: Upload) -> ObjectInfo:
         full = self._resolve(path)
+        doc = document(upload.meta)
+        self._check_keepable(doc, path)  # before a byte of the body is read
         tmp_path, fd = self._new_temp_file()
         try:
-            self._write_all(fd, upload.views(), Writeback(fd, enabled=self.fsync))
-            self._attributes.set(fd, ETAG_XATTR, upload.md5_hex)
-            self._attributes.set(fd, CONTENT_TYPE_XATTR, upload.content_type)
-            if self.fsync:
-                os.fsync(fd)
-            written = os.fstat(fd)
-        except BaseException:
-            os.close(fd)
-            unlink_quietly(tmp_path)
-            raise
-        os.close(fd)
-        try:
-            with self._locks.held(path):
-                upload.check_precondition(self._current(path))
-                self._tree.commit(tmp_path, full, path)
+            try:
+                self._write_all(fd, upload.views(), Writeback(fd, enabled=self.fsync))
+                self._attributes.set(fd, ETAG_XATTR, upload.md5_hex)
+                inline = self._store_record(fd, doc, path)
+                if self.fsync:
+                    os.fsync(fd)
+                written = os.fstat(fd)
+                self._commit_new(path, full, tmp_path, fd, doc, inline, upload.check_precondition)
+            finally:
+                os.close(fd)
         except BaseException:
             unlink_quietly(tmp_path)
             raise
         # Described from what was written, not read back: a concurrent
         # writer may already have replaced it.
+        return self._written_info(path, written, upload.md5_hex, upload.meta)
+
+    def _written_info(self, path: str, written: os.stat_result, etag: str | None,
+                      meta: ObjectMeta) -> ObjectInfo:
         return ObjectInfo(path=path, name=paths.basename(path), isdir=False, size=written.st_size,
-                          ctime=written.st_mtime, etag=upload.md5_hex,
-                          content_type=upload.content_type)
+                          ctime=written.st_mtime, etag=etag,
+                          content_type=meta.content_type or DEFAULT_CONTENT_TYPE,
+                          metadata=dict(meta.metadata), headers=dict(meta.headers),
+                          expires_at=meta.expires_at)
 
     def _write_all(self, fd: int, views: Iterable[memoryview], writeback: Writeback) -> None:
         """Each view straight from the upload's buffer to the file, no copy
@@ -263,20 +398,123 @@ class FilesystemDriver(StorageDriver):
                 total += written
             writeback.written(total)
 
+    def _check_keepable(self, doc: Mapping[str, Any], path: str) -> None:
+        """Refuse at once what a volume found without xattrs cannot keep."""
+        if not self._attributes.supported and carries_more_than_a_type(doc):
+            raise no_user_xattrs(path)
+
+    def _store_record(self, handle: int | str, doc: Mapping[str, Any], path: str,
+                      required: bool = False) -> bool:
+        """Set ``doc`` as the record of ``handle``: True when it is set (or
+        there is nothing a volume without xattrs could keep and ``required``
+        is off), False when it does not fit and needs a sidecar."""
+        try:
+            if self._attributes.put(handle, META_XATTR, encode(doc)):
+                return True
+        except OSError as exc:
+            if exc.errno in TOO_BIG:
+                return False
+            raise
+        if required or carries_more_than_a_type(doc):
+            raise no_user_xattrs(path)
+        return True  # a plain write on a volume without xattrs, as it always was
+
+    def _reference(self, handle: int | str, doc: Mapping[str, Any], sidecar: str) -> None:
+        """Point the record of ``handle`` at ``sidecar``, keeping content type
+        and expiry in the xattr (the content type unless it is too long)."""
+        reference = {"content_type": doc["content_type"], "expires_at": doc["expires_at"],
+                     "sidecar": sidecar}
+        try:
+            self._attributes.put(handle, META_XATTR, encode(reference))
+        except OSError as exc:
+            if exc.errno not in TOO_BIG:
+                raise
+            del reference["content_type"]
+            self._attributes.put(handle, META_XATTR, encode(reference))
+
+    def _commit_new(self, path: str, full: str, tmp_path: str, fd: int, doc: Mapping[str, Any],
+                    inline: bool, check: Callable[[ObjectInfo | None], None] | None) -> None:
+        """Commit the temp file ``fd`` at ``path``, as a PUT does: under the
+        commit lock, judge the current version, file the expiry, write the
+        sidecar if the record needs one, rename; the replaced version's
+        sidecar is dropped."""
+        expires_at = doc["expires_at"]
+        with self._locks.held(path):
+            current = self._found(path)
+            if check is not None:
+                check(None if current is None else current[0])
+            new = None if inline else self._sidecars.new_id()
+            with self._sidecars.journaled([path], [new, None if current is None else current[1]]):
+                if new is not None:
+                    self._sidecars.write(new, doc)
+                    self._reference(fd, doc, new)
+                    if self.fsync:
+                        os.fsync(fd)
+                if expires_at is not None:
+                    self._expiry.add(path, expires_at)
+                self._tree.commit(tmp_path, full, path)
+        if expires_at is not None:
+            self._reaper.start()
+
+    @typed_os_errors
+    def _update(self, path: str, meta: ObjectMeta, precondition: Precondition) -> ObjectInfo:
+        self._resolve(path)
+        with self._locks.held(path):
+            fd, info, old = self._open_described(path)
+            try:
+                precondition(info)
+                updated = ObjectMeta(content_type=meta.content_type or info.content_type,
+                                     headers=meta.headers, metadata=meta.metadata,
+                                     expires_at=meta.expires_at)
+                doc = document(updated)
+                if not self._attributes.supported:
+                    raise no_user_xattrs(path)
+                if updated.expires_at is not None:  # filed before the record says so
+                    self._expiry.add(path, updated.expires_at)
+                # One setxattr replaces the whole record: readers see the old
+                # metadata or the new, never a mix.
+                inline = self._store_record(fd, doc, path, required=True)
+                new = None if inline else self._sidecars.new_id()
+                with self._sidecars.journaled([path], [old, new]):
+                    if new is not None:
+                        self._sidecars.write(new, doc)
+                        self._reference(fd, doc, new)
+                    if self.fsync:
+                        os.fsync(fd)
+            finally:
+                os.close(fd)
+        if updated.expires_at is not None:
+            self._reaper.start()
+        return info.with_meta(updated)
+
     @typed_os_errors
     def _delete(self, path: str, precondition: Precondition | None) -> None:
         full = self._resolve(path)
         with self._locks.held(path):
-            current = self._current_or_dir(path, full)
-            if precondition is not None:
-                precondition(current)
+            self._delete_locked(path, full, precondition)
+        self._tree.prune(os.path.dirname(full))
+
+    def _delete_locked(self, path: str, full: str, precondition: Precondition | None) -> None:
+        """Delete the object at ``path`` if ``precondition`` lets it, and its
+        sidecar; the caller holds the commit lock and prunes the parents."""
+        current, sidecar = self._current_or_dir(path, full)
+        if precondition is not None:
+            precondition(current)
+        with self._sidecars.journaled([path], [sidecar]):
             try:
                 os.unlink(full)
             except FileNotFoundError:
                 raise NotFound(f"no object at {path}", path) from None
-        self._tree.prune(os.path.dirname(full))
 
-    def _current_or_dir(self, path: str, full: str) -> ObjectInfo:
+    def _current_or_dir(self, path: str, full: str) -> Found:
+        """The object at ``path``; Conflict for a non-empty directory, NotFound
+        for nothing (an empty directory left behind is pruned)."""
+        self._refuse_directory(path, full)
+        fd, info, sidecar = self._open_described(path)
+        os.close(fd)
+        return info, sidecar
+
+    def _refuse_directory(self, path: str, full: str) -> None:
         try:
             st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
@@ -288,25 +526,77 @@ class FilesystemDriver(StorageDriver):
                 raise Conflict(f"{path} is a non-empty directory", path)
             self._tree.prune(full)
             raise NotFound(f"no object at {path}", path)
-        return self._stat(path)
 
     @typed_os_errors
     def _move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
         full_src, full_dst = self._resolve(src), self._resolve(dst)
         with self._locks.held(src, dst):
-            moved = self._current_or_dir(src, full_src)
+            moved, sidecar = self._current_or_dir(src, full_src)
+            check_alive(moved)
+            target = self._found(dst)
             if precondition is not None:
-                precondition(self._current(dst))
-            try:
-                self._tree.commit(full_src, full_dst, dst)
-            except FileNotFoundError:
-                raise NotFound(f"no object at {src}", src) from None
+                precondition(None if target is None else target[0])
+            # The moved object gets a sidecar of its own (see objectmeta):
+            # set on the source file before the rename, like any record.
+            new = None if sidecar is None else self._sidecars.new_id()
+            replaced = None if target is None else target[1]
+            with self._sidecars.journaled([src, dst], [sidecar, new, replaced]):
+                if new is not None:
+                    doc = document(ObjectMeta.of(moved))
+                    self._sidecars.write(new, doc)
+                    self._reference(full_src, doc, new)
+                    if self.fsync:
+                        self._fsync_file(full_src)
+                if moved.expires_at is not None:
+                    self._expiry.add(dst, moved.expires_at)
+                try:
+                    self._tree.commit(full_src, full_dst, dst)
+                except FileNotFoundError:
+                    raise NotFound(f"no object at {src}", src) from None
         self._tree.prune(os.path.dirname(full_src))
+        if moved.expires_at is not None:
+            self._reaper.start()
         return dataclasses.replace(moved, path=dst, name=paths.basename(dst))
 
     @typed_os_errors
+    def _copy(self, src: str, dst: str, precondition: Precondition | None,
+              meta: ObjectMeta | None) -> ObjectInfo:
+        full_src, full_dst = self._resolve(src), self._resolve(dst)
+        self._refuse_directory(src, full_src)
+        fd, info, _ = self._open_described(src)
+        try:
+            check_alive(info)
+            if meta is None:
+                meta = ObjectMeta.of(info).without_expiry()
+            elif meta.content_type is None:
+                meta = dataclasses.replace(meta, content_type=info.content_type)
+            doc = document(meta)
+            self._check_keepable(doc, dst)
+            assert info.size is not None and info.etag is not None
+            tmp_path, out = self._new_temp_file()
+            try:
+                try:
+                    copy_bytes(fd, out, info.size)
+                    self._attributes.set(out, ETAG_XATTR, info.etag)
+                    inline = self._store_record(out, doc, dst)
+                    if self.fsync:
+                        os.fsync(out)
+                    written = os.fstat(out)
+                    self._commit_new(dst, full_dst, tmp_path, out, doc, inline, precondition)
+                finally:
+                    os.close(out)
+            except BaseException:
+                unlink_quietly(tmp_path)
+                raise
+        except ShortSource as exc:
+            raise StorageFault(f"{src} changed while it was copied ({exc})", src) from None
+        finally:
+            os.close(fd)
+        return self._written_info(dst, written, info.etag, meta)
+
+    @typed_os_errors
     def _cat(self, path: str, chunks: list[str], max_size: int | None,
-             precondition: Precondition | None) -> ObjectInfo:
+             precondition: Precondition | None, meta: ObjectMeta) -> ObjectInfo:
         sizes = {chunk: self._chunk_size(chunk) for chunk in dict.fromkeys(chunks)}
         missing = [chunk for chunk in chunks if sizes[chunk] is None]
         if missing:
@@ -316,7 +606,7 @@ class FilesystemDriver(StorageDriver):
         # The Upload counts again: a chunk may have grown since its lstat.
         # Its precondition is checked under the commit lock, like a PUT's.
         info = self._put(path, Upload(self._joined(chunks), max_size=max_size,
-                                      precondition=precondition))
+                                      precondition=precondition, meta=meta))
         for chunk in dict.fromkeys(chunks):
             if chunk != path:
                 self._delete_quietly(chunk)
@@ -325,9 +615,63 @@ class FilesystemDriver(StorageDriver):
     def _joined(self, chunks: list[str]) -> Iterator[bytes]:
         """The chunks' bytes in order; each file is closed once read or on error."""
         for chunk in chunks:
-            _, stream = self._open(chunk, 0, None)
+            try:
+                info, stream = self._open(chunk, 0, None)
+            except NotFound:
+                raise MissingChunks([chunk]) from None  # removed since it was counted
             with stream:
+                if is_expired(info):
+                    raise MissingChunks([chunk])
                 yield from stream
+
+    # -- expiry ----------------------------------------------------------------
+
+    def _reap_expired(self) -> int:
+        """One pass over the due part of the expiry index (see ``expiry``):
+        its cost grows with the entries due, never with other objects."""
+        reaped = failed = 0
+        first_error: Exception | None = None
+        for entry, _ in self._expiry.due(time.time()):
+            if self._reaper.stopping.is_set():
+                break  # closing: the next start finds what is left
+            try:
+                reaped += self._reap_entry(entry)
+            except (StorageError, OSError) as exc:  # kept for the next pass
+                failed += 1
+                first_error = first_error or exc
+        if failed:
+            log.warning("could not reap %d expired object(s), left for the next pass: %s",
+                        failed, first_error)
+        return reaped
+
+    def _reap_entry(self, entry: str) -> int:
+        """Delete the object of one due entry if it still has that expiry;
+        the entry goes either way. 1 if an object was deleted."""
+        found = self._expiry.read(entry)
+        if found is None:
+            return 0  # taken by another pass
+        expires_at, path = found
+        try:
+            paths.validate_path(path)
+            full = self._resolve(path)
+        except InvalidPath:
+            self._expiry.drop(entry)
+            return 0
+
+        def still_due(current: ObjectInfo | None) -> None:
+            if current is None or current.expires_at != expires_at:
+                raise _NotDue(path)
+
+        with self._locks.held(path):
+            try:
+                self._delete_locked(path, full, still_due)
+                deleted = True
+            except (_NotDue, NotFound, Conflict, InvalidPath):
+                deleted = False  # a stale entry: overwritten, updated, moved or deleted
+            self._expiry.drop(entry)
+        if deleted:
+            self._tree.prune(os.path.dirname(full))
+        return int(deleted)
 
     # -- readiness and lifecycle ----------------------------------------------
 
@@ -335,6 +679,7 @@ class FilesystemDriver(StorageDriver):
         readiness.check_ready(self.root, self._tmp_dir, f"{PRIVATE_DIR}/tmp")
 
     def close(self) -> None:
+        self._reaper.stop()
         self._locks.close()
 
     def _delete_quietly(self, path: str) -> None:
@@ -369,20 +714,40 @@ class FilesystemDriver(StorageDriver):
         return full
 
     def _chunk_size(self, path: str) -> int | None:
-        """The size of the object at ``path``, None if there is none."""
+        """The size of the object at ``path``, None if there is none (or it expired)."""
+        full = self._resolve(path)
         try:
-            st = os.lstat(self._resolve(path))
+            st = os.lstat(full)
         except OSError as exc:
             if exc.errno in NO_OBJECT:
                 return None
             raise
-        return st.st_size if is_served(st) else None
+        if not is_served(st):
+            return None
+        record = read_record(self._attributes, full, path)
+        if record is not None and record.expires_at is not None and record.expires_at <= time.time():
+            return None
+        return st.st_size
 
-    def _current(self, path: str) -> ObjectInfo | None:
+    def _found(self, path: str) -> Found | None:
+        """The version at ``path`` and its sidecar, None if there is none."""
         try:
-            return self._stat(path)
+            fd, info, sidecar = self._open_described(path)
         except NotFound:
             return None
+        os.close(fd)
+        return info, sidecar
+
+    def _current(self, path: str) -> ObjectInfo | None:
+        found = self._found(path)
+        return None if found is None else found[0]
+
+    def _fsync_file(self, full: str) -> None:
+        fd = os.open(full, READ_FLAGS)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _new_temp_file(self) -> tuple[str, int]:
         """A new temp file with exactly ``file_mode`` (the umask may only narrow it)."""

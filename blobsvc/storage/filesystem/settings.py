@@ -7,16 +7,23 @@ a one-line config error before start-up, never a crash once serving.
 Objects are created with ``file_mode`` (default 0600) and directories with
 ``dir_mode`` (default 0700), exactly, whatever the process umask; operators
 who want a group to read the files set e.g. 0640 and 0750.
+
+An expired object is absent at once; ``reap_interval`` says how soon its
+space comes back: a pass of the reaper every that many seconds (default 60),
+so the space of an object is reclaimed within ``reap_interval`` seconds of
+its expiry. 0 turns the reaper thread off (``reap_expired`` still works).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from blobsvc.storage.settings import DriverSettings
 
 DEFAULT_FILE_MODE = 0o600
 DEFAULT_DIR_MODE = 0o700
+DEFAULT_REAP_INTERVAL = 60.0
 #: What the service needs on its own files and directories.
 FILE_MODE_NEEDED = 0o600
 DIR_MODE_NEEDED = 0o700
@@ -33,10 +40,15 @@ class FilesystemSettings(DriverSettings):
     #: Octal modes (an int, or a string read as octal such as ``"0640"``).
     file_mode: int | str = DEFAULT_FILE_MODE
     dir_mode: int | str = DEFAULT_DIR_MODE
+    #: Seconds between passes of the reaper of expired objects; 0: no reaper thread.
+    reap_interval: float = DEFAULT_REAP_INTERVAL
 
     def validate(self) -> None:
         self.file_permissions  # noqa: B018 - each raises ValueError for a bad mode
         self.dir_permissions  # noqa: B018
+        if not 0 <= self.reap_interval < math.inf:
+            raise ValueError("storage.reap_interval must be a number of seconds, 0 or more "
+                             f"(0: no reaper thread), not {self.reap_interval!r}")
 
     @property
     def file_permissions(self) -> int:
