@@ -23,6 +23,7 @@ never listed.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -317,11 +318,13 @@ class FilesystemDriver(StorageDriver):
             if sidecar is None:
                 if full:
                     headers, metadata = record.headers or {}, record.metadata or {}
-            elif full or content_type is None:
-                stored = self._read_sidecar(sidecar, path, last_try or not full)
-                if full:
-                    headers, metadata = stored.headers, stored.metadata
+            elif full:
+                stored = self._read_sidecar(sidecar, path, last_try)
+                headers, metadata = stored.headers, stored.metadata
                 content_type = content_type or stored.content_type
+            elif content_type is None:  # too long for the xattr: a listing needs it too
+                with contextlib.suppress(SidecarGone):  # replaced since: any type will do
+                    content_type = self._sidecars.read(sidecar, path).content_type
         info = ObjectInfo(
             path=path, name=paths.basename(path), isdir=False, size=st.st_size,
             ctime=st.st_mtime, etag=etag, content_type=content_type or DEFAULT_CONTENT_TYPE,
