@@ -442,26 +442,41 @@ class FilesystemDriver(StorageDriver):
         sidecar if the record needs one, rename; the replaced version's
         sidecar is dropped."""
         expires_at = doc["expires_at"]
-        with self._locks.held(path):
-            current = self._found(path)
-            if check is not None:
-                check(None if current is None else current[0])
-            new = None if inline else self._sidecars.new_id()
-            with self._sidecars.journaled([path], [new, None if current is None else current[1]]):
-                if new is not None:
-                    self._sidecars.write(new, doc)
-                    self._reference(fd, doc, new)
-                    if self.fsync:
-                        os.fsync(fd)
-                if expires_at is not None:
-                    self._expiry.add(path, expires_at)
-                self._tree.commit(tmp_path, full, path)
+        entry = None if expires_at is None else self._expiry.prepare(path, expires_at)
+        try:
+            with self._locks.held(path):
+                current = self._found(path)
+                if check is not None:
+                    check(None if current is None else current[0])
+                new = None if inline else self._sidecars.new_id()
+                with self._sidecars.journaled([path], [new, None if current is None else current[1]]):
+                    if new is not None:
+                        self._sidecars.write(new, doc)
+                        self._reference(fd, doc, new)
+                        if self.fsync:
+                            os.fsync(fd)
+                    if entry is not None:
+                        self._expiry.file(entry)
+                        entry = None
+                    self._tree.commit(tmp_path, full, path)
+        finally:
+            self._expiry.discard(entry)
         if expires_at is not None:
             self._reaper.start()
 
     @typed_os_errors
     def _update(self, path: str, meta: ObjectMeta, precondition: Precondition) -> ObjectInfo:
         self._resolve(path)
+        if not self._attributes.supported:
+            raise no_user_xattrs(path)
+        entry = None if meta.expires_at is None else self._expiry.prepare(path, meta.expires_at)
+        try:
+            return self._update_locked(path, meta, precondition, entry)
+        finally:
+            self._expiry.discard(entry)
+
+    def _update_locked(self, path: str, meta: ObjectMeta, precondition: Precondition,
+                       entry: tuple[str, str] | None) -> ObjectInfo:
         with self._locks.held(path):
             fd, info, old = self._open_described(path)
             try:
@@ -470,10 +485,8 @@ class FilesystemDriver(StorageDriver):
                                      headers=meta.headers, metadata=meta.metadata,
                                      expires_at=meta.expires_at)
                 doc = document(updated)
-                if not self._attributes.supported:
-                    raise no_user_xattrs(path)
-                if updated.expires_at is not None:  # filed before the record says so
-                    self._expiry.add(path, updated.expires_at)
+                if entry is not None:  # filed before the record says so
+                    self._expiry.file(entry)
                 # One setxattr replaces the whole record: readers see the old
                 # metadata or the new, never a mix.
                 inline = self._store_record(fd, doc, path, required=True)

@@ -59,24 +59,35 @@ class ExpiryIndex:
         self._tmp_dir = tmp_dir
         self._fsync = fsync
 
-    def add(self, path: str, expires_at: int) -> None:
-        """File ``path`` to be looked at when ``expires_at`` comes; call with
-        its commit lock held, before the write that sets this expiry commits."""
-        bucket = os.path.join(self.dir, _digits(expires_at - expires_at % BUCKET_SECONDS))
-        digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
-        name = os.path.join(bucket, f"{_digits(expires_at)}.{digest}")
+    def prepare(self, path: str, expires_at: int) -> tuple[str, str]:
+        """Write the entry filing ``path`` for ``expires_at`` to a temp file
+        (fsynced with ``fsync`` on), outside any lock; :meth:`file` it."""
         tmp, fd = new_temp_file(self._tmp_dir, 0o600)
         try:
             os.write(fd, f"{expires_at}\n{path}".encode())
             if self._fsync:
                 os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
+            unlink_quietly(tmp)
+            raise
+        os.close(fd)
+        digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
+        bucket = _digits(expires_at - expires_at % BUCKET_SECONDS)
+        return tmp, os.path.join(bucket, f"{_digits(expires_at)}.{digest}")
+
+    def file(self, prepared: tuple[str, str]) -> None:
+        """Put a prepared entry in the index; call with the commit lock of its
+        path held, before the write that sets this expiry commits. The temp
+        file is gone afterwards, whatever happens."""
+        tmp, name = prepared
+        bucket = os.path.join(self.dir, os.path.dirname(name))
         try:
             for attempt in range(_BUCKET_RACE_RETRIES + 1):
+                created = not os.path.isdir(bucket)
                 try:
                     make_dir(bucket, 0o700)
-                    os.rename(tmp, name)
+                    os.rename(tmp, os.path.join(self.dir, name))
                     break
                 except FileNotFoundError:  # the bucket was removed by a pass meanwhile
                     if attempt == _BUCKET_RACE_RETRIES:
@@ -86,7 +97,18 @@ class ExpiryIndex:
             raise
         if self._fsync:
             fsync_directory(bucket)
-            fsync_directory(self.dir)
+            if created:
+                fsync_directory(self.dir)
+
+    def add(self, path: str, expires_at: int) -> None:
+        """:meth:`prepare` and :meth:`file` at once, for a caller that holds the lock anyway."""
+        self.file(self.prepare(path, expires_at))
+
+    @staticmethod
+    def discard(prepared: tuple[str, str] | None) -> None:
+        """Forget a prepared entry the write did not get to file (a no-op once filed)."""
+        if prepared is not None:
+            unlink_quietly(prepared[0])
 
     def has_entries(self) -> bool:
         try:
