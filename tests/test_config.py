@@ -21,7 +21,7 @@ def test_no_file_is_filesystem_under_data_on_loopback_8080():
     assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
     assert config.storage.driver == "filesystem"
     assert config.storage.params == {"root": "./data", "fsync": True,
-                                     "file_mode": 0o600, "dir_mode": 0o700}
+                                     "file_mode": 0o600, "dir_mode": 0o700, "reap_interval": 60.0}
 
 
 def test_variables_are_substituted_with_their_yaml_type(tmp_path):
