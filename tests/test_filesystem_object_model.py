@@ -722,9 +722,9 @@ def test_the_reaper_thread_reclaims_space_on_its_own_and_stops_on_close(root):
     while (root / "a").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not (root / "a").exists()
+    thread = fs._reaper._thread
     fs.close()
-    assert not any(t.name == "blobsvc-reaper" and t.is_alive() for t in threading.enumerate()
-                   if t is fs._reaper._thread)
+    assert thread is not None and not thread.is_alive()
 
 
 def test_the_reaper_starts_at_start_when_the_index_has_entries(root):
