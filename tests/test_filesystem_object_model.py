@@ -29,6 +29,7 @@ from blobsvc.storage.errors import (
     MissingChunks,
     NotFound,
     PreconditionFailed,
+    StorageError,
     StorageFault,
 )
 from blobsvc.storage.filesystem import FilesystemDriver, FilesystemSettings, expiry, objectmeta
@@ -958,3 +959,67 @@ def test_private_area_is_never_listed(fs, root):
     assert [e.path for e in fs.list_recursive("")] == [".blobsvcx", "x/big"]
     assert [e.path for e in fs.list_objects("")] == [".blobsvcx", "x"]
     assert stat.S_IMODE(os.stat(root / ".blobsvc" / "meta").st_mode) == 0o700
+
+
+def _outcome(result) -> object:
+    """What a driver call answered, as comparable across drivers (ctime aside)."""
+    if isinstance(result, StorageError):
+        return type(result).__name__
+    if isinstance(result, list):
+        return [_outcome(item) for item in result]
+    if result is None or isinstance(result, int):
+        return result
+    return (result.path, result.size, result.etag, result.content_type,
+            None if result.metadata is None else dict(result.metadata), dict(result.headers),
+            result.expires_at)
+
+
+def _apply(driver, operation: str, path: str, other: str, meta: ObjectMeta, data: bytes) -> object:
+    if operation == "put":
+        return driver.put_object(path, Upload(data, meta=meta))
+    if operation == "update":
+        return driver.update_object(path, meta)
+    if operation in ("copy", "copy-meta"):
+        return driver.copy_object(path, other, meta=meta if operation == "copy-meta" else None)
+    if operation == "move":
+        return driver.move_object(path, other)
+    if operation == "cat":
+        return driver.cat_objects(other, [path], meta=meta)
+    if operation == "delete":
+        return driver.delete_object(path)
+    if operation == "stat":
+        return driver.stat_object(path)
+    if operation == "list":
+        return driver.list_recursive("")
+    return driver.reap_expired()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_metadata_operations_answer_as_the_memory_driver_does(fs, seed):
+    """Random sequences of writes with small and sidecar-sized metadata,
+    expired and expiring objects: every answer equals the reference driver's."""
+    rng = random.Random(seed)
+    now = int(time.time())
+    memory = MemoryDriver.build()
+    names = ["a", "b", "c/d", "c/e"]
+
+    def random_meta() -> ObjectMeta:
+        big = rng.random() < 0.3
+        return ObjectMeta(
+            content_type=rng.choice([None, "text/plain", "x/" + "y" * rng.choice([5, 3000])]),
+            headers=rng.choice([{}, {"Cache-Control": "no-cache"}]),
+            metadata={f"k{i}": "v" * (100 if big else 3) for i in range(rng.randint(0, 75 if big else 3))},
+            expires_at=rng.choice([None, None, now + 1000, now - 5]))
+
+    for step in range(60):
+        operation = rng.choice(["put", "update", "copy", "copy-meta", "move", "cat", "delete",
+                                "stat", "list", "reap"])
+        path, other, meta = rng.choice(names), rng.choice(names), random_meta()
+        data = rng.randbytes(rng.randint(0, 10))
+        answers = []
+        for driver in (memory, fs):
+            try:
+                answers.append(_outcome(_apply(driver, operation, path, other, meta, data)))
+            except StorageError as exc:
+                answers.append(_outcome(exc))
+        assert answers[0] == answers[1], (step, operation, path, other, meta)
