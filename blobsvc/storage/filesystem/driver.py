@@ -32,7 +32,7 @@ import logging
 import os
 import stat
 import time
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, TypeVar
 
 from blobsvc.storage import paths
 from blobsvc.storage.contract import (
@@ -96,6 +96,8 @@ from blobsvc.storage.settings import DriverSettings
 
 log = logging.getLogger(__package__)  # the driver's logger
 
+T = TypeVar("T")
+
 PRIVATE_DIR = paths.RESERVED_PREFIX
 #: The service's own area (temp files, locks) is private whatever dir_mode says.
 PRIVATE_DIR_MODE = 0o700
@@ -150,6 +152,7 @@ class FilesystemDriver(StorageDriver):
     @typed_os_errors
     def _list(self, path: str, marker: str | None, limit: int | None,
               prefix: str | None) -> list[ObjectInfo]:
+        self._reap_expired()  # a directory only expired objects kept must not show
         directory = self._resolve(path) if path else self.root
         try:
             names = self._names.sorted_names(directory)
@@ -178,6 +181,7 @@ class FilesystemDriver(StorageDriver):
     @typed_os_errors
     def _list_recursive(self, path: str, marker: str | None, limit: int | None,
                         prefix: str | None) -> list[ObjectInfo]:
+        self._reap_expired()  # as for _list: NotFound for what only expired objects kept
         directory = self._resolve(path) if path else self.root
         try:
             files = walk_files(self._names, directory, path, marker, prefix,
@@ -372,7 +376,8 @@ class FilesystemDriver(StorageDriver):
                 if self.fsync:
                     os.fsync(fd)
                 written = os.fstat(fd)
-                self._commit_new(path, full, tmp_path, fd, doc, inline, upload.check_precondition)
+                self._clearing_expired(lambda: self._commit_new(
+                    path, full, tmp_path, fd, doc, inline, upload.check_precondition))
             finally:
                 os.close(fd)
         except BaseException:
@@ -505,6 +510,9 @@ class FilesystemDriver(StorageDriver):
 
     @typed_os_errors
     def _delete(self, path: str, precondition: Precondition | None) -> None:
+        self._clearing_expired(lambda: self._delete_once(path, precondition))
+
+    def _delete_once(self, path: str, precondition: Precondition | None) -> None:
         full = self._resolve(path)
         with self._locks.held(path):
             self._delete_locked(path, full, precondition)
@@ -545,6 +553,9 @@ class FilesystemDriver(StorageDriver):
 
     @typed_os_errors
     def _move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
+        return self._clearing_expired(lambda: self._move_once(src, dst, precondition))
+
+    def _move_once(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
         full_src, full_dst = self._resolve(src), self._resolve(dst)
         with self._locks.held(src, dst):
             moved, sidecar = self._current_or_dir(src, full_src)
@@ -598,7 +609,8 @@ class FilesystemDriver(StorageDriver):
                     if self.fsync:
                         os.fsync(out)
                     written = os.fstat(out)
-                    self._commit_new(dst, full_dst, tmp_path, out, doc, inline, precondition)
+                    self._clearing_expired(lambda: self._commit_new(
+                        dst, full_dst, tmp_path, out, doc, inline, precondition))
                 finally:
                     os.close(out)
             except BaseException:
@@ -641,6 +653,19 @@ class FilesystemDriver(StorageDriver):
                 yield from stream
 
     # -- expiry ----------------------------------------------------------------
+
+    def _clearing_expired(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, and once more after a reaper pass when it met a
+        Conflict that the pass cleared: an expired object, or a directory
+        only expired objects kept, must not stand in a write's way until the
+        next scheduled pass. Called outside every commit lock (the pass
+        takes the locks of the objects it deletes)."""
+        try:
+            return attempt()
+        except Conflict:
+            if not self._reap_expired():
+                raise
+        return attempt()
 
     def _reap_expired(self) -> int:
         """One pass over the due part of the expiry index (see ``expiry``):
