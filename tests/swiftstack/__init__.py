@@ -17,6 +17,20 @@ servers, each with ``workers = 0`` so there is exactly one PID per server.
 Tests should get a stack through ``start_stack_or_skip`` (or at least call
 ``require_swift_or_skip``) so that a machine without memcached skips loudly,
 while CI (environment variable ``CI`` set) fails instead.
+
+Metadata: the stack's ``[swift-constraints]`` are raised past Swift's
+defaults so that everything blobsvc accepts (8 KiB of user metadata,
+stored headers of 4 KiB) can be stored (:data:`CONSTRAINTS`). Swift keeps
+an object's metadata in extended attributes of its file, and ext4 holds at
+most one block of them per file; so when the data directory's filesystem
+cannot hold :data:`XATTR_ROOM`, the device lives in shared memory (a tmpfs
+holds user xattrs since Linux 6.6) and ``node`` links to it; such devices
+are removed once their data directory is gone.
+
+Expiry: ``stack.run_expirer()`` runs Swift's object-expirer once (the
+same Swift, a one-shot ``swift.obj.expirer`` with its internal client):
+objects past their ``X-Delete-At`` are deleted when it returns, as a
+cluster's expirer daemon would delete them within its interval.
 """
 from __future__ import annotations
 
@@ -33,6 +47,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -41,7 +56,8 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 __all__ = [
-    "KEY", "LOCAL_PROXY_PORT", "PINNED_PACKAGES", "SERVERS", "SWIFT_VERSION", "USER",
+    "CONSTRAINTS", "KEY", "LOCAL_PROXY_PORT", "PINNED_PACKAGES", "SERVERS", "SWIFT_VERSION",
+    "USER", "XATTR_ROOM",
     "SwiftStack", "SwiftSkippedWarning", "SwiftUnavailable", "ci_mode",
     "ensure_installed", "free_ports", "is_installed", "memcached_path", "pid_alive",
     "port_is_free", "require_swift_or_skip", "start_stack_or_skip",
@@ -78,6 +94,15 @@ LOG_TAIL_BYTES = 3000
 SYSLOG_UDP_PORT = 9
 LAUNCHER = Path(__file__).with_name("launcher.py")
 _MARKER = ".blobsvc-installed"
+#: Extended attributes one object file must be able to hold: the metadata
+#: the raised constraints allow, pickled, with room to spare.
+XATTR_ROOM = 64 * 1024
+#: Where devices go when the data directory's filesystem holds too little.
+SHARED_MEMORY = Path("/dev/shm")
+_SHARED_PREFIX = "blobsvc-swift-"
+#: A device in shared memory younger than this is never collected: its
+#: stack may still be linking it.
+_SHARED_MIN_AGE = 600.0
 
 
 class SwiftUnavailable(Exception):
@@ -346,6 +371,69 @@ def pid_alive(pid: int) -> bool:
     return state not in (b"Z", b"X", b"")
 
 
+def _xattr_room(directory: Path, size: int) -> bool:
+    """Whether a file in ``directory`` holds ``size`` bytes of user xattrs,
+    in Swift's pieces of 254 bytes."""
+    probe = directory / ".xattr-room-probe"
+    probe.write_bytes(b"")
+    try:
+        for index in range(0, size, 254):
+            os.setxattr(probe, f"user.swiftstack.{index}", b"x" * 254)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.E2BIG, errno.ERANGE, errno.ENOTSUP,
+                         errno.EOPNOTSUPP):
+            return False
+        raise
+    finally:
+        probe.unlink()
+
+
+def _collect_shared_devices() -> None:
+    """Remove devices in shared memory whose data directory is gone (or
+    no longer links to them): memory, not disk, so nobody else will."""
+    try:
+        candidates = list(SHARED_MEMORY.glob(f"{_SHARED_PREFIX}*"))
+    except OSError:
+        return
+    for shared in candidates:
+        try:
+            if time.time() - shared.stat().st_mtime < _SHARED_MIN_AGE:
+                continue
+            owner = Path((shared / "owner").read_text()) / "node"
+            if owner.is_symlink() and owner.resolve() == shared.resolve():
+                continue
+        except OSError:
+            pass  # no owner file (an interrupted start) or no directory: collect
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _device_root(data_dir: Path) -> Path:
+    """``data_dir/node``, the devices' root: on the data directory's own
+    filesystem when it holds :data:`XATTR_ROOM` of xattrs per file, else a
+    link to a directory in shared memory (see the module docstring)."""
+    node = data_dir / "node"
+    if node.is_symlink():
+        if (node / "d1").is_dir():
+            return node
+        node.unlink()  # shared memory was cleared (a reboot): start afresh
+    (node / "d1").mkdir(parents=True, exist_ok=True)
+    _check_xattrs(node / "d1")
+    if (_xattr_room(node / "d1", XATTR_ROOM) or any((node / "d1").iterdir())
+            or not SHARED_MEMORY.is_dir()):
+        return node  # roomy enough, or holding data already, or nowhere else to go
+    _collect_shared_devices()
+    shared = Path(tempfile.mkdtemp(prefix=_SHARED_PREFIX, dir=SHARED_MEMORY))
+    (shared / "owner").write_text(str(data_dir))
+    (shared / "d1").mkdir()
+    if not _xattr_room(shared / "d1", XATTR_ROOM):
+        shutil.rmtree(shared, ignore_errors=True)
+        return node
+    shutil.rmtree(node)
+    node.symlink_to(shared, target_is_directory=True)
+    return node
+
+
 def _check_xattrs(directory: Path) -> None:
     """Swift keeps object metadata in user.* xattrs; fail early without them."""
     probe = directory / ".xattr-probe"
@@ -365,13 +453,18 @@ def _check_xattrs(directory: Path) -> None:
 # --------------------------------------------------------------------------
 # configuration text
 
-_CONSTRAINT_DEFAULTS = {
+#: swift.conf's [swift-constraints]: Swift's defaults, but for those bounding
+#: an object's metadata, raised so that all blobsvc accepts can be stored:
+#: 8 KiB of metadata in all or in one value, names of 128 bytes with every
+#: ``_`` escaped (three bytes each), escapes in values, and header lines of
+#: a full value (blobsvc's own operator guidance names the same ones).
+CONSTRAINTS = {
     "max_file_size": 5368709122,
-    "max_meta_name_length": 128,
-    "max_meta_value_length": 256,
-    "max_meta_count": 90,
-    "max_meta_overall_size": 4096,
-    "max_header_size": 8192,
+    "max_meta_name_length": 384,
+    "max_meta_value_length": 8192,
+    "max_meta_count": 200,
+    "max_meta_overall_size": 16384,
+    "max_header_size": 16384,
     "max_object_name_length": 1024,
     "container_listing_limit": 10000,
     "account_listing_limit": 10000,
@@ -385,7 +478,7 @@ _CONSTRAINT_DEFAULTS = {
 def _swift_conf_text() -> str:
     """swift.conf: fixed hash salts (test data only), one policy, defaults."""
     constraints = "".join(f"{k} = {v}\n"
-                          for k, v in _CONSTRAINT_DEFAULTS.items())
+                          for k, v in CONSTRAINTS.items())
     return ("[swift-hash]\n"
             "swift_hash_path_prefix = blobsvc-test-prefix\n"
             "swift_hash_path_suffix = blobsvc-test-suffix\n\n"
@@ -393,6 +486,40 @@ def _swift_conf_text() -> str:
             "name = Policy-0\n"
             "default = yes\n\n"
             "[swift-constraints]\n" + constraints)
+
+
+def _expirer_conf_text(etc: Path, node: Path, run: Path, memcached_port: int,
+                       user: str) -> str:
+    """object-expirer.conf: the expirer, the internal client it deletes
+    through (a proxy pipeline; in this legacy file name, one file holds
+    both), and the container-updater that must run first: the expirer
+    finds its queue's containers through the account's listing, which only
+    the container-updater brings up to date."""
+    return ("[DEFAULT]\n"
+            f"swift_dir = {etc}\n"
+            f"user = {user}\n"
+            "log_name = object-expirer\n"
+            "log_udp_host = 127.0.0.1\n"
+            f"log_udp_port = {SYSLOG_UDP_PORT}\n\n"
+            "[object-expirer]\n"
+            "concurrency = 1\n"
+            f"recon_cache_path = {run}\n\n"
+            "[container-updater]\n"
+            f"devices = {node}\n"
+            "mount_check = false\n"
+            "concurrency = 1\n"
+            f"recon_cache_path = {run}\n\n"
+            "[pipeline:main]\n"
+            "pipeline = catch_errors proxy-logging cache proxy-server\n\n"
+            "[app:proxy-server]\n"
+            "use = egg:swift#proxy\n\n"
+            "[filter:cache]\n"
+            "use = egg:swift#memcache\n"
+            f"memcache_servers = 127.0.0.1:{memcached_port}\n\n"
+            "[filter:catch_errors]\n"
+            "use = egg:swift#catch_errors\n\n"
+            "[filter:proxy-logging]\n"
+            "use = egg:swift#proxy_logging\n")
 
 
 def _default_section(name: str, port: int, etc: Path, user: str) -> str:
@@ -621,6 +748,17 @@ class SwiftStack:
             self._terminate([name])
             raise
 
+    def run_expirer(self, timeout: float = 60.0) -> None:
+        """Run Swift's object-expirer once, in the foreground: when it
+        returns, every object whose ``X-Delete-At`` has passed is deleted
+        (SwiftUnavailable, with its log's tail, if it failed)."""
+        if not self._ports or self._python is None:
+            raise RuntimeError("start() the stack before run_expirer()")
+        etc = self.data_dir / "etc"
+        _run_logged([self._python, "-I", str(LAUNCHER), "expire", str(etc / "swift.conf"),
+                     str(etc / "object-expirer.conf")],
+                    self.log_path("object-expirer"), timeout, "Swift's object-expirer")
+
     def stop_proxy(self) -> None:
         """Stop the proxy: clients get connection refused."""
         self.stop_server("proxy")
@@ -678,14 +816,15 @@ class SwiftStack:
 
     def _configure(self, deadline: float) -> None:
         """Create the directories, write all confs, build rings if needed."""
-        etc, node = self.data_dir / "etc", self.data_dir / "node"
-        for sub in (etc, node / "d1", self.data_dir / "log",
-                    self.data_dir / "run"):
+        etc, run = self.data_dir / "etc", self.data_dir / "run"
+        for sub in (etc, self.data_dir / "log", run):
             sub.mkdir(parents=True, exist_ok=True)
-        _check_xattrs(node / "d1")
+        node = _device_root(self.data_dir)
         ports = self._pick_ports()
         user = pwd.getpwuid(os.getuid()).pw_name
         (etc / "swift.conf").write_text(_swift_conf_text())
+        (etc / "object-expirer.conf").write_text(
+            _expirer_conf_text(etc, node, run, ports["memcached"], user))
         for kind in STORAGE_SERVERS:
             (etc / f"{kind}-server.conf").write_text(
                 _storage_conf_text(kind, ports[kind], etc, node, user))

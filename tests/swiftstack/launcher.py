@@ -6,6 +6,8 @@ Modes:
                                       parent-death guard as the servers
   rings ETC_DIR account=PORT container=PORT object=PORT
                                       build the three one-device rings
+  expire SWIFT_CONF EXPIRER_CONF      run Swift's container-updater, then its
+                                      object-expirer, once each
 
 Kept free of anything but the standard library and Swift itself: the test
 process never imports it.
@@ -54,6 +56,27 @@ def serve(swift_conf: str, server_conf: str, name: str) -> int:
     return run_wsgi(server_conf, f"{name}-server", verbose=True)
 
 
+def expire(swift_conf: str, expirer_conf: str) -> int:
+    """One pass of Swift's object-expirer: delete what is past its X-Delete-At.
+
+    What ``swift-container-updater --once`` then ``swift-object-expirer
+    --once`` do, without their daemon set-up: the expirer finds its queue's
+    containers through the account's listing, which the container-updater
+    brings up to date (a cluster runs both all the time). swift.conf is
+    re-pointed first, as for the servers.
+    """
+    from swift.common import utils
+
+    utils.SWIFT_CONF_FILE = swift_conf
+    from swift.common.utils import readconf
+    from swift.container.updater import ContainerUpdater
+    from swift.obj.expirer import ObjectExpirer
+
+    ContainerUpdater(readconf(expirer_conf, "container-updater")).run_once()
+    ObjectExpirer(readconf(expirer_conf, "object-expirer")).run_once()
+    return 0
+
+
 def build_rings(etc_dir: str, ports: dict[str, int]) -> None:
     """Build account/container/object rings with one device each, in one go.
 
@@ -93,6 +116,8 @@ def main(argv: list[str]) -> int:
     if mode == "exec" and args:
         die_with_parent()
         os.execvp(args[0], args)
+    if mode == "expire" and len(args) == 2:
+        return expire(*args)
     if mode == "rings" and len(args) >= 2:
         build_rings(args[0], _parse_ports(args[1:]))
         return 0
