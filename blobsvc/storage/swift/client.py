@@ -87,13 +87,15 @@ class ContainerClient:
         return headers
 
     def listing_page(self, prefix: str, marker: str | None, limit: int,
-                     action: str = "list") -> list[Listed]:
-        """One page of a delimited listing (``/``) below ``prefix``."""
+                     action: str = "list", delimiter: str | None = "/",
+                     end_marker: str | None = None) -> list[Listed]:
+        """One page of a listing below ``prefix``: one level (``delimiter``
+        ``/``) or every name (None), names after ``marker`` and before ``end_marker``."""
         try:
             with swift_errors(action, prefix or "/"):
                 page: list[Listed] = self.conn().get_container(
-                    self.container, prefix=prefix or None, delimiter="/", marker=marker,
-                    limit=limit)[1]
+                    self.container, prefix=prefix or None, delimiter=delimiter, marker=marker,
+                    end_marker=end_marker, limit=limit)[1]
                 return page
         except NotFound:
             raise BackendUnavailable(f"Swift container {self.container} is missing") from None
@@ -116,37 +118,78 @@ class ContainerClient:
     def entry(self, name: str, etag: str, size: int) -> ManifestEntry:
         return {"path": self.swift_path(name), "etag": etag, "size_bytes": size}
 
-    def put_manifest(self, name: str, entries: list[ManifestEntry], content_type: str,
+    def put_manifest(self, name: str, entries: list[ManifestEntry], headers: dict[str, str],
                      path: str) -> Stored:
+        """Write a manifest listing ``entries``, with ``headers`` (its Content-Type among them)."""
         response: dict[str, Any] = {}
         with swift_errors("store", path):
             etag = self.conn().put_object(self.container, name, contents=json.dumps(entries),
-                                          content_type=content_type, query_string=SLO_PUT,
+                                          headers=dict(headers), query_string=SLO_PUT,
                                           response_dict=response)
         return Stored.of(etag, response)
+
+    def manifest(self, name: str, path: str) -> list[dict[str, Any]]:
+        """A stored manifest as Swift lists it (``name``, ``hash``, ``bytes``, ``sub_slo``)."""
+        with swift_errors("read", path):
+            _, body = self.conn().get_object(self.container, name, query_string=SLO_GET)
+        listed: list[dict[str, Any]] = json.loads(body)
+        for stored in listed:
+            if stored.get("range"):
+                raise StorageError(f"{name} is a large object with ranged segments", path)
+        return listed
 
     def manifest_entries(self, name: str, path: str) -> list[ManifestEntry]:
         """A stored manifest, in the form a manifest PUT takes."""
-        with swift_errors("read", path):
-            _, body = self.conn().get_object(self.container, name, query_string=SLO_GET)
-        entries = []
-        for stored in json.loads(body):
-            if stored.get("range"):
-                raise StorageError(f"{name} is a large object with ranged segments", path)
-            if stored.get("bytes"):
-                entries.append({"path": stored["name"], "etag": stored["hash"],
-                                "size_bytes": stored["bytes"]})
-        return entries
+        return [{"path": stored["name"], "etag": stored["hash"], "size_bytes": stored["bytes"]}
+                for stored in self.manifest(name, path) if stored.get("bytes")]
 
-    def copy(self, src: str, dst: str, manifest_only: bool, path: str | None = None) -> Stored:
-        """Server-side copy; ``manifest_only`` copies an SLO's manifest, not its bytes."""
+    def leaf_entries(self, name: str, path: str) -> list[ManifestEntry]:
+        """The segments holding a large object's bytes, in order, nested manifests
+        opened: what a copy copies (copying a nested manifest would copy its bytes)."""
+        leaves: list[ManifestEntry] = []
+        for stored in self.manifest(name, path):
+            if not stored.get("bytes"):
+                continue
+            if stored.get("sub_slo"):
+                leaves.extend(self.leaf_entries(self.name_of(stored["name"]), path))
+            else:
+                leaves.append({"path": stored["name"], "etag": stored["hash"],
+                               "size_bytes": stored["bytes"]})
+        return leaves
+
+    def listed_names(self, name: str, path: str) -> list[str]:
+        """Every object a manifest lists, nested manifests and theirs included."""
+        names = []
+        for stored in self.manifest(name, path):
+            listed = self.name_of(stored["name"])
+            names.append(listed)
+            if stored.get("sub_slo"):
+                names.extend(self.listed_names(listed, path))
+        return names
+
+    def name_of(self, swift_path: str) -> str:
+        """The object name in a manifest's ``/<container>/<name>``."""
+        return swift_path.split("/", 2)[2]
+
+    def copy(self, src: str, dst: str, manifest_only: bool, path: str | None = None,
+             headers: dict[str, str] | None = None) -> Stored:
+        """Server-side copy; ``manifest_only`` copies an SLO's manifest, not its bytes.
+
+        ``headers`` go with it (``X-Fresh-Metadata`` and what the copy
+        carries instead of the source's metadata).
+        """
         response: dict[str, Any] = {}
-        headers = {"X-Copy-From": quote(self.swift_path(src))}
+        sent = {"X-Copy-From": quote(self.swift_path(src)), **(headers or {})}
         with swift_errors("copy", path or dst):
-            etag = self.conn().put_object(self.container, dst, contents=None, headers=headers,
+            etag = self.conn().put_object(self.container, dst, contents=None, headers=sent,
                                           query_string=SLO_GET if manifest_only else None,
                                           response_dict=response)
         return Stored.of(etag, response)
+
+    def post(self, name: str, headers: dict[str, str], path: str) -> None:
+        """Replace an object's metadata (a POST: the bytes stay)."""
+        with swift_errors("update", path):
+            self.conn().post_object(self.container, name, headers=dict(headers))
 
     # -- deleting --------------------------------------------------------------
 

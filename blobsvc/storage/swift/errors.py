@@ -22,6 +22,8 @@ from swiftclient.client import ClientException
 from blobsvc.storage.errors import (
     BackendUnavailable,
     InsufficientStorage,
+    InvalidMetadata,
+    MetadataTooLarge,
     NotFound,
     PreconditionFailed,
     StorageError,
@@ -70,6 +72,10 @@ def from_client_exception(exc: ClientException, action: str, path: str | None) -
         return PreconditionFailed("the object does not match the request's preconditions", path)
     if status == 413:
         return TooLarge("object larger than Swift accepts", path)
+    if status == 400:
+        refused = metadata_refused(exc, path)
+        if refused is not None:
+            return refused
     log.debug("Swift refused to %s %s: %s", action, path or "", exc)  # logged once by the handler
     if status in (401, 403):
         return BackendUnavailable(f"Swift refused the service's credentials while trying to {action}",
@@ -78,6 +84,34 @@ def from_client_exception(exc: ClientException, action: str, path: str | None) -
         detail = f"HTTP {status}" if status else "connection lost"
         return BackendUnavailable(f"Swift failed ({detail}) while trying to {action}", path)
     return StorageError(f"Swift refused to {action} (HTTP {status} {exc.http_reason})", path)
+
+
+#: Swift's (and its HTTP server's) 400 answers about metadata: what they
+#: start with, and whether it is about size. The driver checks the
+#: cluster's limits first (see .constraints); these remain for a cluster
+#: whose limits changed since they were read.
+_METADATA_REFUSALS = (
+    ("Metadata value longer than", True), ("Metadata name too long", True),
+    ("Too many metadata items", True), ("Total metadata too large", True),
+    ("Header value too long", True), ("Header Line Too Long", True),
+    ("Headers Too Large", True), ("Metadata name cannot be empty", False),
+    ("Metadata must be valid UTF-8", False), ("Non-integer X-Delete-At", False),
+    ("X-Delete-At in past", False),
+)
+
+
+def metadata_refused(exc: ClientException, path: str | None) -> StorageError | None:
+    """The error for Swift's 400 about a write's metadata; None for any other 400."""
+    body = exc.http_response_content or b""
+    text = (body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)).strip()
+    said = text or (exc.http_reason or "")
+    for start, size in _METADATA_REFUSALS:
+        if said.startswith(start):
+            log.debug("Swift refused the metadata of %s: %s", path or "", said)
+            if size:
+                return MetadataTooLarge(f"Swift refused the metadata: {said[:200]}", path)
+            return InvalidMetadata(f"Swift refused the metadata: {said[:200]}", path)
+    return None
 
 
 def cause(exc: BaseException) -> str:

@@ -1,7 +1,8 @@
 """What Swift's answers say about an object: its info, whether it is large, its times.
 
 Why apart: a HEAD, a GET, a PUT's answer and a listing entry all describe
-an object, each in its own form; every job reads them the same way, here.
+an object, each in its own form; every job reads them the same way, here
+(what it carries besides its bytes through :mod:`.objectmeta`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
 from blobsvc.storage import paths
-from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo
+from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectMeta
+from blobsvc.storage.swift.objectmeta import Carried, carried
 
 #: Response headers as swiftclient gives them: lower-case names.
 Headers = dict[str, str]
@@ -26,9 +28,11 @@ def info_from_headers(path: str, headers: Headers) -> ObjectInfo:
         size = int(content_range.rsplit("/", 1)[1])
     else:
         size = int(headers.get("content-length", 0))
+    meta = carried(headers)
     return ObjectInfo(path=path, name=paths.basename(path), isdir=False, size=size,
                       ctime=header_time(headers), etag=unquote(headers.get("etag")),
-                      content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE)
+                      content_type=meta.content_type, metadata=meta.metadata,
+                      headers=meta.headers, expires_at=meta.expires_at)
 
 
 def header_time(headers: Mapping[str, str | None]) -> float | None:
@@ -79,12 +83,17 @@ class Written:
 
     etag: str
     size: int
-    content_type: str
+    #: What the object carries besides its bytes: as written, or as read.
+    meta: ObjectMeta | Carried
     last_modified: str | None
 
     def info(self, path: str) -> ObjectInfo:
         ctime = header_time({"last-modified": self.last_modified})
-        if ctime is None:  # superseded: no Last-Modified, and none to take from Swift
+        if ctime is None:  # superseded or a POST: no Last-Modified, and none to take from Swift
             ctime = float(math.ceil(time.time()))
+        meta = self.meta
         return ObjectInfo(path=path, name=paths.basename(path), isdir=False, size=self.size,
-                          ctime=ctime, etag=self.etag, content_type=self.content_type)
+                          ctime=ctime, etag=self.etag,
+                          content_type=meta.content_type or DEFAULT_CONTENT_TYPE,
+                          metadata=dict(meta.metadata), headers=dict(meta.headers),
+                          expires_at=meta.expires_at)

@@ -4,18 +4,22 @@ Why together: both change which name owns a large object's segments. A
 move copies only the manifest (Swift's server-side copy with
 ``multipart-manifest=get``), so the segments pass to the new name, never
 re-uploaded; then the source goes by name only (copy-then-delete: for a
-moment both names exist). A delete hands the segments to a tombstone for
+moment both names exist). Swift's copy keeps what the object carries
+besides its bytes, its ``X-Delete-At`` and the content type's expiry
+parameter included, so a moved object keeps its expiry, and its segments
+theirs. An expired source is missing. A delete hands the segments to a tombstone for
 the grace period (:mod:`.retire`), or, without one, deletes them with the
 manifest and checks with a HEAD that it really went.
 """
 
 from __future__ import annotations
 
-from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, Precondition
+from blobsvc.storage.contract import ObjectInfo, Precondition, check_alive
 from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.claims import Claims, check_no_clash, missing
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.headers import Headers, Written, info_from_headers, is_large
+from blobsvc.storage.swift.objectmeta import carried
 from blobsvc.storage.swift.retire import Retirement
 
 
@@ -32,6 +36,7 @@ class Mover:
             source = self.client.head(src)
             if source is None:
                 raise missing(self.client, src)
+            old = check_alive(info_from_headers(src, source))
             check_no_clash(self.client, dst)
             replaced = self.retirement.prepare_replace(dst, precondition, self.client.conn())
             try:
@@ -39,9 +44,8 @@ class Mover:
             except BaseException:
                 self.retirement.drop(replaced)
                 raise
-            old = info_from_headers(src, source)
-            written = Written(stored.etag or old.etag or "", old.size or 0,
-                              old.content_type or DEFAULT_CONTENT_TYPE, stored.last_modified)
+            written = Written(stored.etag or old.etag or "", old.size or 0, carried(source),
+                              stored.last_modified)
             self.retirement.settle(dst, replaced)
             info = written.info(dst)
             # A manifest's segments now belong to the copy: delete the name only,

@@ -124,7 +124,10 @@ class Retirement:
         headers = self.client.check_current(path, precondition, conn)
         if headers is None or not is_large(headers):
             return NOTHING_REPLACED
-        tombstone = self.tombstone(path, conn)
+        try:
+            tombstone = self.tombstone(path, conn)
+        except NotFound:  # gone meanwhile (expired, or deleted): nothing to retire
+            return NOTHING_REPLACED
         return Replaced(headers.get("x-timestamp"), tombstone, headers.get("x-manifest-etag"))
 
     def tombstone(self, path: str, conn: Connection) -> str:

@@ -19,13 +19,14 @@ import itertools
 import uuid
 from typing import Any, Callable, Iterable, Iterator
 
-from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, Precondition, Upload
+from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectMeta, Precondition, Upload
 from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.bodies import Body, Splitter, read_ahead
 from blobsvc.storage.swift.client import ContainerClient, head_or_none
 from blobsvc.storage.swift.errors import log, swift_errors
 from blobsvc.storage.swift.headers import Stored, Written, info_from_headers
 from blobsvc.storage.swift.layout import SEGMENTS_DIR, ManifestEntry, private_prefix, slo_etag
+from blobsvc.storage.swift.objectmeta import segment_headers, write_headers
 from blobsvc.storage.swift.retire import NOTHING_REPLACED, Replaced, Retirement
 
 #: An upload of unknown size that ends within this many bytes (read ahead in
@@ -38,10 +39,15 @@ MAX_MANIFEST_SEGMENTS = 1000
 
 
 class Parts:
-    """Private objects one write creates, so a failure can remove them."""
+    """Private objects one write creates, so a failure can remove them.
 
-    def __init__(self, path: str) -> None:
+    ``headers`` go on each of them: the expiry of the object they belong
+    to, later by the segment grace (see the package docstring).
+    """
+
+    def __init__(self, path: str, headers: dict[str, str] | None = None) -> None:
         self.prefix = f"{private_prefix(SEGMENTS_DIR, path)}{uuid.uuid4().hex}/"
+        self.headers = headers or {}
         self.written: list[str] = []
         #: Set once the manifest PUT started: a failure may have committed it.
         self.committing = False
@@ -57,10 +63,13 @@ class Parts:
 class Uploader:
     """Writes object bodies into one container; tunables are attributes, tests shrink them."""
 
-    def __init__(self, client: ContainerClient, retirement: Retirement, segment_size: int) -> None:
+    def __init__(self, client: ContainerClient, retirement: Retirement, segment_size: int,
+                 segment_grace: int = 0) -> None:
         self.client = client
         self.retirement = retirement
         self.segment_size = segment_size
+        #: Seconds a large object's segments outlive its expiry.
+        self.segment_grace = segment_grace
         self.plain_lookahead = PLAIN_LOOKAHEAD
         self.max_manifest_segments = MAX_MANIFEST_SEGMENTS
 
@@ -70,21 +79,22 @@ class Uploader:
         if size is not None and size <= self.segment_size:
             if upload.leave_md5_to_backend():
                 return self._put_plain_hashed_by_swift(path, upload)
-            return self.put_plain(path, upload, upload.content_type, upload.precondition,
+            return self.put_plain(path, upload, upload.meta, upload.precondition,
                                   lambda: upload.md5_hex)
         chunks: Iterator[bytes] = iter(upload)
         if size is None:
             head, ended = read_ahead(chunks, min(self.plain_lookahead, self.segment_size))
             if ended:  # small after all: a plain object, with a plain MD5 ETag
-                return self.put_plain(path, head, upload.content_type, upload.precondition,
+                return self.put_plain(path, head, upload.meta, upload.precondition,
                                       lambda: upload.md5_hex)
             chunks = itertools.chain(head, chunks)
         return self._put_large(path, chunks, upload)
 
-    def put_plain(self, path: str, chunks: Iterable[bytes], content_type: str,
+    def put_plain(self, path: str, chunks: Iterable[bytes], meta: ObjectMeta,
                   precondition: Precondition | None,
                   md5_hex: Callable[[], str | None] | None = None) -> ObjectInfo:
-        """One streamed PUT; its final chunk goes out only after every check.
+        """One streamed PUT of an object carrying ``meta``; its final chunk
+        goes out only after every check.
 
         ``md5_hex`` gives the bytes' MD5 when the chunks are hashed already
         (None from it: no MD5 but Swift's ETag).
@@ -92,13 +102,13 @@ class Uploader:
         body: Body[Replaced] = Body(chunks, before_end=lambda: self.retirement.prepare_replace(
             path, precondition, self.client.conn("side")), hashed=md5_hex is None)
         try:
-            stored = self.stream_put(path, body, content_type, path)
+            stored = self.stream_put(path, body, write_headers(meta), path)
         except BaseException:
             self.retirement.drop(body.end_result)
             raise
         etag = stored.etag or (md5_hex() if md5_hex is not None else body.md5_hex) or ""
         self.retirement.settle(path, body.end_result)
-        return Written(etag, body.size, content_type, stored.last_modified).info(path)
+        return Written(etag, body.size, meta, stored.last_modified).info(path)
 
     def _put_plain_hashed_by_swift(self, path: str, upload: Upload) -> ObjectInfo:
         """A plain PUT whose MD5 only Swift computes: the object server
@@ -108,8 +118,7 @@ class Uploader:
         then describes the version Swift kept, and the upload's MD5 stays
         unknown.
         """
-        info = self.put_plain(path, upload, upload.content_type, upload.precondition,
-                              lambda: None)
+        info = self.put_plain(path, upload, upload.meta, upload.precondition, lambda: None)
         if info.etag:
             upload.backend_md5(info.etag)
             return info
@@ -121,19 +130,22 @@ class Uploader:
         return info_from_headers(path, headers)
 
     def _put_large(self, path: str, chunks: Iterator[bytes], upload: Upload) -> ObjectInfo:
-        parts = Parts(path)
+        parts = self.new_parts(path, upload.meta)
         try:
             entries = self._write_segments(path, chunks, parts)
             if not entries:
-                return self.put_plain(path, (), upload.content_type, upload.precondition,
+                return self.put_plain(path, (), upload.meta, upload.precondition,
                                       lambda: upload.md5_hex)
-            info = self.commit_manifest(path, entries, parts, upload.content_type,
-                                        upload.precondition)
+            info = self.commit_manifest(path, entries, parts, upload.meta, upload.precondition)
         except BaseException as exc:
             self.remove_parts(parts, exc)
             raise
         self.settle_parts(path, parts)
         return info
+
+    def new_parts(self, path: str, meta: ObjectMeta) -> Parts:
+        """The private objects of a large object carrying ``meta``."""
+        return Parts(path, segment_headers(meta.expires_at, self.segment_grace))
 
     def settle_parts(self, path: str, parts: Parts) -> None:
         """After a commit: drop the segments of a version that already lost,
@@ -157,16 +169,19 @@ class Uploader:
     def write_segment(self, path: str, chunks: Iterable[bytes], parts: Parts) -> ManifestEntry:
         name = parts.new_name()
         body: Body[None] = Body(chunks)
-        stored = self.stream_put(name, body, DEFAULT_CONTENT_TYPE, path)
+        headers = {"Content-Type": DEFAULT_CONTENT_TYPE, **parts.headers}
+        stored = self.stream_put(name, body, headers, path)
         return self.client.entry(name, stored.etag, body.size)
 
-    def stream_put(self, name: str, body: Body[Any], content_type: str, path: str) -> Stored:
-        """PUT a streamed body. Errors of the body itself come back as they were."""
+    def stream_put(self, name: str, body: Body[Any], headers: dict[str, str],
+                   path: str) -> Stored:
+        """PUT a streamed body with ``headers`` (its Content-Type among them).
+        Errors of the body itself come back as they were."""
         response: dict[str, Any] = {}
         try:
             with swift_errors("store", path):
                 etag = self.client.conn().put_object(self.client.container, name, contents=body,
-                                                     content_type=content_type,
+                                                     headers=dict(headers),
                                                      response_dict=response)
         except BaseException:
             if body.error is not None:
@@ -175,9 +190,10 @@ class Uploader:
         return Stored.of(etag, response)
 
     def commit_manifest(self, path: str, entries: list[ManifestEntry], parts: Parts,
-                        content_type: str, precondition: Precondition | None,
+                        meta: ObjectMeta, precondition: Precondition | None,
                         keep_old: bool = False) -> ObjectInfo:
-        """Write the manifest over ``path``, checking ``precondition`` right before.
+        """Write the manifest of an object carrying ``meta`` over ``path``,
+        checking ``precondition`` right before.
 
         ``keep_old``: the old version lends its segments to the new one (a
         cat into one of its chunks), so it gets no tombstone.
@@ -192,13 +208,13 @@ class Uploader:
             replaced = self.retirement.prepare_replace(path, precondition, self.client.conn())
         parts.committing = True
         try:
-            stored = self.client.put_manifest(path, entries, content_type, path)
+            stored = self.client.put_manifest(path, entries, write_headers(meta), path)
         except BaseException:
             self.retirement.drop(replaced)
             raise
         parts.superseded = stored.superseded
         self.retirement.settle(path, replaced)
-        written = Written(stored.etag or slo_etag(entries), size, content_type, stored.last_modified)
+        written = Written(stored.etag or slo_etag(entries), size, meta, stored.last_modified)
         return written.info(path)
 
     def _nest(self, entries: list[ManifestEntry], parts: Parts,
@@ -210,7 +226,8 @@ class Uploader:
             entries = []
             for group in groups:
                 name = parts.new_name()
-                stored = self.client.put_manifest(name, group, DEFAULT_CONTENT_TYPE, path)
+                headers = {"Content-Type": DEFAULT_CONTENT_TYPE, **parts.headers}
+                stored = self.client.put_manifest(name, group, headers, path)
                 entries.append(self.client.entry(name, stored.etag,
                                                  sum(e["size_bytes"] for e in group)))
         return entries

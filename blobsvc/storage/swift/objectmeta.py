@@ -1,0 +1,164 @@
+"""What an object carries besides its bytes, as Swift stores it, and back.
+
+Why one place: a PUT, a POST, a copy and a manifest write all send the
+same headers, and a HEAD, a GET and a listing entry all read them back.
+
+* **User metadata** is ``X-Object-Meta-<name>``; the **stored headers**
+  (Content-Encoding, Content-Disposition, ...) are sent under their own
+  names, which Swift keeps and answers with by default.
+* **Expiry** is Swift's own ``X-Delete-At``: Swift's object servers answer
+  404 from that second on, and its object-expirer reclaims the space. A
+  container listing does not carry ``X-Delete-At``, though, and the
+  expirer comes by only later; so the expiry is also appended to the
+  content type Swift stores, as a parameter ``;blobsvc-expires-at=<n>``
+  (the way Swift itself appends ``swift_bytes=`` to an SLO's content type
+  in its container listings). Listings then know each entry's expiry
+  without a HEAD per entry, and an expired object leaves them at once.
+  The parameter is stripped from every content type read back; a content
+  type that carries it already is refused (it would read back as an
+  expiry). The parameter is the truth; ``X-Delete-At`` may be later, since
+  Swift refuses one in the past (see :func:`delete_at`).
+* **Encoding.** Values go as UTF-8 (non-ASCII included): Swift then holds,
+  and counts against its constraints, the same bytes blobsvc's limits
+  count, and other Swift clients see the text itself. swiftclient decodes
+  answers back from UTF-8 (undoing http.client's latin-1), but it also
+  percent-decodes every header name and value; HTTP drops whitespace at
+  either end of a value; and Swift's HTTP server drops every header whose
+  name holds ``_``. So exactly those are escaped as ``%XX``: ``%`` and
+  whitespace at either end of a value, ``_`` in a name. Escapes cost
+  Swift's limits two bytes each (see :mod:`.constraints`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Mapping
+from urllib.parse import unquote
+
+from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectMeta
+from blobsvc.storage.errors import InvalidMetadata
+from blobsvc.storage.metadata import STORED_HEADERS
+
+META_PREFIX = "X-Object-Meta-"
+
+#: The content-type parameter that carries the expiry into listings.
+EXPIRY_PARAMETER = "blobsvc-expires-at"
+
+_EXPIRY = re.compile(r"\s*;\s*" + EXPIRY_PARAMETER + r"=(-?\d+)\s*(?=;|$)", re.IGNORECASE)
+_NAMED_EXPIRY = re.compile(r";\s*" + EXPIRY_PARAMETER + r"\s*=", re.IGNORECASE)
+
+#: What swiftclient would percent-decode, or HTTP strip, in a value.
+_VALUE_ESCAPES = re.compile(r"%|^[ \t]+|[ \t]+$")
+
+#: Seconds ahead of now an ``X-Delete-At`` must be for Swift to take it
+#: (it refuses one in the past), with room for the clocks to differ a little.
+MIN_DELETE_DELAY = 2
+
+_STORED = {name.lower(): name for name in STORED_HEADERS}
+
+
+def encode_value(value: str) -> str:
+    """``value`` as sent, so that swiftclient reads back exactly ``value``."""
+    return _VALUE_ESCAPES.sub(lambda found: "".join(f"%{ord(c):02X}" for c in found.group()),
+                              value)
+
+
+def encode_name(name: str) -> str:
+    """A metadata name as sent: Swift's HTTP server drops header names holding ``_``."""
+    return name.replace("_", "%5F")
+
+
+def decode_listed(value: str) -> str:
+    """A value from a listing's JSON, decoded as swiftclient decodes header values."""
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        return value
+
+
+def check_content_type(content_type: str | None) -> None:
+    """Refuse a content type that would read back as carrying an expiry."""
+    if content_type is not None and _NAMED_EXPIRY.search(content_type):
+        raise InvalidMetadata(f"a content type with a {EXPIRY_PARAMETER} parameter cannot be "
+                              f"stored on Swift: blobsvc keeps that parameter for itself")
+
+
+def content_type_header(content_type: str | None, expires_at: int | None) -> str:
+    """The Content-Type sent: the type, and the expiry as a parameter if there is one."""
+    value = encode_value(content_type or DEFAULT_CONTENT_TYPE)
+    if expires_at is None:
+        return value
+    return f"{value};{EXPIRY_PARAMETER}={expires_at}"
+
+
+def split_content_type(value: str | None) -> tuple[str, int | None]:
+    """A stored content type without the expiry parameter, and that expiry."""
+    if not value:
+        return DEFAULT_CONTENT_TYPE, None
+    matches = list(_EXPIRY.finditer(value))
+    if not matches:
+        return value, None
+    found = matches[-1]
+    stripped = value[:found.start()] + value[found.end():]
+    return stripped or DEFAULT_CONTENT_TYPE, int(found.group(1))
+
+
+def delete_at(expires_at: int, now: float | None = None) -> int:
+    """The ``X-Delete-At`` for an expiry: the expiry itself, or a moment from
+    now when it is (nearly) past, since Swift refuses one in the past. The
+    object is absent from its expiry on either way (the content-type
+    parameter says when); only the space comes back a little later."""
+    soonest = math.ceil(time.time() if now is None else now) + MIN_DELETE_DELAY
+    return max(expires_at, soonest)
+
+
+def meta_headers(meta: ObjectMeta) -> dict[str, str]:
+    """Every header a write of ``meta`` sends, the Content-Type apart."""
+    headers = {META_PREFIX + encode_name(name): encode_value(value)
+               for name, value in meta.metadata.items()}
+    headers.update((name, encode_value(value)) for name, value in meta.headers.items())
+    if meta.expires_at is not None:
+        headers["X-Delete-At"] = str(delete_at(meta.expires_at))
+    return headers
+
+
+def write_headers(meta: ObjectMeta) -> dict[str, str]:
+    """Every header a write of ``meta`` sends, the Content-Type included."""
+    headers = meta_headers(meta)
+    headers["Content-Type"] = content_type_header(meta.content_type, meta.expires_at)
+    return headers
+
+
+def segment_headers(expires_at: int | None, grace: int) -> dict[str, str]:
+    """What the segments of an object expiring at ``expires_at`` carry:
+    the same expiry, ``grace`` seconds later (see the package docstring)."""
+    if expires_at is None:
+        return {}
+    return {"X-Delete-At": str(delete_at(expires_at + grace))}
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What Swift's headers say an object carries, as read: not judged by
+    blobsvc's write limits, so an object another client wrote still reads."""
+
+    content_type: str
+    headers: dict[str, str]
+    metadata: dict[str, str]
+    expires_at: int | None
+
+
+def carried(headers: Mapping[str, str]) -> Carried:
+    """What a HEAD's or GET's headers (lower-case names, as swiftclient
+    gives them, values decoded) say the object carries."""
+    content_type, expires_at = split_content_type(headers.get("content-type"))
+    if expires_at is None and headers.get("x-delete-at", "").isdigit():
+        expires_at = int(headers["x-delete-at"])  # written by another client
+    prefix = META_PREFIX.lower()
+    metadata = {name[len(prefix):]: value for name, value in headers.items()
+                if name.startswith(prefix)}
+    stored = {_STORED[name]: value for name, value in headers.items() if name in _STORED}
+    return Carried(content_type, stored, metadata, expires_at)
