@@ -53,7 +53,29 @@ drivers, and why:
   (check-then-write: a write of the same name, from this process or
   another, can come in between). ``move`` is copy-then-delete: for a
   moment both names exist.
-* **ctime** is Swift's Last-Modified: whole seconds.
+* **Metadata is Swift's.** User metadata is ``X-Object-Meta-<name>``, the
+  stored headers are Swift headers of the same names, the expiry is Swift's
+  ``X-Delete-At`` plus a content-type parameter ``;blobsvc-expires-at=<n>``
+  that carries it into listings (which show neither metadata nor
+  ``X-Delete-At``), stripped wherever a content type is read; so an expired
+  object leaves listings at once, without a HEAD per entry (Swift answers
+  404 for it from its ``X-Delete-At`` on, and its object-expirer reclaims
+  the space within its interval; ``reap_expired`` has nothing to do).
+  Values go as UTF-8, with ``%`` and edge whitespace escaped (see
+  ``objectmeta``). Swift's constraints on metadata are read from ``/info``
+  and enforced before a byte is uploaded (see ``constraints`` for the
+  ones an operator raises). Listings show a content type's parameters as
+  Swift's container server rewrites them (no spaces around ``;``).
+* **Segments expire with their object.** Swift's expirer deletes a
+  manifest, never its segments; so each segment (and nested manifest)
+  carries its own ``X-Delete-At``, ``segment_grace_seconds`` (rounded up)
+  after the object's. A move keeps both. A copy makes segments of its own
+  (each copied by Swift) with the copy's expiry. A POST changing a large
+  object's expiry, and a cat whose result borrows a large chunk's segments,
+  change theirs by one rule: widen to the later of the old and new expiry
+  before the commit, narrow to the new one after it (back to the old one if
+  the commit failed); a segment never expires before a manifest listing it.
+* **ctime** is Swift's Last-Modified: whole seconds (a POST moves it).
 * **Failures.** A Swift that does not answer (refused, timed out, 5xx after
   the configured retries, credentials refused) raises
   ``BackendUnavailable``; the longest wait is about ``(retries + 1) *
@@ -68,12 +90,17 @@ The modules, one job each, in the order a request meets them:
 ``client``          one container's small requests, errors translated
 ``errors``          swiftclient's failures as storage errors, one log line each
 ``claims``          object/directory clash rules: in-process claims, checks
-``listing``         listing pages in blobsvc's order from Swift's
+``listing``         listing pages (a level, or recursive) from Swift's
 ``reads``           streamed GETs, each on a connection of its own
 ``bodies``          PUT bodies that hold back their end; cutting segments
 ``upload``          plain and SLO uploads: segments, manifests, clean-up
 ``cat``             cat planning, lent and copied segments, the size budget
 ``moves``           move (manifest copy) and delete
+``copies``          server-side copies; a large source's segments copied one by one
+``updates``         update_object: a POST of new metadata
+``expiry``          segments' expiry: widen, commit, narrow
+``constraints``     the cluster's metadata limits, from /info, checked first
+``objectmeta``      metadata, stored headers and expiry as Swift headers
 ``retire``          tombstones and the sweeper that deletes segments late
 ``references``      which uploads the container's manifests still list
 ``layout``          where private objects live; SLO query strings and ETag

@@ -9,25 +9,35 @@ throttles reading SLOs made of many segments under 1 MiB (its
 ``segment_size`` in all) is a plain object, with a plain MD5 ETag. Sizes are
 refused up front from the chunks' HEADs, and every byte is counted again as
 the result is built, since a chunk may grow after its HEAD.
+
+The result carries the metadata it is given, none of the chunks'; an
+expired chunk is a missing one. Its segments expire with it: written and
+copied ones from the start, lent ones by the widen-commit-narrow rule of
+:mod:`.expiry`, when the lending chunk's expiry is not the result's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Iterator, Union
 
 from blobsvc.storage.contract import (
     DEFAULT_CONTENT_TYPE,
     ObjectInfo,
+    ObjectMeta,
     Precondition,
     check_total_size,
     too_large,
 )
 from blobsvc.storage.errors import MissingChunks
+from blobsvc.storage.metadata import is_expired
 from blobsvc.storage.swift.claims import Claims, check_no_clash
 from blobsvc.storage.swift.client import ContainerClient
-from blobsvc.storage.swift.headers import Headers, content_length, is_large
+from blobsvc.storage.swift.expiry import Owned, SegmentExpiry
+from blobsvc.storage.swift.headers import Headers, content_length, info_from_headers, is_large
 from blobsvc.storage.swift.layout import ManifestEntry
+from blobsvc.storage.swift.objectmeta import carried
 from blobsvc.storage.swift.reads import Opened, guarded
 from blobsvc.storage.swift.upload import Parts, Uploader
 
@@ -113,16 +123,18 @@ class Concatenator:
     """
 
     def __init__(self, client: ContainerClient, uploads: Uploader, claims: Claims,
-                 read: ReadChunk, read_manifest: ReadManifest) -> None:
+                 expiry: SegmentExpiry, read: ReadChunk, read_manifest: ReadManifest) -> None:
         self.client = client
         self.uploads = uploads
         self.claims = claims
+        self.expiry = expiry
         self.read = read
         self.read_manifest = read_manifest
         self.small_chunk = SMALL_CHUNK
 
     def cat(self, path: str, chunks: list[str], max_size: int | None,
-            precondition: Precondition | None) -> ObjectInfo:
+            precondition: Precondition | None, meta: ObjectMeta) -> ObjectInfo:
+        meta = dataclasses.replace(meta, content_type=meta.content_type or DEFAULT_CONTENT_TYPE)
         found = self._head_chunks(chunks)
         check_total_size((content_length(found[chunk]) for chunk in chunks), max_size, path)
         # Counted again as the result is built: a chunk may grow after its HEAD.
@@ -130,31 +142,35 @@ class Concatenator:
         with self.claims.claim(path):
             check_no_clash(self.client, path)
             pieces = plan_cat(chunks, found, self.small_chunk, self.uploads.segment_size)
-            parts = Parts(path)
+            parts = self.uploads.new_parts(path, meta)
             if not pieces or (len(pieces) == 1 and isinstance(pieces[0], list)):
                 small = pieces[0] if pieces else []
                 assert isinstance(small, list)
                 info = self.uploads.put_plain(path, budget.counted(self._read_chunks(small, path)),
-                                              DEFAULT_CONTENT_TYPE, precondition)
+                                              meta, precondition)
             else:
-                info = self._cat_large(path, pieces, parts, keep_old=path in found,
-                                       budget=budget, precondition=precondition)
+                info = self._cat_large(path, pieces, parts, meta, found, budget=budget,
+                                       precondition=precondition)
         # Lent segments now belong to the result, unless it lost to a newer version.
         lent = [chunk for chunk in found if is_large(found[chunk])] if parts.superseded else []
         self.client.remove_sources(path, [chunk for chunk in found if chunk != path],
                                    with_segments=lent)
         return info
 
-    def _cat_large(self, path: str, pieces: list[Piece], parts: Parts, keep_old: bool,
-                   budget: SizeBudget, precondition: Precondition | None) -> ObjectInfo:
+    def _cat_large(self, path: str, pieces: list[Piece], parts: Parts, meta: ObjectMeta,
+                   found: dict[str, Headers], budget: SizeBudget,
+                   precondition: Precondition | None) -> ObjectInfo:
         """The result as an SLO: copied, lent or joined segments, then the manifest."""
         try:
             entries: list[ManifestEntry] = []
             copies: dict[str, ManifestEntry] = {}
             for piece in pieces:
                 entries.extend(self._piece_entries(path, piece, parts, copies, budget))
-            info = self.uploads.commit_manifest(path, entries, parts, DEFAULT_CONTENT_TYPE,
-                                                precondition, keep_old=keep_old)
+            lent = self._lent_expiring_otherwise(path, pieces, found, meta.expires_at)
+            info = self.expiry.move(
+                lent, meta.expires_at, path,
+                lambda: self.uploads.commit_manifest(path, entries, parts, meta, precondition,
+                                                     keep_old=path in found))
         except BaseException as exc:
             self.uploads.remove_parts(parts, exc)
             raise
@@ -179,9 +195,23 @@ class Concatenator:
         budget.take(piece.size)
         if piece.name not in copies:  # a repeated chunk is copied once
             name = parts.new_name()
-            stored = self.client.copy(piece.name, name, manifest_only=False, path=path)
+            headers = {"X-Fresh-Metadata": "true", "Content-Type": DEFAULT_CONTENT_TYPE,
+                       **parts.headers}
+            stored = self.client.copy(piece.name, name, manifest_only=False, path=path,
+                                      headers=headers)
             copies[piece.name] = self.client.entry(name, stored.etag, piece.size)
         return [copies[piece.name]]
+
+    def _lent_expiring_otherwise(self, path: str, pieces: list[Piece], found: dict[str, Headers],
+                                 expires_at: int | None) -> list[Owned]:
+        """The segments large chunks lend to the result whose expiry is not
+        the result's, with the expiry of the chunk they belong to now."""
+        lent = []
+        for name in dict.fromkeys(p.name for p in pieces if isinstance(p, Chunk) and p.large):
+            expiry = carried(found[name]).expires_at
+            if expiry != expires_at:
+                lent.append((self.client.listed_names(name, path), expiry))
+        return lent
 
     def _read_chunks(self, chunks: list[str], path: str) -> Iterator[bytes]:
         """The chunks' bytes one after the other (for the PUT that joins them)."""
@@ -200,7 +230,7 @@ class Concatenator:
         found = {}
         for chunk in dict.fromkeys(chunks):
             headers = self.client.head(chunk)
-            if headers is not None:
+            if headers is not None and not is_expired(info_from_headers(chunk, headers)):
                 found[chunk] = headers
         missing = [chunk for chunk in chunks if chunk not in found]
         if missing:

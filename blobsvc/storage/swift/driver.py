@@ -10,15 +10,26 @@ interpose on a chunk being read.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterator
 
-from blobsvc.storage.contract import ObjectInfo, ObjectStream, Precondition, StorageDriver, Upload
+from blobsvc.storage.contract import (
+    ObjectInfo,
+    ObjectMeta,
+    ObjectStream,
+    Precondition,
+    StorageDriver,
+    Upload,
+)
 from blobsvc.storage.errors import BackendUnavailable, NotFound
 from blobsvc.storage.swift.cat import Concatenator
 from blobsvc.storage.swift.claims import Claims, check_no_clash
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.connections import ConnectionPool, connection_args
+from blobsvc.storage.swift.constraints import ClusterLimits
+from blobsvc.storage.swift.copies import Copier
 from blobsvc.storage.swift.errors import reachable_at_start, report_unreachable_at_start
+from blobsvc.storage.swift.expiry import SegmentExpiry
 from blobsvc.storage.swift.headers import content_length, info_from_headers, range_header
 from blobsvc.storage.swift.layout import ManifestEntry
 from blobsvc.storage.swift.listing import Lister
@@ -26,6 +37,7 @@ from blobsvc.storage.swift.moves import Mover
 from blobsvc.storage.swift.reads import CHUNK_SIZE, Opened, Reader, guarded
 from blobsvc.storage.swift.retire import Retirement
 from blobsvc.storage.swift.settings import SwiftSettings
+from blobsvc.storage.swift.updates import Updater
 from blobsvc.storage.swift.upload import Uploader
 
 
@@ -46,15 +58,22 @@ class SwiftDriver(StorageDriver):
                                      join_timeout=float(settings.timeout) * 3)
         self.lister = Lister(self.client)
         self.reader = Reader(self.connections, settings.container)
-        self.uploads = Uploader(self.client, self.retirement, settings.segment_size)
+        segment_grace = math.ceil(settings.segment_grace_seconds)
+        self.limits = ClusterLimits(self.client.conn)
+        self.uploads = Uploader(self.client, self.retirement, settings.segment_size,
+                                segment_grace)
         self.mover = Mover(self.client, self.retirement, self.claims)
+        self.copier = Copier(self.client, self.uploads, self.retirement, self.claims)
+        self.expiry = SegmentExpiry(self.client, segment_grace)
+        self.updater = Updater(self.client, self.expiry)
         self.concatenator = Concatenator(
-            self.client, self.uploads, self.claims,
+            self.client, self.uploads, self.claims, self.expiry,
             read=lambda name, headers: self._get(name, headers),
             read_manifest=lambda name, path: self._manifest_entries(name, path))
         self._container_ok = False
         try:
             self._ensure_container()
+            self.limits.load()
             reachable_at_start(settings.auth_url, settings.container)
         except BackendUnavailable as exc:
             report_unreachable_at_start(exc, settings.auth_url, settings.container)
@@ -78,8 +97,13 @@ class SwiftDriver(StorageDriver):
 
     # -- reads ---------------------------------------------------------------
 
-    def _list(self, path: str, marker: str | None, limit: int | None) -> list[ObjectInfo]:
-        return self.lister.entries(path, marker, limit)
+    def _list(self, path: str, marker: str | None, limit: int | None,
+              prefix: str | None) -> list[ObjectInfo]:
+        return self.lister.entries(path, marker, limit, prefix)
+
+    def _list_recursive(self, path: str, marker: str | None, limit: int | None,
+                        prefix: str | None) -> list[ObjectInfo]:
+        return self.lister.recursive(path, marker, limit, prefix)
 
     def _stat(self, path: str) -> ObjectInfo:
         headers = self.client.head(path)
@@ -111,9 +135,14 @@ class SwiftDriver(StorageDriver):
     # -- writes --------------------------------------------------------------
 
     def _put(self, path: str, upload: Upload) -> ObjectInfo:
+        self.limits.check(upload.meta, path)  # before any byte goes
         with self.claims.claim(path):
             check_no_clash(self.client, path)
             return self.uploads.put(path, upload)
+
+    def _update(self, path: str, meta: ObjectMeta, precondition: Precondition) -> ObjectInfo:
+        self.limits.check(meta, path)
+        return self.updater.update(path, meta, precondition)
 
     def _delete(self, path: str, precondition: Precondition | None) -> None:
         self.mover.delete(path, precondition)
@@ -121,9 +150,21 @@ class SwiftDriver(StorageDriver):
     def _move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
         return self.mover.move(src, dst, precondition)
 
+    def _copy(self, src: str, dst: str, precondition: Precondition | None,
+              meta: ObjectMeta | None) -> ObjectInfo:
+        if meta is not None:  # the source's own was taken by this Swift already
+            self.limits.check(meta, dst)
+        return self.copier.copy(src, dst, precondition, meta)
+
     def _cat(self, path: str, chunks: list[str], max_size: int | None,
-             precondition: Precondition | None) -> ObjectInfo:
-        return self.concatenator.cat(path, chunks, max_size, precondition)
+             precondition: Precondition | None, meta: ObjectMeta) -> ObjectInfo:
+        self.limits.check(meta, path)
+        return self.concatenator.cat(path, chunks, max_size, precondition, meta)
+
+    def _reap_expired(self) -> int:
+        """Nothing to do here: Swift expires objects itself (``X-Delete-At``),
+        and its object-expirer reclaims their space within its interval."""
+        return 0
 
 
 def _whole(body: Iterator[bytes], size: int, path: str, close: Callable[[], None]) -> list[bytes]:
