@@ -45,7 +45,7 @@ def swift_stack(tmp_path_factory) -> Iterator[SwiftStack]:
     """One all-in-one Swift for the session; a loud skip (a failure under CI) if it cannot run."""
     stack = start_stack_or_skip(tmp_path_factory.mktemp("swift"))
     yield stack
-    stack.stop()
+    stack.discard()
 
 
 def swift_settings(stack: SwiftStack, **overrides) -> dict:

@@ -48,7 +48,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftStack]:
     """One stack shared by the tests of this module."""
     swift = start_stack_or_skip(tmp_path_factory.mktemp("swift"))
     yield swift
-    swift.stop()
+    swift.discard()
 
 
 def test_put_get_roundtrip(stack: SwiftStack) -> None:
@@ -112,6 +112,30 @@ def test_stop_ends_every_process(tmp_path: Path) -> None:
     swift.stop()  # idempotent
     with pytest.raises(requests.exceptions.ConnectionError):
         _connect(swift).get_auth()
+
+    device = (tmp_path / "swift" / "node" / "d1").resolve()
+    swift.discard()  # a device in shared memory goes with it; one on disk stays with its directory
+    assert device.exists() == device.is_relative_to(tmp_path)
+
+
+def test_the_device_holds_the_metadata_swift_keeps_in_xattrs(stack: SwiftStack) -> None:
+    conn = _connect(stack)
+    conn.put_container("xattrs")
+    metadata = {f"X-Object-Meta-K{i:03d}": "v" * 76 for i in range(100)}  # 8 KiB
+    conn.put_object("xattrs", "o", b"x", headers=metadata)
+    headers = conn.head_object("xattrs", "o")
+    assert all(headers[name.lower()] == value for name, value in metadata.items())
+
+
+def test_run_expirer_deletes_what_is_past_its_delete_at(stack: SwiftStack) -> None:
+    conn = _connect(stack)
+    conn.put_container("expiring")
+    conn.put_object("expiring", "soon", b"x", headers={"X-Delete-At": str(int(time.time()) + 2)})
+    conn.put_object("expiring", "kept", b"y")
+    time.sleep(3.1)
+    assert [o["name"] for o in conn.get_container("expiring")[1]] == ["kept", "soon"]
+    stack.run_expirer()
+    assert [o["name"] for o in conn.get_container("expiring")[1]] == ["kept"]
 
 
 # -- python -m tests.swiftstack up DIR: a Swift to try blobsvc on --------------------

@@ -24,8 +24,8 @@ stored headers of 4 KiB) can be stored (:data:`CONSTRAINTS`). Swift keeps
 an object's metadata in extended attributes of its file, and ext4 holds at
 most one block of them per file; so when the data directory's filesystem
 cannot hold :data:`XATTR_ROOM`, the device lives in shared memory (a tmpfs
-holds user xattrs since Linux 6.6) and ``node`` links to it; such devices
-are removed once their data directory is gone.
+holds user xattrs since Linux 6.6) and ``node`` links to it; such a device
+goes with ``stack.discard()``, or once its data directory is gone.
 
 Expiry: ``stack.run_expirer()`` runs Swift's object-expirer once (the
 same Swift, a one-shot ``swift.obj.expirer`` with its internal client):
@@ -728,6 +728,18 @@ class SwiftStack:
     def stop(self) -> None:
         """Stop every server this object started; safe to call repeatedly."""
         self._terminate(list(reversed(SERVERS)))
+
+    def discard(self) -> None:
+        """Stop, and free the device if it lives in shared memory: memory,
+        unlike the data directory, is nobody else's to clean up. The stack
+        cannot start again on the same data afterwards."""
+        self.stop()
+        node = self.data_dir / "node"
+        if node.is_symlink():
+            shared = node.resolve()
+            node.unlink()
+            if shared.parent == SHARED_MEMORY and shared.name.startswith(_SHARED_PREFIX):
+                shutil.rmtree(shared, ignore_errors=True)
 
     def stop_server(self, name: str) -> None:
         """Stop one server, e.g. to see what a client does while it is down."""
