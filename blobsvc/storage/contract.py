@@ -61,7 +61,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -118,6 +118,14 @@ class ObjectInfo:
     #: Stored representation headers (see blobsvc.storage.metadata).
     headers: Mapping[str, str] = field(default_factory=dict)
     expires_at: int | None = None
+
+    def __post_init__(self) -> None:
+        # Read-only views of copies: an info handed out must not be a way
+        # to change what a driver keeps.
+        if self.metadata is not None and not isinstance(self.metadata, MappingProxyType):
+            object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        if not isinstance(self.headers, MappingProxyType):
+            object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 from blobsvc.storage.errors import InvalidMetadata, MetadataTooLarge
@@ -56,8 +57,9 @@ class ObjectMeta:
     expires_at: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "metadata", check_metadata(self.metadata))
-        object.__setattr__(self, "headers", check_headers(self.headers))
+        # Checked copies, read-only: changed later, they would skip the checks.
+        object.__setattr__(self, "metadata", MappingProxyType(check_metadata(self.metadata)))
+        object.__setattr__(self, "headers", MappingProxyType(check_headers(self.headers)))
         if self.content_type is not None:
             check_value("Content-Type", self.content_type)
         if self.expires_at is not None and (

@@ -462,7 +462,7 @@ CONSTRAINTS = {
     "max_file_size": 5368709122,
     "max_meta_name_length": 384,
     "max_meta_value_length": 8192,
-    "max_meta_count": 200,
+    "max_meta_count": 8192,
     "max_meta_overall_size": 16384,
     "max_header_size": 16384,
     "max_object_name_length": 1024,

@@ -16,7 +16,9 @@ from collections import Counter
 from typing import Iterator
 
 from blobsvc.storage.errors import Conflict, NotFound, StorageError
+from blobsvc.storage.metadata import is_expired
 from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.headers import info_from_headers
 
 
 class Claims:
@@ -56,7 +58,8 @@ def check_no_clash(client: ContainerClient, path: str) -> None:
     for parent in reversed(parents_of(path)):
         if client.has_objects_below(f"{parent}/"):
             return  # an existing directory: its parents are directories too
-        if client.head(parent) is not None:
+        headers = client.head(parent)
+        if headers is not None and not is_expired(info_from_headers(parent, headers)):
             raise Conflict(f"{parent} is an object, not a directory", path)
 
 

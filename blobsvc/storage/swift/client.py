@@ -11,6 +11,7 @@ action its failure is reported as. The connections come from a callable
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -21,9 +22,18 @@ from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
 from blobsvc.storage.swift.errors import log, swift_errors
 from blobsvc.storage.swift.headers import Headers, Stored, info_from_headers
 from blobsvc.storage.swift.layout import SLO_DELETE, SLO_GET, SLO_PUT, ManifestEntry
+from blobsvc.storage.swift.objectmeta import split_content_type
 
 #: One entry of a container listing, as swiftclient decodes it.
 Listed = dict[str, Any]
+
+#: Entries per page when looking past expired objects for a live one.
+EXPIRED_PAGE = 1000
+
+
+def _expired(entry: Listed, now: float) -> bool:
+    expires_at = split_content_type(entry.get("content_type"))[1]
+    return expires_at is not None and expires_at <= now
 
 
 def head_or_none(conn: Connection, container: str, name: str) -> Headers | None:
@@ -101,7 +111,21 @@ class ContainerClient:
             raise BackendUnavailable(f"Swift container {self.container} is missing") from None
 
     def has_objects_below(self, prefix: str) -> bool:
-        return bool(self.listing_page(prefix, None, 1, "look up"))
+        """Whether an object that has not expired lives below ``prefix``.
+
+        Expired objects stay in Swift's listings until its object-expirer
+        removes them, and must not make a directory of a name meanwhile
+        (a clash, a delete refused, a listing found). One one-entry request
+        while the first object below is live, as it nearly always is."""
+        marker, limit = None, 1
+        while True:
+            page = self.listing_page(prefix, marker, limit, "look up", delimiter=None)
+            now = time.time()
+            if any(not _expired(entry, now) for entry in page):
+                return True
+            if len(page) < limit:
+                return False
+            marker, limit = page[-1]["name"], EXPIRED_PAGE
 
     def names_below(self, prefix: str) -> list[str]:
         """Every name below ``prefix``, however many pages it takes."""

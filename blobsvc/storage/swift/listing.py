@@ -18,11 +18,13 @@ carry no user metadata or stored headers (a listing has none).
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timezone
 
 from blobsvc.storage import paths
 from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo
 from blobsvc.storage.errors import NotFound
+from blobsvc.storage.metadata import is_expired
 from blobsvc.storage.swift.client import ContainerClient, Listed
 from blobsvc.storage.swift.headers import unquote
 from blobsvc.storage.swift.objectmeta import decode_listed, split_content_type
@@ -100,7 +102,11 @@ class Lister:
         return entries
 
     def _check_found(self, entries: list[ObjectInfo], path: str, below: str) -> None:
-        if not entries and path and not self.client.has_objects_below(below):
+        """NotFound for a directory nothing live is below: no entries, or
+        only expired ones (Swift lists them until its expirer runs)."""
+        now = time.time()
+        if path and all(is_expired(entry, now) for entry in entries) \
+                and not self.client.has_objects_below(below):
             raise NotFound(f"no directory at {path}/", path)
 
 
@@ -114,10 +120,17 @@ def add_listed(found: dict[str, ObjectInfo], prefix: str, raw: Listed, marker: s
         return
     if marker is not None and name <= marker:
         return
+    # An object and a directory of one name: whichever is not what expired
+    # objects left behind (Swift lists them until its expirer runs) wins;
+    # the live object if both are live (a clash two writers raced into).
+    seen = found.get(name)
     if "subdir" in raw:
-        found[name] = ObjectInfo.directory(prefix + name)
+        if seen is None or is_expired(seen):
+            found[name] = ObjectInfo.directory(prefix + name)
         return
-    found[name] = listed_object(raw)
+    listed = listed_object(raw)
+    if seen is None or not is_expired(listed):
+        found[name] = listed
 
 
 def listed_object(raw: Listed) -> ObjectInfo:
