@@ -33,6 +33,7 @@ from blobsvc.storage.errors import (
     StorageFault,
 )
 from blobsvc.storage.filesystem import FilesystemDriver, FilesystemSettings, expiry, objectmeta
+from blobsvc.storage.filesystem.expiry import ExpiryIndex
 from blobsvc.storage.filesystem.files import CHUNK_SIZE
 from blobsvc.storage.memory import MemoryDriver
 from blobsvc.storage.settings import build_settings
@@ -96,7 +97,7 @@ def big_metadata(seed: int = 0) -> dict[str, str]:
     while budget > 0:
         name = f"k{len(metadata):03d}"
         value = ""
-        room = min(budget - len(name), 90)
+        room = min(budget - len(name), 160)  # about 50 names, within the 64 allowed
         while room > 0:
             char = rng.choice(alphabet)
             size = len(char.encode())
@@ -588,6 +589,32 @@ def test_the_reaper_deletes_the_file_from_disk(fs, root, monkeypatch):
     assert index_entries(root) == []
 
 
+def test_the_index_holds_only_what_is_still_to_expire(fs, root):
+    """Rewriting an expiry hour after hour, deleting, moving: the index keeps
+    one entry per object still to expire, and no empty bucket, so no client
+    can make every pass (and every listing) list a growing index."""
+    now = int(time.time())
+    put(fs, "a", expires_at=now + 3600)
+    for hour in range(2, 50):
+        fs.update_object("a", ObjectMeta(expires_at=now + hour * 3600))
+    put(fs, "b", expires_at=now + 3600)
+    put(fs, "b", expires_at=now + 7 * 3600)  # an overwrite
+    put(fs, "c", expires_at=now + 3600)
+    fs.move_object("c", "moved")
+    put(fs, "d", expires_at=now + 3600)
+    fs.delete_object("d")
+    put(fs, "e", expires_at=now + 3600)
+    put(fs, "e", b"now forever")
+    expected = {("a", now + 49 * 3600), ("b", now + 7 * 3600), ("moved", now + 3600)}
+    entries = index_entries(root)
+    top = root / ".blobsvc" / "expiring"
+    filed = [ExpiryIndex.read(str(top / entry)) for entry in entries]
+    assert {(path, expires_at) for expires_at, path in filed} == expected
+    assert len(entries) == len(expected)
+    buckets = sorted(os.listdir(root / ".blobsvc" / "expiring"))
+    assert len(buckets) == len({expires_at - expires_at % 3600 for _, expires_at in expected})
+
+
 def test_past_buckets_are_removed_once_empty(fs, root, monkeypatch):
     now = int(time.time())
     put(fs, "a", expires_at=now + 1)
@@ -1011,7 +1038,7 @@ def test_metadata_operations_answer_as_the_memory_driver_does(fs, seed):
         return ObjectMeta(
             content_type=rng.choice([None, "text/plain", "x/" + "y" * rng.choice([5, 3000])]),
             headers=rng.choice([{}, {"Cache-Control": "no-cache"}]),
-            metadata={f"k{i}": "v" * (100 if big else 3) for i in range(rng.randint(0, 75 if big else 3))},
+            metadata={f"k{i}": "v" * (150 if big else 3) for i in range(rng.randint(0, 50 if big else 3))},
             expires_at=rng.choice([None, None, now + 1000, now - 5]))
 
     for step in range(60):

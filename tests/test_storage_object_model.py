@@ -46,7 +46,7 @@ from blobsvc.storage.errors import (
     NotFound,
     PreconditionFailed,
 )
-from blobsvc.storage.metadata import MAX_METADATA_BYTES
+from blobsvc.storage.metadata import MAX_METADATA_BYTES, MAX_METADATA_ITEMS
 from blobsvc.storage.paths import RESERVED_PREFIX
 
 # -- helpers ------------------------------------------------------------------
@@ -279,7 +279,8 @@ def _utf8_size(metadata: dict[str, str]) -> int:
 AT_THE_LIMIT = {
     "one ASCII value": _exactly(MAX_METADATA_BYTES, 0, multibyte=False),
     "one two-byte-character value": _exactly(MAX_METADATA_BYTES, 0, multibyte=True),
-    "200 entries and a big value": _exactly(MAX_METADATA_BYTES, 200, multibyte=True),
+    "63 entries and a big value": _exactly(MAX_METADATA_BYTES, MAX_METADATA_ITEMS - 1,
+                                           multibyte=True),
     "a 128-byte name": {"n" * 128: "v" * (MAX_METADATA_BYTES - 128)},
 }
 
@@ -309,6 +310,9 @@ REFUSED_META = {
            for case, metadata in AT_THE_LIMIT.items()},
         "over only in UTF-8 bytes": {"metadata": {"big": "é" * 4095}},
         "over only with the names counted": {"metadata": {f"{i:0128d}": "v" * 63 for i in range(64)}},
+        # Each name is a response header; http.client refuses over 100 of them.
+        "one name more than allowed": {"metadata": {f"k{i}": "v"
+                                                    for i in range(MAX_METADATA_ITEMS + 1)}},
     }),
     "bad metadata names": (InvalidMetadata, {
         "empty": {"metadata": {"": "v"}},
@@ -328,12 +332,14 @@ REFUSED_META = {
         "NUL": {"metadata": {"k": "a\x00b"}},
         "escape": {"metadata": {"k": "\x1b[31m"}},
         "DEL": {"metadata": {"k": "a\x7f"}},
+        "a lone surrogate, which no bytes can carry": {"metadata": {"k": "a\ud800"}},
     }),
     "stored headers": (InvalidMetadata, {
         "not a stored header": {"headers": {"X-Custom": "1"}},
         "content type is not a stored header": {"headers": {"Content-Type": "text/plain"}},
         "control character": {"headers": {"Content-Disposition": "inline\r\nX-Injected: 1"}},
         "control character in the content type": {"content_type": "text/plain\n"},
+        "a content type a header cannot carry": {"content_type": "text/plain\u0100"},
     }),
     "stored header over 4 KiB": (MetadataTooLarge, {
         "Cache-Control": {"headers": {"Cache-Control": "x" * (4 * 1024 + 1)}},
@@ -906,6 +912,17 @@ def test_prefix_with_marker_and_limit_pages_through_every_match_once(driver):
     assert names(driver.list_objects("d", prefix="ab", marker="a")) == PREFIXED
     assert names(driver.list_objects("d", prefix="ab", marker="ab-", limit=2)) == ["abc", "abd"]
     assert names(driver.list_objects("d", prefix="ab", marker="abz")) == ["abé"]
+
+
+def test_a_prefix_with_a_slash_matches_no_name_of_one_level(driver):
+    populate(driver, {"a/b/c": b"1", "a/bc": b"2", "x": b"3"})
+    driver.put_object("big", Upload(pattern(3 * LARGEST_CHUNK), meta=ObjectMeta()))
+    driver.put_object("big", b"replaced")  # Swift: segments and a tombstone in the private area
+    for path, prefix in [("", "a/"), ("", "a/b"), ("a", "b/"), ("", RESERVED_PREFIX + "/"),
+                         ("", RESERVED_PREFIX + "/segments/")]:
+        assert driver.list_objects(path, prefix=prefix) == [], (path, prefix)
+    with pytest.raises(NotFound):
+        driver.list_objects("missing", prefix="a/")
 
 
 def test_prefix_listing_never_shows_private_names(driver):

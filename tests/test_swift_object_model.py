@@ -182,6 +182,21 @@ def test_unusual_values_and_names_round_trip_byte_for_byte(swift, raw):
     assert raw.head_object(swift.container, "moved")["x-object-meta-umlaut"] == VALUES["umlaut"]
 
 
+def test_headers_another_client_wrote_that_could_split_an_answer_are_ignored(swift, raw):
+    """swiftclient percent-decodes what Swift sends: a %0D%0A another client
+    stored would reach blobsvc's answer as a line break."""
+    raw.put_object(swift.container, "foreign", contents=b"x", headers={
+        "X-Object-Meta-Evil": "x%0D%0ASet-Cookie: s=1", "X-Object-Meta-Good": "fine",
+        "Content-Disposition": "inline%0D%0AX-Injected: 1",
+        "Content-Type": "text/plain%0D%0AX-Injected: 1"})
+    info = swift.stat_object("foreign")
+    assert dict(info.metadata) == {"good": "fine"}
+    assert dict(info.headers) == {}
+    assert info.content_type == "application/octet-stream"
+    copied = swift.copy_object("foreign", "copy")  # what is left is copied as any metadata
+    assert dict(copied.metadata) == {"good": "fine"}
+
+
 def test_a_content_type_that_names_the_expiry_parameter_is_refused(swift):
     with pytest.raises(InvalidMetadata, match=EXPIRY_PARAMETER):
         swift.put_object("x", Upload(b"x", content_type=f"text/plain;{EXPIRY_PARAMETER}=1"))
@@ -212,7 +227,7 @@ def test_a_cluster_without_info_is_taken_to_have_swift_s_defaults(swift, monkeyp
 
 def test_the_full_8_kib_of_metadata_is_stored_on_the_fixture_s_swift(swift):
     one_value = {"big": "v" * (MAX_METADATA_BYTES - len("big") - len("n") - 1), "n": "1"}
-    many = {f"name{i:03d}": "w" * 50 for i in range(MAX_METADATA_BYTES // 58)}
+    many = {f"name{i:03d}": "w" * 120 for i in range(MAX_METADATA_BYTES // 128)}
     for meta in (one_value, many):
         assert sum(len(k) + len(v) for k, v in meta.items()) <= MAX_METADATA_BYTES
         for path, data in (("plain", b"x"), ("large", pattern(SEGMENT + 1))):
@@ -238,10 +253,9 @@ class CountingPuts:
 
 @pytest.mark.parametrize("meta, limit", [
     (ObjectMeta(metadata={"k": "v" * 300}), "max_meta_value_length"),
-    (ObjectMeta(metadata={f"k{i}": "v" for i in range(91)}), "max_meta_count"),
     (ObjectMeta(metadata={f"k{i}": "v" * 200 for i in range(21)}), "max_meta_overall_size"),
     (ObjectMeta(metadata={"n_" * 50: "v"}), "max_meta_name_length"),
-], ids=["value", "count", "overall", "escaped name"])
+], ids=["value", "overall", "escaped name"])
 def test_metadata_beyond_a_default_swift_s_limits_is_refused_before_any_byte(
         swift, raw, monkeypatch, meta, limit):
     swift.limits._constraints = Constraints()  # a cluster with Swift's defaults

@@ -38,7 +38,8 @@ VOCABULARY: tuple[ErrorCode, ...] = (
     ErrorCode("incomplete_body", 400, "the body ended early or could not be read"),
     ErrorCode("invalid_metadata", 400, "an X-Object-Meta-* name or value, a stored header or "
               "an X-Delete-At/After that cannot be stored"),
-    ErrorCode("metadata_too_large", 400, "more than 8 KiB of user metadata on one object"),
+    ErrorCode("metadata_too_large", 400, "more than 8 KiB of user metadata, or more than 64 "
+              "names, on one object"),
     ErrorCode("unauthorized", 401, "no valid credential where one is needed"),
     ErrorCode("forbidden", 403, "the credential (or signed URL) does not allow this request"),
     ErrorCode("not_found", 404, "no such object, directory, route or chunk"),

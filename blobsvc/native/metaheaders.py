@@ -8,8 +8,8 @@ back; Swift's names (``X-Object-Meta-*``, ``X-Delete-At``,
 Header values travel as bytes (WSGI hands them over one character per
 byte): a metadata value is taken as UTF-8 and sent back as the same UTF-8
 bytes, so a round trip is verbatim; stored headers are kept as sent.
-Metadata names come from the header names as the client wrote them where
-the server kept them (WSGI would turn ``_`` into ``-``).
+Metadata names come from the header names the server kept (title-cased,
+but with ``_`` and ``-`` told apart, which WSGI's ``HTTP_*`` keys cannot).
 """
 
 from __future__ import annotations

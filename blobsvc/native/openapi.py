@@ -18,7 +18,7 @@ from blobsvc.native.schemas import (
     ref,
     response_headers,
 )
-from blobsvc.storage.metadata import MAX_METADATA_BYTES, STORED_HEADERS
+from blobsvc.storage.metadata import MAX_METADATA_BYTES, MAX_METADATA_ITEMS, STORED_HEADERS
 
 #: From an answer carrying an ObjectInfo to what can be done with its path next
 #: (clients and schemathesis' stateful tests follow these).
@@ -93,7 +93,8 @@ PARAMETERS = {
     "Prefix": {
         "name": "prefix", "in": "query", "required": False,
         "description": "Only entries whose names start with this (with `recursive=true`: "
-                       "whose paths below the directory do).",
+                       "whose paths below the directory do). Without `recursive`, a prefix "
+                       "holding `/` matches nothing.",
         "schema": {"type": "string"},
     },
     "Recursive": {
@@ -145,6 +146,7 @@ _METADATA_TEXT = (
     "User metadata travels as `X-Object-Meta-{name}: value` headers (OpenAPI cannot list "
     "them): names of 1-128 `A-Za-z0-9_-`, kept lower-cased; values UTF-8 text, sent back "
     f"as the same bytes; at most {MAX_METADATA_BYTES} bytes of names and values per object, "
+    f"in at most {MAX_METADATA_ITEMS} names, "
     "else `400` `metadata_too_large` (a bad name or value: `invalid_metadata`), and nothing "
     "is stored.")
 _BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}

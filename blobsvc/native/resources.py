@@ -61,6 +61,11 @@ _ACTIVE_TYPES = frozenset({
 
 
 def is_active_type(content_type: str) -> bool:
+    """Whether a browser may run what it is served as. A comma makes a list
+    of which browsers take the last valid type (Fetch's "extract a MIME
+    type"): any type with one is taken as active, whatever it lists."""
+    if "," in content_type:
+        return True
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type in _ACTIVE_TYPES or media_type.endswith("+xml")
 

@@ -176,7 +176,8 @@ SCHEMAS = {
     },
     "Metadata": {"type": "object", "additionalProperties": {"type": "string"},
                  "description": "User metadata: names of 1-128 `A-Za-z0-9_-` (kept "
-                                "lower-cased), text values, 8 KiB in all."},
+                                "lower-cased), text values, 8 KiB in all, 64 names "
+                                "at most."},
     "DeleteRequest": {
         "type": "object",
         "required": ["paths"],

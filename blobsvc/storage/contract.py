@@ -256,6 +256,8 @@ class StorageDriver(abc.ABC):
         path that is an object) raises NotFound; the root always exists.
         """
         path = paths.validate_dir(path)
+        if prefix and "/" in prefix:
+            limit = 0  # no name of one level holds a '/'; a missing directory is still NotFound
         with _Call(self, "list", path):
             return _unexpired_page(
                 lambda after, want: self._list(path, after, want, prefix or None),

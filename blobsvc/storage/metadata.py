@@ -9,7 +9,8 @@ The limits are checked here, once, before a driver sees a byte.
   :data:`NAME_PATTERN` and are kept lower-cased (HTTP header names are
   case-insensitive, Swift and S3 lower-case them too); values are UTF-8
   text without control characters. Names and values together take at most
-  :data:`MAX_METADATA_BYTES` of UTF-8.
+  :data:`MAX_METADATA_BYTES` of UTF-8, in at most :data:`MAX_METADATA_ITEMS`
+  names.
 * ``headers``: the representation headers of :data:`STORED_HEADERS`, sent
   back verbatim on GET/HEAD (keys in their canonical spelling).
 * ``content_type``: None means the default on a write, "unchanged" on an
@@ -39,6 +40,11 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 #: Names and values of one object's user metadata, in UTF-8 bytes.
 MAX_METADATA_BYTES = 8 * 1024
+
+#: Names per object: each is a response header, and Python's http.client
+#: (so requests, urllib3, boto3, swiftclient) refuses an answer of more
+#: than 100 header lines; blobsvc's own take about 20 of them.
+MAX_METADATA_ITEMS = 64
 
 #: A stored header's value, in bytes: a header, not a document.
 MAX_HEADER_BYTES = 4 * 1024
@@ -96,11 +102,18 @@ def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
             raise InvalidMetadata(f"metadata name {name!r} must be 1-128 of A-Z a-z 0-9 _ -")
         if not isinstance(value, str) or _CONTROL.search(value):
             raise InvalidMetadata(f"metadata {name!r} must be text without control characters")
+        try:
+            encoded = value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, from JSON: no bytes can carry it
+            raise InvalidMetadata(f"metadata {name!r} is not valid Unicode text") from None
         lower = name.lower()
         if lower in checked:
             raise InvalidMetadata(f"metadata {lower!r} is given twice")
         checked[lower] = value
-        total += len(lower) + len(value.encode("utf-8", "surrogatepass"))
+        total += len(lower) + len(encoded)
+    if len(checked) > MAX_METADATA_ITEMS:
+        raise MetadataTooLarge(f"{len(checked)} metadata names, more than the "
+                               f"{MAX_METADATA_ITEMS} allowed per object")
     if total > MAX_METADATA_BYTES:
         raise MetadataTooLarge(f"metadata takes {total} bytes, more than the "
                                f"{MAX_METADATA_BYTES} allowed per object")
@@ -121,9 +134,16 @@ def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 def check_value(name: str, value: str) -> None:
+    """A header value kept as sent: one character per byte, as HTTP (and
+    WSGI) carries it, so it goes back out as the same bytes."""
     if not isinstance(value, str) or _CONTROL.search(value):
         raise InvalidMetadata(f"{name} must be text without control characters")
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_HEADER_BYTES:
+    try:
+        encoded = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidMetadata(f"{name} must be bytes as a header carries them "
+                              "(ASCII, or one character per byte)") from None
+    if len(encoded) > MAX_HEADER_BYTES:
         raise MetadataTooLarge(f"{name} is longer than {MAX_HEADER_BYTES} bytes")
 
 

@@ -464,6 +464,8 @@ class FilesystemDriver(StorageDriver):
                         self._expiry.file(entry)
                         entry = None
                     self._tree.commit(tmp_path, full, path)
+                if current is not None:
+                    self._forget_expiry(path, current[0].expires_at, expires_at)
         finally:
             self._expiry.discard(entry)
         if expires_at is not None:
@@ -502,6 +504,7 @@ class FilesystemDriver(StorageDriver):
                         self._reference(fd, doc, new)
                     if self.fsync:
                         os.fsync(fd)
+                self._forget_expiry(path, info.expires_at, updated.expires_at)
             finally:
                 os.close(fd)
         if updated.expires_at is not None:
@@ -529,6 +532,7 @@ class FilesystemDriver(StorageDriver):
                 os.unlink(full)
             except FileNotFoundError:
                 raise NotFound(f"no object at {path}", path) from None
+        self._forget_expiry(path, current.expires_at, None)
 
     def _current_or_dir(self, path: str, full: str) -> Found:
         """The object at ``path``; Conflict for a non-empty directory, NotFound
@@ -580,6 +584,9 @@ class FilesystemDriver(StorageDriver):
                     self._tree.commit(full_src, full_dst, dst)
                 except FileNotFoundError:
                     raise NotFound(f"no object at {src}", src) from None
+            self._forget_expiry(src, moved.expires_at, None)
+            if target is not None:
+                self._forget_expiry(dst, target[0].expires_at, moved.expires_at)
         self._tree.prune(os.path.dirname(full_src))
         if moved.expires_at is not None:
             self._reaper.start()
@@ -654,6 +661,13 @@ class FilesystemDriver(StorageDriver):
 
     # -- expiry ----------------------------------------------------------------
 
+    def _forget_expiry(self, path: str, old: int | None, new: int | None) -> None:
+        """Drop the index entry of a version whose expiry ``old`` is gone from
+        ``path`` (under its commit lock); an entry for the same expiry is
+        the new version's too, and stays."""
+        if old is not None and old != new:
+            self._expiry.forget(path, old)
+
     def _clearing_expired(self, attempt: Callable[[], T]) -> T:
         """``attempt()``, and once more after a reaper pass when it met a
         Conflict that the pass cleared: an expired object, or a directory
@@ -669,7 +683,8 @@ class FilesystemDriver(StorageDriver):
 
     def _reap_expired(self) -> int:
         """One pass over the due part of the expiry index (see ``expiry``):
-        its cost grows with the entries due, never with other objects."""
+        its cost grows with the entries due (and the number of hours some
+        object is still to expire in), never with objects that never expire."""
         reaped = failed = 0
         first_error: Exception | None = None
         for entry, _ in self._expiry.due(time.time()):

@@ -16,8 +16,11 @@ for each due entry deletes the object only if its expiry is still the
 entry's, under the object's commit lock (workers and processes sharing the
 root may run passes at the same time: each entry is judged and dropped
 under that lock, so they cannot both delete, or delete a newer version).
-An entry whose object was overwritten, updated, moved or deleted since is
-simply dropped when it comes due; a move adds an entry for its new path.
+A write that replaces or deletes a version with an expiry drops that
+version's entry (and its bucket, once empty), so the index holds about as
+many entries and buckets as there are objects still to expire; an entry
+left stale all the same (by a crash) is dropped when it comes due. A move
+files an entry for its new path and drops the old path's.
 Entries are written with a rename (whole or not at all) and fsynced with
 ``fsync`` on, so a crash loses none that an acknowledged write made; one
 written for a write that then failed is dropped when due, like any stale
@@ -53,6 +56,13 @@ def _digits(seconds: int) -> str:
     return f"{min(max(seconds, 0), _LAST):012d}"
 
 
+def _entry_name(path: str, expires_at: int) -> str:
+    """``<bucket>/<expires_at>.<digest of the path>``: one name per path and expiry."""
+    digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
+    bucket = _digits(expires_at - expires_at % BUCKET_SECONDS)
+    return os.path.join(bucket, f"{_digits(expires_at)}.{digest}")
+
+
 class ExpiryIndex:
     def __init__(self, private_dir: str, tmp_dir: str, fsync: bool) -> None:
         self.dir = os.path.join(private_dir, "expiring")
@@ -72,9 +82,7 @@ class ExpiryIndex:
             unlink_quietly(tmp)
             raise
         os.close(fd)
-        digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:32]
-        bucket = _digits(expires_at - expires_at % BUCKET_SECONDS)
-        return tmp, os.path.join(bucket, f"{_digits(expires_at)}.{digest}")
+        return tmp, _entry_name(path, expires_at)
 
     def file(self, prepared: tuple[str, str]) -> None:
         """Put a prepared entry in the index; call with the commit lock of its
@@ -103,6 +111,19 @@ class ExpiryIndex:
     def add(self, path: str, expires_at: int) -> None:
         """:meth:`prepare` and :meth:`file` at once, for a caller that holds the lock anyway."""
         self.file(self.prepare(path, expires_at))
+
+    def forget(self, path: str, expires_at: int) -> None:
+        """Drop the entry filing ``path`` for ``expires_at``, and its bucket
+        if that empties it; call under the path's commit lock, once the
+        version with that expiry is replaced or deleted. Entries and buckets
+        then stay as many as the objects still to expire, whatever a client
+        does (rewriting one object's expiry hour after hour included)."""
+        name = _entry_name(path, expires_at)
+        unlink_quietly(os.path.join(self.dir, name))
+        try:
+            os.rmdir(os.path.join(self.dir, os.path.dirname(name)))
+        except OSError:
+            pass  # other entries are left there (a writer filing one retries: see file)
 
     @staticmethod
     def discard(prepared: tuple[str, str] | None) -> None:

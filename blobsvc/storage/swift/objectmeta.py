@@ -35,12 +35,13 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 from urllib.parse import unquote
 
 from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectMeta
-from blobsvc.storage.errors import InvalidMetadata
-from blobsvc.storage.metadata import STORED_HEADERS
+from blobsvc.storage.errors import InvalidMetadata, StorageError
+from blobsvc.storage.metadata import STORED_HEADERS, check_metadata, check_value
+from blobsvc.storage.swift.errors import log
 
 META_PREFIX = "X-Object-Meta-"
 
@@ -161,4 +162,26 @@ def carried(headers: Mapping[str, str]) -> Carried:
     metadata = {name[len(prefix):]: value for name, value in headers.items()
                 if name.startswith(prefix)}
     stored = {_STORED[name]: value for name, value in headers.items() if name in _STORED}
-    return Carried(content_type, stored, metadata, expires_at)
+    if not _servable({"Content-Type": content_type}, check_value):
+        content_type = DEFAULT_CONTENT_TYPE
+    return Carried(content_type, _servable(stored, check_value),
+                   _servable(metadata, _check_metadata_item), expires_at)
+
+
+def _check_metadata_item(name: str, value: str) -> None:
+    check_metadata({name: value})
+
+
+def _servable(found: dict[str, str], check: Callable[[str, str], None]) -> dict[str, str]:
+    """What another Swift client wrote, without what blobsvc would never
+    store or could not send back (a CR or LF would split the answer)."""
+    kept = {}
+    for name, value in found.items():
+        try:
+            check(name, value)
+        except StorageError:
+            log.warning("ignoring the Swift header %s of an object: not one blobsvc can serve",
+                        name)
+            continue
+        kept[name] = value
+    return kept
