@@ -56,6 +56,24 @@ def swift_settings(stack: SwiftStack, **overrides) -> dict:
     return {**settings, **overrides}
 
 
+@pytest.fixture
+def make_swift_driver(swift_stack):
+    """Build Swift drivers on fresh containers (1 MiB segments); all are
+    closed afterwards. No grace period unless asked: segments go as soon as
+    their object does."""
+    built = []
+
+    def make(**overrides):
+        overrides.setdefault("segment_grace_seconds", 0)
+        drv = create_driver("swift", swift_settings(swift_stack, **overrides))
+        built.append(drv)
+        return drv
+
+    yield make
+    for drv in built:
+        drv.close()
+
+
 @pytest.fixture(params=STORAGE_DRIVERS)
 def driver(request, tmp_path):
     name = request.param

@@ -19,7 +19,6 @@ interpreter switching threads as often as it can.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import random
 import sys
 import threading
@@ -27,9 +26,19 @@ import time
 import tracemalloc
 
 import pytest
+from storage_helpers import (
+    assert_absent,
+    create_only,
+    driver_chunk_sizes,
+    if_match,
+    md5_hex,
+    misbehaving_cases,
+    names,
+    pattern,
+    populate,
+)
 
-from blobsvc.http.preconditions import write_precondition
-from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, Upload
+from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, Upload
 from blobsvc.storage.errors import (
     ChecksumMismatch,
     Conflict,
@@ -46,22 +55,7 @@ from blobsvc.storage.paths import MAX_PATH_BYTES, MAX_SEGMENT_BYTES, RESERVED_PR
 # -- helpers ------------------------------------------------------------------
 
 
-def _driver_chunk_sizes() -> list[int]:
-    """The chunk sizes drivers read, write and stream with (deduplicated)."""
-    sizes = set()
-    for module, attribute in [
-        ("blobsvc.storage.memory", "STREAM_CHUNK_SIZE"),
-        ("blobsvc.storage.filesystem", "CHUNK_SIZE"),
-        ("blobsvc.storage.swift", "CHUNK_SIZE"),
-    ]:
-        try:
-            sizes.add(getattr(importlib.import_module(module), attribute))
-        except (ImportError, AttributeError):
-            continue  # that driver (or its constant) does not exist (yet)
-    return sorted(sizes)
-
-
-CHUNK_SIZES = _driver_chunk_sizes()
+CHUNK_SIZES = driver_chunk_sizes()
 LARGEST_CHUNK = max(CHUNK_SIZES)
 
 ROUND_TRIP_SIZES = sorted(
@@ -69,15 +63,6 @@ ROUND_TRIP_SIZES = sorted(
     | {n + delta for n in CHUNK_SIZES for delta in (-1, 0, 1)}
     | {2 * n + 1 for n in CHUNK_SIZES}
 )
-
-
-def pattern(size: int, seed: object = 0) -> bytes:
-    """``size`` deterministic pseudo-random bytes; other seeds give other bytes."""
-    return random.Random(f"{seed}:{size}").randbytes(size)
-
-
-def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -122,22 +107,6 @@ def contents(driver) -> dict[str, bytes]:
     return {path: state[0] for path, state in snapshot(driver)["objects"].items()}
 
 
-def populate(driver, objects: dict[str, bytes]) -> None:
-    for path, data in objects.items():
-        driver.put_object(path, data)
-
-
-def names(entries: list[ObjectInfo]) -> list[str]:
-    return [entry.name for entry in entries]
-
-
-def assert_absent(driver, path: str) -> None:
-    with pytest.raises(NotFound):
-        driver.stat_object(path)
-    with pytest.raises(NotFound):
-        driver.get_object(path)
-
-
 def call_in_thread(function, timeout: float = 10.0):
     """Run ``function`` in another thread: a driver holding a lock cannot deadlock the test."""
     outcome: dict = {}
@@ -176,21 +145,6 @@ def run_concurrently(targets: list, timeout: float = 60.0) -> list:
         thread.join(timeout)
         assert not thread.is_alive(), "a concurrent call never returned (deadlock?)"
     return outcomes
-
-
-def misbehaving_cases(expected: type[BaseException], call, cases: dict) -> dict[str, str]:
-    """Run ``call(value)`` for every case; describe each one that did not raise ``expected``."""
-    wrong = {}
-    for name, value in cases.items():
-        try:
-            result = call(value)
-        except expected:
-            continue
-        except Exception as exc:
-            wrong[name] = f"raised {exc!r}"
-        else:
-            wrong[name] = f"returned {result!r}"
-    return wrong
 
 
 class ClientGone(Exception):
@@ -1598,15 +1552,6 @@ def test_large_object_entry_in_a_listing_matches_stat_object(driver):
 SWIFT_CHECK_THEN_WRITE = ("Swift: write preconditions are checked with a HEAD right before "
                           "the commit (check-then-write: a write of the same name, from this "
                           "process or another, can come in between)")
-
-
-def create_only(current):
-    """``If-None-Match: *``, as the HTTP layer passes it."""
-    write_precondition({"If-None-Match": "*"}, "PUT")(current)
-
-
-def if_match(etag: str):
-    return write_precondition({"If-Match": f'"{etag}"'}, "PUT")
 
 
 MOVE_AND_CAT = {

@@ -25,14 +25,22 @@ driver only, which turns into a failure once the hole is closed.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import importlib
 import math
-import random
 import time
 
 import pytest
 from conftest import swift_settings
+from storage_helpers import (
+    assert_absent,
+    create_only,
+    driver_chunk_sizes,
+    if_match,
+    md5_hex,
+    misbehaving_cases,
+    names,
+    pattern,
+    populate,
+)
 
 from blobsvc.http.preconditions import write_precondition
 from blobsvc.storage import ObjectInfo, ObjectMeta, Upload, create_driver
@@ -52,35 +60,11 @@ from blobsvc.storage.paths import RESERVED_PREFIX
 # -- helpers ------------------------------------------------------------------
 
 
-def _driver_chunk_sizes() -> list[int]:
-    """The chunk sizes drivers read, write and stream with (deduplicated)."""
-    sizes = set()
-    for module, attribute in [
-        ("blobsvc.storage.memory", "STREAM_CHUNK_SIZE"),
-        ("blobsvc.storage.filesystem", "CHUNK_SIZE"),
-        ("blobsvc.storage.swift", "CHUNK_SIZE"),
-    ]:
-        try:
-            sizes.add(getattr(importlib.import_module(module), attribute))
-        except (ImportError, AttributeError):
-            continue  # that driver (or its constant) does not exist (yet)
-    return sorted(sizes)
-
-
-LARGEST_CHUNK = max(_driver_chunk_sizes())
+LARGEST_CHUNK = max(driver_chunk_sizes())
 
 #: More than two driver chunks, and more than the 1 MiB segments the Swift
 #: fixture uses, so Swift stores it as a large object (segments + manifest).
 LARGE = 2 * LARGEST_CHUNK + 1
-
-
-def pattern(size: int, seed: object = 0) -> bytes:
-    """``size`` deterministic pseudo-random bytes; other seeds give other bytes."""
-    return random.Random(f"{seed}:{size}").randbytes(size)
-
-
-def md5_hex(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
 
 
 def large_body(seed: object = "large") -> list[bytes]:
@@ -126,24 +110,8 @@ def contents(driver) -> dict[str, bytes]:
     return {path: state[0] for path, state in snapshot(driver)["objects"].items()}
 
 
-def populate(driver, objects: dict[str, bytes]) -> None:
-    for path, data in objects.items():
-        driver.put_object(path, data)
-
-
-def names(entries: list[ObjectInfo]) -> list[str]:
-    return [entry.name for entry in entries]
-
-
 def paths_of(entries: list[ObjectInfo]) -> list[str]:
     return [entry.path for entry in entries]
-
-
-def assert_absent(driver, path: str) -> None:
-    with pytest.raises(NotFound):
-        driver.stat_object(path)
-    with pytest.raises(NotFound):
-        driver.get_object(path)
 
 
 def page_through(listing, key, limit: int) -> list[str]:
@@ -162,35 +130,11 @@ def page_through(listing, key, limit: int) -> list[str]:
     raise AssertionError(f"paging never ended: {seen}")
 
 
-def misbehaving_cases(expected: type[BaseException], call, cases: dict) -> dict[str, str]:
-    """Run ``call(value)`` for every case; describe each one that did not raise ``expected``."""
-    wrong = {}
-    for name, value in cases.items():
-        try:
-            result = call(value)
-        except expected:
-            continue
-        except Exception as exc:
-            wrong[name] = f"raised {exc!r}"
-        else:
-            wrong[name] = f"returned {result!r}"
-    return wrong
-
-
 def known_hole(request, driver, driver_name: str, reason: str) -> None:
     """Expect this test to fail on ``driver_name``, which is known to depart
     from the contract here; strict, so the call must go once it conforms."""
     if driver.name == driver_name:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-def create_only(current):
-    """``If-None-Match: *``, as the HTTP layer passes it."""
-    write_precondition({"If-None-Match": "*"}, "PUT")(current)
-
-
-def if_match(etag: str):
-    return write_precondition({"If-Match": f'"{etag}"'}, "PUT")
 
 
 #: How long before its expiry a test's object is written: time enough for

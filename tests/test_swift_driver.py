@@ -60,20 +60,8 @@ def slo_etag(data: bytes, segment_size: int = SEGMENT) -> str:
 
 
 @pytest.fixture
-def make_driver(swift_stack):
-    """Build Swift drivers on fresh containers; all are closed afterwards."""
-    built: list[SwiftDriver] = []
-
-    def make(**overrides) -> SwiftDriver:
-        # No grace period unless asked: segments go as soon as their object does.
-        overrides.setdefault("segment_grace_seconds", 0)
-        drv = create_driver("swift", swift_settings(swift_stack, segment_size=SEGMENT, **overrides))
-        built.append(drv)
-        return drv
-
-    yield make
-    for drv in built:
-        drv.close()
+def make_driver(make_swift_driver):
+    return make_swift_driver
 
 
 @pytest.fixture
