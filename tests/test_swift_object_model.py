@@ -18,10 +18,9 @@ import random
 import time
 
 import pytest
-from conftest import swift_settings
 from swiftclient.client import ClientException, Connection
 
-from blobsvc.storage import Upload, create_driver
+from blobsvc.storage import Upload
 from blobsvc.storage.contract import ObjectMeta
 from blobsvc.storage.errors import (
     InvalidMetadata,
@@ -46,18 +45,8 @@ def pattern(size: int, seed: object = 0) -> bytes:
 
 
 @pytest.fixture
-def make_driver(swift_stack):
-    built: list[SwiftDriver] = []
-
-    def make(**overrides) -> SwiftDriver:
-        overrides.setdefault("segment_grace_seconds", 0)
-        drv = create_driver("swift", swift_settings(swift_stack, segment_size=SEGMENT, **overrides))
-        built.append(drv)
-        return drv
-
-    yield make
-    for drv in built:
-        drv.close()
+def make_driver(make_swift_driver):
+    return make_swift_driver
 
 
 @pytest.fixture
@@ -362,6 +351,29 @@ def test_update_moves_a_large_object_s_segments_expiry_with_its_own(swift, raw):
     assert delete_at(raw, swift, "big") is None
     assert swift.stat_object("big").content_type == "video/mp4"
     assert swift.get_object("big") == data
+
+
+def test_an_update_that_lands_on_a_newer_large_version_moves_its_segments_too(swift, raw,
+                                                                            monkeypatch):
+    """Another write replaces the object between the update's HEAD and its
+    POST: the POST lands on the new version, whose segments must then
+    expire with its manifest, not before it and not never."""
+    swift.put_object("big", pattern(LARGE, "old"))
+    real_post = swift.client.post
+    replaced = []
+
+    def post(name, headers, path):
+        if name == "big" and not replaced:
+            replaced.append(swift.put_object("big", pattern(LARGE, "new")))
+        return real_post(name, headers, path)
+
+    monkeypatch.setattr(swift.client, "post", post)
+    later = soon(7200)
+    swift.update_object("big", ObjectMeta(expires_at=later))
+    assert delete_at(raw, swift, "big") == later
+    assert [delete_at(raw, swift, name) for name in segments_of(raw, swift, "big")] == \
+        [later + GRACE] * 4
+    assert swift.get_object("big") == pattern(LARGE, "new")
 
 
 def test_update_keeps_the_content_type_and_replaces_everything_else(swift):

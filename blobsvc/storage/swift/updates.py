@@ -7,7 +7,8 @@ sent. One is sent when the caller names one, or when the expiry changes,
 since the content type carries the expiry parameter that listings read
 (see :mod:`.objectmeta`). The precondition judges the version a HEAD
 finds right before (best effort, like every write of this driver). A
-large object's segments follow a changed expiry (see :mod:`.expiry`).
+large object's segments follow a changed expiry (see :mod:`.expiry`), and
+so do those of a version that replaced the object in the middle.
 Swift moves Last-Modified to the POST's time, so ``ctime`` does too.
 """
 
@@ -49,5 +50,18 @@ class Updater:
             self.expiry.move([(segments, current.expires_at)], meta.expires_at, path, post)
         else:
             post()
+        self._follow_a_replacement(path, current, meta.expires_at)
         stored = dataclasses.replace(meta, content_type=content_type)
         return Written(current.etag or "", current.size or 0, stored, None).info(path)
+
+    def _follow_a_replacement(self, path: str, judged: ObjectInfo, expires_at: int | None) -> None:
+        """A write that replaced the object between the HEAD and the POST got
+        the POST instead: if it is a large object, its segments take the
+        expiry the POST gave its manifest, so none expires before it (or
+        outlives it for good). One HEAD more per update."""
+        headers = self.client.head(path)
+        if headers is None or not is_large(headers):
+            return
+        if info_from_headers(path, headers).etag == judged.etag:
+            return
+        self.expiry.set(self.client.listed_names(path, path), expires_at, path)
