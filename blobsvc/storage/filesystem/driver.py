@@ -494,16 +494,19 @@ class FilesystemDriver(StorageDriver):
                 doc = document(updated)
                 if entry is not None:  # filed before the record says so
                     self._expiry.file(entry)
-                # One setxattr replaces the whole record: readers see the old
-                # metadata or the new, never a mix.
-                inline = self._store_record(fd, doc, path, required=True)
-                new = None if inline else self._sidecars.new_id()
-                with self._sidecars.journaled([path], [old, new]):
-                    if new is not None:
-                        self._sidecars.write(new, doc)
-                        self._reference(fd, doc, new)
-                    if self.fsync:
-                        os.fsync(fd)
+                # The old sidecar is journaled before the record that drops it
+                # is replaced: a crash in between cannot orphan it.
+                with self._sidecars.journaled([path], [old]):
+                    # One setxattr replaces the whole record: readers see the
+                    # old metadata or the new, never a mix.
+                    inline = self._store_record(fd, doc, path, required=True)
+                    new = None if inline else self._sidecars.new_id()
+                    with self._sidecars.journaled([path], [new]):
+                        if new is not None:
+                            self._sidecars.write(new, doc)
+                            self._reference(fd, doc, new)
+                        if self.fsync:
+                            os.fsync(fd)
                 self._forget_expiry(path, info.expires_at, updated.expires_at)
             finally:
                 os.close(fd)
