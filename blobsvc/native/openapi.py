@@ -193,10 +193,13 @@ def _read_object(method: str) -> dict:
 
 def _listing(method: str, scope: str) -> dict:
     body = method == "get"
-    success = {"description": "One page of the directory.",
+    success = {"description": "One page of the directory: JSON, or a plain HTML page (no "
+                              "script, every name escaped) for a client whose `Accept` "
+                              "prefers `text/html` to JSON, as a browser's does.",
                "headers": response_headers("Content-Length")}
     if body:
-        success["content"] = {"application/json": {"schema": ref("schemas", "Listing")}}
+        success["content"] = {"application/json": {"schema": ref("schemas", "Listing")},
+                              "text/html": {"schema": {"type": "string"}}}
     return {
         "operationId": f"{method}Listing{scope.title()}", "tags": ["objects"],
         "summary": ("List" if body else "Headers of a listing") + f" {scope}, one level deep",

@@ -27,6 +27,7 @@ from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
 from blobsvc.http.responses import send_json
 from blobsvc.http.sendfile import FileChunk
 from blobsvc.metrics import Metrics
+from blobsvc.native import htmllisting
 from blobsvc.native.metaheaders import meta_from_request, send_meta_headers
 from blobsvc.storage import ObjectInfo, ObjectMeta, ObjectStream, StorageDriver, Upload, paths
 from blobsvc.storage.errors import NotFound
@@ -334,7 +335,8 @@ class ExactLengthBody:
 
 
 class ListingResource:
-    """``/v1/objects/`` and ``/v1/objects/{dir}/``: one directory level."""
+    """``/v1/objects/`` and ``/v1/objects/{dir}/``: one directory level, as
+    JSON, or as a page for a browser (see :mod:`.htmllisting`)."""
 
     def __init__(self, driver: StorageDriver) -> None:
         self.driver = driver
@@ -352,6 +354,15 @@ class ListingResource:
         last = None
         if entries:
             last = entries[-1].path if recursive else entries[-1].name
+        response = exchange.response()
+        response.headers["Vary"] = "Accept"  # one URL, two representations
+        if htmllisting.wants_html(exchange.request().headers.get("Accept")):
+            kept = {name: value for name, value in (
+                ("limit", query_param("limit")), ("prefix", prefix),
+                ("recursive", "true" if recursive else None)) if value}
+            response.headers["Content-Type"] = "text/html; charset=utf-8"
+            response.headers["Content-Security-Policy"] = htmllisting.CONTENT_SECURITY_POLICY
+            return htmllisting.render(directory, entries, last if truncated else None, kept)
         return send_json({
             "path": f"{directory}/" if directory else "",
             "entries": [entry.to_json() for entry in entries],
