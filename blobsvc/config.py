@@ -94,6 +94,58 @@ class TlsSettings:
         return bool(self.cert)
 
 
+#: Request headers a page may send besides the CORS-safelisted ones; every
+#: ``X-Object-Meta-*`` is allowed too.
+DEFAULT_ALLOW_HEADERS = [
+    "Authorization", "Content-Type", "Content-MD5", "X-Checksum-Sha256", "Range",
+    "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range",
+    "X-Delete-At", "X-Delete-After", "X-Request-Id", "Content-Encoding",
+    "Content-Disposition", "Content-Language", "Cache-Control", "Expires",
+]
+#: Answer headers a page may read besides the safelisted ones; the object's
+#: ``X-Object-Meta-*`` are added per answer.
+DEFAULT_EXPOSE_HEADERS = [
+    "ETag", "Content-Length", "Content-Range", "Accept-Ranges", "Last-Modified", "Location",
+    "X-Request-Id", "X-Delete-At", "Content-Encoding", "Content-Disposition", "WWW-Authenticate",
+]
+DEFAULT_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+
+@dataclass(frozen=True)
+class CorsSettings:
+    """The ``cors`` section. Lists may also be given as comma-separated text
+    (from the environment). No ``allow_origins``: CORS is off."""
+
+    #: Origins (``https://app.example``) whose pages may call the API, or ``*``.
+    allow_origins: list[str] | str = field(default_factory=list)
+    allow_methods: list[str] | str = field(default_factory=lambda: list(DEFAULT_METHODS))
+    allow_headers: list[str] | str = field(default_factory=lambda: list(DEFAULT_ALLOW_HEADERS))
+    expose_headers: list[str] | str = field(default_factory=lambda: list(DEFAULT_EXPOSE_HEADERS))
+    #: Seconds a browser may keep a preflight's answer.
+    max_age: int = 600
+
+    def validate(self) -> None:
+        for name in ("allow_origins", "allow_methods", "allow_headers", "expose_headers"):
+            for item in setting_items(getattr(self, name)):
+                if not isinstance(item, str) or not item or any(c in item for c in " ,\r\n"):
+                    raise ValueError(f"cors.{name}: {item!r} is not a single value")
+        for origin in setting_items(self.allow_origins):
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"cors.allow_origins: {origin!r} is not an origin "
+                                 "such as https://app.example (or *)")
+            if origin.endswith("/"):
+                raise ValueError(f"cors.allow_origins: {origin!r} has a path; an origin has none")
+        if self.max_age < 0:
+            raise ValueError("cors.max_age must not be negative")
+
+
+
+def setting_items(value: list[str] | str) -> list[str]:
+    """A list setting, given as a list or as comma-separated text."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return list(value)
+
+
 #: What an empty (or absent) storage section means.
 DEFAULT_DRIVER = "filesystem"
 DEFAULT_ROOT = "./data"
@@ -118,10 +170,11 @@ class Config:
     log: LogSettings = field(default_factory=LogSettings)
     auth: auth.AuthSettings = field(default_factory=auth.AuthSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    cors: CorsSettings = field(default_factory=CorsSettings)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-SECTIONS = ("server", "storage", "log", "auth", "tls")
+SECTIONS = ("server", "storage", "log", "auth", "tls", "cors")
 ENV_PREFIX = "BLOBSVC_"
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -226,13 +279,19 @@ def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
         value = getattr(tls, name)
         if value and not os.path.isfile(value):
             raise ConfigError(f"config: tls.{name}: no such file {value}")
+    cors = _build_section(CorsSettings, document.get("cors"), "cors")
+    try:
+        cors.validate()
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
     storage = _build_storage(document.get("storage"))
     if storage.driver == "memory":
         if server.workers not in (None, 1):
             raise ConfigError("config: server.workers must be 1 with the memory driver "
                               "(each process would hold different objects)")
         server = dataclasses.replace(server, workers=1)
-    return Config(server=server, storage=storage, log=log, auth=auth_settings, tls=tls)
+    return Config(server=server, storage=storage, log=log, auth=auth_settings, tls=tls,
+                  cors=cors)
 
 
 def is_loopback(host: str) -> bool:

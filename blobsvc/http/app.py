@@ -20,7 +20,8 @@ from cherrypy._cptree import Tree
 
 from blobsvc.auth import Authenticator
 from blobsvc.config import Config
-from blobsvc.http import exchange, requestlog
+from blobsvc.http import context, exchange, requestlog
+from blobsvc.http.cors import Cors
 from blobsvc.http.dispatch import Dispatcher
 from blobsvc.http.exchange import SECURITY_HEADERS, Request, Response
 from blobsvc.http.responses import send_error
@@ -35,14 +36,19 @@ StartResponse = Callable[..., Any]
 #: Answers that never carry a body (RFC 9110 6.4.1).
 _BODILESS = frozenset({204, 304})
 
+#: The route name of a CORS preflight, in logs and metrics.
+PREFLIGHT = "cors-preflight"
+
 
 class Application:
     """blobsvc's WSGI application."""
 
-    def __init__(self, dispatcher: Dispatcher, metrics: Metrics, access_log: bool) -> None:
+    def __init__(self, dispatcher: Dispatcher, metrics: Metrics, access_log: bool,
+                 cors: Cors | None = None) -> None:
         self.dispatcher = dispatcher
         self.metrics = metrics
         self.access_log = access_log
+        self.cors = cors if cors is not None and cors.enabled else None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request, response = Request(environ), Response(time.time())
@@ -50,10 +56,18 @@ class Application:
         try:
             requestlog.start(self.metrics)
             response.after_sent(lambda: requestlog.finish(self.metrics, self.access_log))
+            preflight = self.cors is not None and self.cors.is_preflight(request)
             try:
-                response.body = self.dispatcher.handle(request)
+                if preflight:  # answered before routing: it carries no credentials
+                    assert self.cors is not None
+                    context.current().route = PREFLIGHT
+                    response.body = self.cors.preflight(request, response)
+                else:
+                    response.body = self.dispatcher.handle(request)
             except Exception:
                 _unexpected_error(request, response)
+            if self.cors is not None and not preflight:
+                self.cors.decorate(request, response)
             body = _finalize(request, response)
             start_response(response.status_line(), _header_list(response))
         except BaseException:
@@ -128,7 +142,8 @@ def build_app(config: Config, driver: StorageDriver,
     metrics = metrics or Metrics()
     driver.metrics = metrics  # every storage call is timed and its errors counted
     native = NativeApi(driver, config, metrics, Authenticator(config.auth))
-    return Application(Dispatcher([native], metrics), metrics, config.log.access_log)
+    return Application(Dispatcher([native], metrics), metrics, config.log.access_log,
+                       Cors(config.cors))
 
 
 def mount(app: Application) -> Tree:
