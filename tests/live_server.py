@@ -22,6 +22,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
+import pytest
 from api_client import ServerProcess, proc_stats, wait_for
+from swiftstack import ci_mode
 
 MiB = 1024 * 1024
 
@@ -212,3 +215,14 @@ def request_bytes(method: str, target: str | bytes, headers: Mapping[str, str] |
 
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
+
+
+def tool(name: str) -> str:
+    """The path of a client tool; under CI a missing one fails the test
+    (``.ci/run`` installs them all), elsewhere it skips it."""
+    path = shutil.which(name)
+    if path is None:
+        if ci_mode():
+            pytest.fail(f"{name} is not installed; .ci/run installs it")
+        pytest.skip(f"{name} is not installed")
+    return path

@@ -13,25 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import requests
-from live_server import filesystem_config, running_server
-from swiftstack import ci_mode
+from live_server import filesystem_config, running_server, tool
 
 SIZE = 5 * 1024 * 1024 + 12345  # several of aria2's pieces, not a round number
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if ci_mode():
-            pytest.fail(f"{name} is not installed; .ci/run installs it")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 @pytest.fixture(scope="module")
