@@ -52,7 +52,9 @@ drivers, and why:
   destination) are checked with a HEAD right before the commit
   (check-then-write: a write of the same name, from this process or
   another, can come in between). ``move`` is copy-then-delete: for a
-  moment both names exist.
+  moment both names exist. A small PUT that Swift answers ``202`` (it
+  already held a newer version) returns that newer version's info, and
+  its own MD5 stays unknown (Swift computes it and reports none then).
 * **Metadata is Swift's.** User metadata is ``X-Object-Meta-<name>``, the
   stored headers are Swift headers of the same names, the expiry is Swift's
   ``X-Delete-At`` plus a content-type parameter ``;blobsvc-expires-at=<n>``
