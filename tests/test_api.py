@@ -362,7 +362,8 @@ def test_list_entries_carry_object_info(client):
     (entry,) = listing(client, "dir/").json()["entries"]
     assert entry == {**{key: info[key] for key in
                         ("path", "name", "isdir", "size", "ctime", "etag", "content_type")},
-                     "metadata": None, "expires_at": None}  # listings carry no metadata
+                     "metadata": None, "headers": None,  # listings carry no metadata
+                     "expires_at": None}
 
 
 def test_list_directory_entry_info(client):

@@ -518,6 +518,23 @@ def test_copy_replaces_only_what_its_body_names(client, field, value):
     assert meta_headers(copied) == {k: v.encode() for k, v in expected_metadata.items()}
 
 
+def test_copy_with_headers_and_expiry_sets_them_and_keeps_the_rest(client):
+    put_ok(client, "src", GZIPPED, {"Content-Type": "text/plain", "Content-Encoding": "gzip",
+                                    "X-Object-Meta-Color": "blue"})
+    expires_at = in_a_while()
+    res = post_json(client, "/v1/copy", {"from": "src", "to": "dst", "expires_at": expires_at,
+                                         "headers": {"Content-Disposition": "inline",
+                                                     "Cache-Control": "no-store"}})
+    assert res.status == 201, res.body
+    assert res.json()["headers"] == {"Content-Disposition": "inline", "Cache-Control": "no-store"}
+    assert (res.json()["expires_at"], res.json()["metadata"]) == (expires_at, {"color": "blue"})
+    copied = undecoded(client, "HEAD", object_url("dst"))
+    assert copied.headers["X-Delete-At"] == str(expires_at)
+    assert copied.headers["Cache-Control"] == "no-store"
+    assert "Content-Encoding" not in copied.headers  # the headers named replace all stored ones
+    assert undecoded(client, "HEAD", object_url("src")).headers["Content-Encoding"] == "gzip"
+
+
 def test_copy_if_none_match_star_onto_existing_is_412_and_keeps_it(client):
     put_ok(client, "src", b"new")
     put_ok(client, "dst", b"old", {"X-Object-Meta-Color": "blue"})
@@ -566,8 +583,13 @@ def test_copy_of_a_directory_or_onto_one_is_409(client):
     ({"from": "src", "to": "dst", "metadata": {"k": "v" * 8192}}, "metadata_too_large"),
     ({"from": "src", "to": "../dst"}, "invalid_path"),
     (b"{not json", "bad_request"),
+    ({"from": "src", "to": "dst", "headers": {"X-Custom": "1"}}, "invalid_metadata"),
+    ({"from": "src", "to": "dst", "headers": {"Cache-Control": 1}}, "bad_request"),
+    ({"from": "src", "to": "dst", "expires_at": 1}, "invalid_metadata"),
+    ({"from": "src", "to": "dst", "expires_at": "soon"}, "invalid_metadata"),
 ], ids=["no-to", "from-not-string", "metadata-list", "content-type-number", "metadata-name",
-        "metadata-number", "metadata-too-large", "invalid-path", "not-json"])
+        "metadata-number", "metadata-too-large", "invalid-path", "not-json", "not-a-stored-header",
+        "header-number", "expiry-past", "expiry-text"])
 def test_copy_bad_request_is_400_and_creates_nothing(client, document, code):
     put_ok(client, "src", b"x")
     assert_json_error(post_json(client, "/v1/copy", document), 400, code)
@@ -592,6 +614,24 @@ def test_cat_result_carries_the_requested_metadata_and_content_type(client):
     assert meta_headers(got) == {"parts": b"2", "city": "Zürich".encode()}
 
 
+def test_cat_result_carries_the_requested_headers_and_expiry(client):
+    put_ok(client, "c1", b"ab")
+    expires_at = in_a_while()
+    res = post_json(client, "/v1/cat", {"path": "out", "chunks": ["c1"], "expires_at": expires_at,
+                                        "headers": {"Content-Language": "fr"}})
+    assert res.status == 201, res.body
+    assert (res.json()["headers"], res.json()["expires_at"]) == ({"Content-Language": "fr"},
+                                                                 expires_at)
+    got = get(client, "out")
+    assert (got.headers["Content-Language"], got.headers["X-Delete-At"]) == ("fr", str(expires_at))
+
+
+def test_head_sends_the_exact_write_time_of_the_json_as_x_timestamp(client):
+    info = put_ok(client, "obj", b"x")
+    assert float(head(client, "obj").headers["X-Timestamp"]) == info["ctime"]
+    assert float(get(client, "obj").headers["X-Timestamp"]) == info["ctime"]
+
+
 def test_cat_result_carries_none_of_the_chunks_metadata(client):
     put_ok(client, "c1", b"ab", {"Content-Type": "text/csv", "X-Object-Meta-Color": "blue",
                                  "Content-Language": "fr"})
@@ -609,6 +649,9 @@ def test_cat_result_carries_none_of_the_chunks_metadata(client):
     ({"metadata": {"k": "v" * 8192}}, "metadata_too_large"),
     ({"metadata": "color=blue"}, "bad_request"),
     ({"content_type": ["text/plain"]}, "bad_request"),
+    ({"headers": {"Content-Type": "text/plain"}}, "invalid_metadata"),
+    ({"headers": "Cache-Control: no-store"}, "bad_request"),
+    ({"expires_at": True}, "invalid_metadata"),
 ])
 def test_cat_with_bad_metadata_is_400_and_keeps_the_chunks(client, extra, code):
     put_ok(client, "c1", b"ab")

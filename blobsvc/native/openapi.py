@@ -138,8 +138,8 @@ def _params(*names: str) -> list[dict]:
 
 #: Object routes also take signed URLs (see ``blobsvc sign``).
 _OBJECT_SECURITY: list[dict[str, list[str]]] = [{}, {"basicAuth": []}, {"bearerAuth": []}, {"signedUrl": []}]
-_OBJECT_HEADERS = ("Content-Length", "Accept-Ranges", "ETag", "Last-Modified", *STORED_HEADERS,
-                   "X-Delete-At")
+_OBJECT_HEADERS = ("Content-Length", "Accept-Ranges", "ETag", "Last-Modified", "X-Timestamp",
+                   *STORED_HEADERS, "X-Delete-At")
 #: Parameters of a write that sets metadata (PUT, POST).
 _META_PARAMS = ("XDeleteAt", "XDeleteAfter", *(name.replace("-", "") for name in STORED_HEADERS))
 _METADATA_TEXT = (
@@ -342,15 +342,16 @@ PATHS = {
     "/v1/copy": _post(
         "copy", "Copy an object",
         "Copies `from` to `to` server side, with its content type, stored headers and "
-        "metadata but not its expiry; `metadata` and `content_type` in the body replace "
-        "them. `from` stays.",
+        "metadata but not its expiry; `metadata`, `content_type`, `headers` and "
+        "`expires_at` in the body each replace that one. `from` stays.",
         (400, 404, 409, 411, 412, 413, 503, 507),
         {404: "`from` is absent.", 409: "`from` is a directory, or `to` clashes with one.",
          412: "The destination `to` fails `If-None-Match` or `If-Match`."}),
     "/v1/cat": _post(
         "cat", "Concatenate objects",
         "Writes the chunks, in order, to `path`, then deletes them. The result carries "
-        "the request's `metadata` and `content_type`, none of the chunks'.",
+        "the request's `metadata`, `content_type`, `headers` and `expires_at`, none of "
+        "the chunks'.",
         (400, 404, 409, 411, 412, 413, 503, 507),
         {404: "Some chunks are absent: `error.missing` names every one, and nothing "
               "was created or deleted.",

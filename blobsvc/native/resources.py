@@ -28,7 +28,12 @@ from blobsvc.http.responses import send_json
 from blobsvc.http.sendfile import FileChunk
 from blobsvc.metrics import Metrics
 from blobsvc.native import htmllisting
-from blobsvc.native.metaheaders import meta_from_request, send_meta_headers
+from blobsvc.native.metaheaders import (
+    DELETE_AT,
+    expiry_from_headers,
+    meta_from_request,
+    send_meta_headers,
+)
 from blobsvc.storage import ObjectInfo, ObjectMeta, ObjectStream, StorageDriver, Upload, paths
 from blobsvc.storage.errors import NotFound
 
@@ -92,6 +97,9 @@ def object_headers(info: ObjectInfo, inline_active: bool = False) -> None:
         headers["ETag"] = f'"{info.etag}"'
     if info.ctime is not None:
         headers["Last-Modified"] = http_date(info.ctime)
+        # Swift's name; the exact time a listing's JSON gives, which
+        # Last-Modified cuts to the second.
+        headers["X-Timestamp"] = repr(info.ctime)
 
 
 class ObjectResource:
@@ -421,16 +429,15 @@ class CopyResource:
         return send_json(copied.to_json(), 201)
 
     def _meta(self, body: dict, source: str) -> ObjectMeta | None:
-        """None (all the source's), or the source's with the fields ``body`` names."""
-        named = {"metadata", "content_type"} & body.keys()
+        """None (all the source's but its expiry), or that with the fields
+        ``body`` names replaced."""
+        named = set(COPY_META_FIELDS) & body.keys()
         if not named:
             return None
         given = meta_from_json(body)
         current = ObjectMeta.of(self.driver.stat_object(source)).without_expiry()
-        return dataclasses.replace(
-            current,
-            metadata=given.metadata if "metadata" in named else current.metadata,
-            content_type=given.content_type if "content_type" in named else current.content_type)
+        return dataclasses.replace(current, **{
+            COPY_META_FIELDS[name]: getattr(given, COPY_META_FIELDS[name]) for name in named})
 
 
 #: Paths one bulk delete may name.
@@ -562,15 +569,31 @@ def read_json_body() -> dict:
     return document
 
 
+#: A copy's or cat's JSON fields -> the ObjectMeta field each sets.
+COPY_META_FIELDS = {"metadata": "metadata", "content_type": "content_type",
+                    "headers": "headers", "expires_at": "expires_at"}
+
+
 def meta_from_json(document: dict) -> ObjectMeta:
-    """A copy's or cat's ``metadata`` and ``content_type`` fields."""
+    """A copy's or cat's ``metadata``, ``content_type``, ``headers`` (stored
+    representation headers) and ``expires_at`` (Unix seconds) fields."""
     metadata = document.get("metadata", {})
     content_type = document.get("content_type")
+    headers = document.get("headers", {})
+    expires_at = document.get("expires_at")
     if not isinstance(metadata, dict):
         raise ApiError(400, "'metadata' must be an object of names and text values")
     if content_type is not None and not isinstance(content_type, str):
         raise ApiError(400, "'content_type' must be a string")
-    return ObjectMeta(content_type=content_type or None, metadata=metadata)
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ApiError(400, "'headers' must be an object of header names and text values")
+    if expires_at is not None:
+        if isinstance(expires_at, bool) or not isinstance(expires_at, int) or expires_at < 0:
+            raise ApiError(400, "'expires_at' must be whole Unix seconds or null",
+                           code="invalid_metadata")
+        expires_at = expiry_from_headers({DELETE_AT: str(expires_at)})
+    return ObjectMeta(content_type=content_type or None, metadata=metadata,
+                      headers=headers, expires_at=expires_at)
 
 
 def _string_field(document: dict, name: str) -> str:

@@ -63,10 +63,15 @@ _OBJECT_INFO_DOCS = {
     "content_type": "Null for a directory.",
     "metadata": "User metadata (`X-Object-Meta-*`), names lower-cased; null in listings "
                 "(HEAD the object for it) and for a directory.",
+    "headers": "Stored representation headers (`Content-Encoding`, `Content-Disposition`, "
+               "`Content-Language`, `Cache-Control`, `Expires`), as GET sends them back; "
+               "null where `metadata` is.",
     "expires_at": "Unix time after which the object is gone (`X-Delete-At`); null if never.",
 }
 _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 _MINIMUM = {"size": 0}
+#: Never None in Python, but written as null where listings leave them out.
+_NULL_IN_LISTINGS = {"headers"}
 
 
 def _field_schema(name: str, annotation: object) -> dict:
@@ -82,13 +87,13 @@ def _field_schema(name: str, annotation: object) -> dict:
         schema = {"type": _JSON_TYPES[python_type], "description": _OBJECT_INFO_DOCS[name]}
     if name in _MINIMUM:
         schema["minimum"] = _MINIMUM[name]
-    if nullable:
+    if nullable or name in _NULL_IN_LISTINGS:
         schema["nullable"] = True
     return schema
 
 
 def _object_info_properties() -> dict:
-    """The fields ObjectInfo.to_json writes (stored headers travel as headers)."""
+    """The fields ObjectInfo.to_json writes."""
     hints = typing.get_type_hints(ObjectInfo)
     written = ObjectInfo.directory("a").to_json()
     properties = {f.name: _field_schema(f.name, hints[f.name])
@@ -159,7 +164,9 @@ SCHEMAS = {
         "properties": {"from": ref("schemas", "ObjectPath"), "to": ref("schemas", "ObjectPath"),
                        "metadata": ref("schemas", "Metadata"),
                        "content_type": {"type": "string",
-                                        "description": "Replaces the source's."}},
+                                        "description": "Replaces the source's."},
+                       "headers": ref("schemas", "StoredHeaders"),
+                       "expires_at": ref("schemas", "ExpiresAt")},
     },
     "CatRequest": {
         "type": "object",
@@ -172,8 +179,17 @@ SCHEMAS = {
             "metadata": ref("schemas", "Metadata"),
             "content_type": {"type": "string",
                              "description": "Default `application/octet-stream`."},
+            "headers": ref("schemas", "StoredHeaders"),
+            "expires_at": ref("schemas", "ExpiresAt"),
         },
     },
+    "StoredHeaders": {"type": "object", "additionalProperties": {"type": "string"},
+                      "description": "Stored representation headers by name ("
+                                     + ", ".join(f"`{name}`" for name in STORED_HEADERS)
+                                     + "), sent back verbatim on GET and HEAD."},
+    "ExpiresAt": {"type": "integer", "nullable": True, "minimum": 0,
+                  "description": "Unix time after which the result is gone, as "
+                                 "`X-Delete-At`; in the future, within 100 years."},
     "Metadata": {"type": "object", "additionalProperties": {"type": "string"},
                  "description": "User metadata: names of 1-128 `A-Za-z0-9_-` (kept "
                                 "lower-cased), text values, 8 KiB in all, 64 names "
@@ -223,6 +239,9 @@ HEADERS = {
                          "schema": {"type": "string"}},
     **{name: {"description": "As stored with the object.", "schema": {"type": "string"}}
        for name in STORED_HEADERS},
+    "X-Timestamp": {"description": "Unix time of the last write with its fraction, as "
+                                   "`ctime` in the object's JSON (Swift's header).",
+                    "schema": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(e[+-]?[0-9]+)?$"}},
     "X-Delete-At": {"description": "Unix time at which the object expires.",
                     "schema": {"type": "integer"}},
     "X-Request-Id": {"description": "The client's `X-Request-Id` if short and plain, else "

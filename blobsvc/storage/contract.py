@@ -137,6 +137,8 @@ class ObjectInfo:
             "etag": self.etag,
             "content_type": self.content_type,
             "metadata": None if self.metadata is None else dict(self.metadata),
+            # Listings carry neither (see listed()): null, not an empty claim.
+            "headers": None if self.metadata is None else dict(self.headers),
             "expires_at": self.expires_at,
         }
 
