@@ -17,12 +17,15 @@ setup(
     ],
     extras_require={
         "swift": ["python-swiftclient>=4.1"],
+        # blobsvc.client: streaming both ways, pooling and retry policies.
+        "client": ["urllib3>=2.0"],
         "test": [
             # schemathesis 4.32's pytest integration fails on pytest 9.2
             # ('Function' object has no attribute '_nodeid').
             "pytest>=7.2,<9.1",
             "WebTest>=3.0",
             "requests>=2.28",
+            "urllib3>=2.0",
             "python-swiftclient>=4.1",
             "hypothesis>=6.80",
             "openapi-spec-validator>=0.7",

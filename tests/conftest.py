@@ -25,8 +25,9 @@ except ImportError:  # tests/ is not a package and the repo root not on path
 #: joins through its own fixture (see tests/swiftstack).
 LOCAL_DRIVERS = ["memory", "filesystem"]
 
-#: Drivers the ``driver`` fixture builds: the local ones plus a real Swift.
-STORAGE_DRIVERS = LOCAL_DRIVERS + ["swift"]
+#: Drivers the ``driver`` fixture builds: the local ones, a real Swift, and
+#: the client's RemoteDriver talking to a live ``blobsvc serve`` (filesystem).
+STORAGE_DRIVERS = LOCAL_DRIVERS + ["swift", "remote"]
 
 
 def driver_settings(name: str, tmp_path) -> dict:
@@ -74,9 +75,41 @@ def make_swift_driver(swift_stack):
         drv.close()
 
 
+@pytest.fixture(scope="session")
+def remote_server(tmp_path_factory) -> Iterator[ServerProcess]:
+    """The service RemoteDriver talks to: the filesystem driver, no size limit."""
+    workdir = tmp_path_factory.mktemp("remote")
+    server = ServerProcess(workdir, {
+        "server": {"host": "127.0.0.1", "port": 0},
+        "storage": {"driver": "filesystem", **driver_settings("filesystem", workdir)},
+        "log": {"access_log": False},
+    }).start()
+    yield server
+    server.stop()
+
+
+def remote_driver(server: ServerProcess):
+    """A RemoteDriver on ``server``, whose store is emptied first."""
+    from blobsvc.client.remote import RemoteDriver
+
+    drv = RemoteDriver.build(url=server.url, retries=1)
+    for _ in range(20):  # a few passes at most: every listing is complete
+        paths = [entry.path for entry in drv.list_recursive("")]
+        if not paths:
+            return drv
+        for start in range(0, len(paths), 1000):
+            drv.client.delete_many(paths[start:start + 1000])
+    raise AssertionError("could not empty the remote store")
+
+
 @pytest.fixture(params=STORAGE_DRIVERS)
 def driver(request, tmp_path):
     name = request.param
+    if name == "remote":
+        drv = remote_driver(request.getfixturevalue("remote_server"))
+        yield drv
+        drv.close()
+        return
     if name == "swift":
         settings = swift_settings(request.getfixturevalue("swift_stack"))
     else:

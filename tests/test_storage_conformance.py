@@ -27,8 +27,11 @@ import tracemalloc
 
 import pytest
 from storage_helpers import (
+    REMOTE_CHECK_BEFORE_BODY,
+    REMOTE_OUTSIDE_COMMIT_LOCK,
     assert_absent,
     create_only,
+    documented_deviation,
     driver_chunk_sizes,
     if_match,
     md5_hex,
@@ -154,17 +157,6 @@ class ClientGone(Exception):
 def body_that_fails(after: list[bytes], error: BaseException):
     yield from after
     raise error
-
-
-def documented_deviation(request, driver, driver_name: str, reason: str, strict: bool = True) -> None:
-    """Expect this test to fail on ``driver_name``, which documents why it departs.
-
-    Strict by default: once that driver conforms, the test fails as XPASS
-    and the call must go. ``strict=False`` for a departure that depends on
-    timing (the test may pass or fail).
-    """
-    if driver.name == driver_name:
-        request.applymarker(pytest.mark.xfail(strict=strict, reason=reason))
 
 
 SWIFT_SLO_ETAG = ("Swift: a large upload is a Static Large Object whose ETag is the MD5 "
@@ -1404,7 +1396,8 @@ def test_precondition_receives_none_when_the_object_is_absent(driver):
     assert driver.get_object("d/obj") == b"first"
 
 
-def test_precondition_sees_the_version_committed_while_the_body_arrived(driver):
+def test_precondition_sees_the_version_committed_while_the_body_arrived(driver, request):
+    documented_deviation(request, driver, "remote", REMOTE_CHECK_BEFORE_BODY)
     driver.put_object("obj", b"original")
 
     def body():
@@ -1670,6 +1663,7 @@ def test_large_move_or_cat_with_a_failing_precondition_changes_nothing(driver):
 def test_move_or_cat_precondition_holds_off_writers_of_the_destination(driver, write_to, request):
     """Checked and committed as one step: a PUT of the destination waits for both."""
     documented_deviation(request, driver, "swift", SWIFT_CHECK_THEN_WRITE)
+    documented_deviation(request, driver, "remote", REMOTE_OUTSIDE_COMMIT_LOCK)
     populate(driver, {"dst": b"old"})
     writer: list[threading.Thread] = []
 

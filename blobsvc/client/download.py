@@ -1,0 +1,107 @@
+"""An object's bytes on their way from the service: an iterator and a file.
+
+The body is read in chunks as the caller asks, never whole, and never
+decoded (an object stored gzip-encoded arrives as stored). A body that
+ends before its ``Content-Length`` raises :class:`TransportError`: a
+truncated object never passes for a whole one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Iterator
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from blobsvc.client.errors import TransportError
+from blobsvc.client.objects import info_from_headers
+from blobsvc.storage.contract import ObjectInfo
+
+
+@contextlib.contextmanager
+def translate_transport_errors(what: str) -> Iterator[None]:
+    """urllib3's failures (refused, timed out, cut short) as TransportError."""
+    try:
+        yield
+    except Urllib3Error as exc:
+        raise TransportError(f"{what}: {_reason(exc)}") from exc
+    except OSError as exc:
+        raise TransportError(f"{what}: {exc}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason or exc)
+
+
+class Download(io.RawIOBase):
+    """The answer to a GET: ``info`` from its headers, the bytes by
+    iteration or ``read``. Close it (or use ``with``) when done early: the
+    connection is then dropped rather than read to its end."""
+
+    def __init__(self, path: str, answer: urllib3.BaseHTTPResponse, chunk_size: int) -> None:
+        super().__init__()
+        self.path = path
+        self.status = answer.status
+        self.headers = answer.headers
+        #: The object's info (``size`` is the whole object's, even for a range).
+        self.info: ObjectInfo = info_from_headers(path, answer.headers)
+        self.not_modified = answer.status == 304
+        length = answer.headers.get("Content-Length")
+        #: Bytes this answer carries (the range's length for a 206).
+        self.length = int(length) if length is not None else 0
+        self._answer = answer
+        self._chunk_size = chunk_size
+        self._received = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            while True:
+                chunk = self.read(self._chunk_size)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            self.close()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read from a closed download")
+        if self.not_modified:
+            return b""
+        with translate_transport_errors(f"reading {self.path}"):
+            if size is None or size < 0:
+                chunk = self._answer.read(decode_content=False)
+            else:
+                chunk = self._answer.read(size, decode_content=False)
+        self._received += len(chunk)
+        if not chunk and self._received < self.length:
+            raise TransportError(f"reading {self.path}: the answer ended after "
+                                 f"{self._received} of {self.length} bytes")
+        if self._received >= self.length:
+            self._finish()
+        return chunk
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        chunk = self.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+    def _finish(self) -> None:
+        """Every byte is in: the connection goes back to the pool."""
+        self._answer.release_conn()
+
+    def close(self) -> None:
+        if not self.closed:
+            if self._received < self.length and not self.not_modified:
+                self._answer.close()  # unread bytes: the connection cannot be reused
+            self._answer.release_conn()
+        super().close()
+
+    def __enter__(self) -> Download:
+        return self
