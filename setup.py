@@ -32,6 +32,10 @@ setup(
             "openapi-schema-validator>=0.6",
             "referencing>=0.30",
             "schemathesis>=4.32,<5",
+            # Drives Debian's chromium through its chromedriver: 4.13 takes
+            # Service(path, log_output=...) and, given a path, never runs
+            # Selenium Manager (which would download a driver).
+            "selenium>=4.13",
         ],
     },
     entry_points={"console_scripts": ["blobsvc = blobsvc.cli:main"]},

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import importlib
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator, Mapping
 
 import pytest
@@ -226,3 +228,15 @@ def tool(name: str) -> str:
             pytest.fail(f"{name} is not installed; .ci/run installs it")
         pytest.skip(f"{name} is not installed")
     return path
+
+
+def python_package(name: str) -> ModuleType:
+    """A test-only Python package, imported; under CI a missing one fails the
+    test (setup.py's ``test`` extra lists it), elsewhere it skips it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        if ci_mode():
+            pytest.fail(f"the Python package {name} is missing ({error}); "
+                        "pip install -e '.[test]' installs it")
+        pytest.skip(f"the Python package {name} is missing ({error})")
