@@ -11,9 +11,10 @@ from html.parser import HTMLParser
 from urllib.parse import quote, urljoin
 
 import pytest
-from api_client import put_ok
+from api_client import listing, put_ok
 
 from blobsvc.native.htmllisting import human_size, wants_html
+from blobsvc.native.resources import LIST_DEFAULT_LIMIT
 
 #: What Firefox and Chromium send for a page.
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -131,6 +132,19 @@ def test_pages_follow_one_another_through_every_entry_once(client):
         url = urljoin(url, following[0])
     assert seen == names
     assert "1.5 KiB" in page.cells
+
+
+def test_a_page_given_no_limit_holds_the_whole_directory_a_json_page_would_cut(client):
+    # Read whole, as a web server's directory index is: rclone's http
+    # backend walks these pages and follows no "Next page" link.
+    names = [f"{index:05d}" for index in range(LIST_DEFAULT_LIMIT + 1)]
+    for name in names:
+        put_ok(client, f"big/{name}", b"")
+    page = page_of(client, "/v1/objects/big/")
+    texts = [text for _, text in page.links]
+    assert [text for text in texts if text.isdigit()] == names
+    assert "Next page" not in texts
+    assert listing(client, "big/").json()["truncated"] is True  # JSON keeps its default
 
 
 def test_a_recursive_page_lists_full_paths_below(client):

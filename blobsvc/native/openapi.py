@@ -8,7 +8,12 @@ and body shape. Change it together with :mod:`blobsvc.native.resources`.
 from __future__ import annotations
 
 from blobsvc.http.responses import send_json
-from blobsvc.native.resources import LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, MAX_BULK_DELETE
+from blobsvc.native.resources import (
+    HTML_DEFAULT_LIMIT,
+    LIST_DEFAULT_LIMIT,
+    LIST_MAX_LIMIT,
+    MAX_BULK_DELETE,
+)
 from blobsvc.native.schemas import (
     HEADERS,
     PATH_RULES,
@@ -80,7 +85,8 @@ PARAMETERS = {
     },
     "Limit": {
         "name": "limit", "in": "query", "required": False,
-        "description": "Entries per page.",
+        "description": f"Entries per page. An HTML page (for a browser) given no `limit` "
+                       f"holds up to {HTML_DEFAULT_LIMIT}, so that a directory index is whole.",
         "schema": {"type": "integer", "minimum": 1, "maximum": LIST_MAX_LIMIT,
                    "default": LIST_DEFAULT_LIMIT},
     },

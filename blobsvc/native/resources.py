@@ -44,6 +44,10 @@ OBJECTS_URL = "/v1/objects/"
 
 LIST_DEFAULT_LIMIT = 1000
 LIST_MAX_LIMIT = 10000
+#: Entries on an HTML page with no ``limit``: as many as a page may hold.
+#: A directory index is read whole, by people and by the tools that walk
+#: one (rclone's http backend follows no "next page" link).
+HTML_DEFAULT_LIMIT = LIST_MAX_LIMIT
 
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -351,7 +355,8 @@ class ListingResource:
 
     def GET(self, path: str) -> bytes:
         directory = paths.validate_dir(path)
-        limit = _limit(query_param("limit"))
+        as_html = htmllisting.wants_html(exchange.request().headers.get("Accept"))
+        limit = _limit(query_param("limit"), HTML_DEFAULT_LIMIT if as_html else LIST_DEFAULT_LIMIT)
         marker = query_param("marker") or None
         prefix = query_param("prefix") or None
         recursive = _flag(query_param("recursive"), "recursive")
@@ -364,7 +369,7 @@ class ListingResource:
             last = entries[-1].path if recursive else entries[-1].name
         response = exchange.response()
         response.headers["Vary"] = "Accept"  # one URL, two representations
-        if htmllisting.wants_html(exchange.request().headers.get("Accept")):
+        if as_html:
             kept = {name: value for name, value in (
                 ("limit", query_param("limit")), ("prefix", prefix),
                 ("recursive", "true" if recursive else None)) if value}
@@ -660,9 +665,9 @@ def _flag(raw: str | None, name: str) -> bool:
     raise ApiError(400, f"{name} must be true or false")
 
 
-def _limit(raw: str | None) -> int:
+def _limit(raw: str | None, default: int = LIST_DEFAULT_LIMIT) -> int:
     if raw is None:
-        return LIST_DEFAULT_LIMIT
+        return default
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= LIST_MAX_LIMIT:
         raise ApiError(400, f"limit must be an integer from 1 to {LIST_MAX_LIMIT}")
     return int(raw)
