@@ -135,8 +135,7 @@ def page_through(listing, key, limit: int) -> list[str]:
 def known_hole(request, driver, driver_name: str, reason: str) -> None:
     """Expect this test to fail on ``driver_name``, which is known to depart
     from the contract here; strict, so the call must go once it conforms."""
-    if driver.name == driver_name:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    documented_deviation(request, driver, driver_name, reason)
 
 
 #: How long before its expiry a test's object is written: time enough for
