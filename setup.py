@@ -19,6 +19,9 @@ setup(
         "swift": ["python-swiftclient>=4.1"],
         # blobsvc.client: streaming both ways, pooling and retry policies.
         "client": ["urllib3>=2.0"],
+        # blobsvc:// for pandas, pyarrow and the rest of the fsspec world;
+        # 2024.12.0: its exclusive writes (open "xb", pipe_file mode="create").
+        "fsspec": ["urllib3>=2.0", "fsspec>=2024.12.0"],
         "test": [
             # schemathesis 4.32's pytest integration fails on pytest 9.2
             # ('Function' object has no attribute '_nodeid').
@@ -36,9 +39,18 @@ setup(
             # Service(path, log_output=...) and, given a path, never runs
             # Selenium Manager (which would download a driver).
             "selenium>=4.13",
+            # The fsspec filesystem, its abstract suite, and the readers
+            # (pandas CSV/parquet, pyarrow datasets) it exists for.
+            "fsspec>=2024.12.0",
+            "pandas>=2.2.3",
+            "pyarrow>=16.0",
         ],
     },
-    entry_points={"console_scripts": ["blobsvc = blobsvc.cli:main"]},
+    entry_points={
+        "console_scripts": ["blobsvc = blobsvc.cli:main"],
+        # fsspec looks protocols up here: "blobsvc://" needs no import.
+        "fsspec.specs": ["blobsvc = blobsvc.client.fs:BlobsvcFileSystem"],
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: CherryPy",
