@@ -58,6 +58,8 @@ class BlobsvcFileSystem(AbstractFileSystem):
 
     protocol = "blobsvc"
     root_marker = ""
+    #: Reads ahead and chunks writes by 5 MiB unless ``block_size`` says otherwise.
+    blocksize = 5 * 1024 * 1024
 
     def __init__(self, url: str | None = None, *, endpoint_url: str | None = None,
                  token: str | None = None, user: str | None = None,
