@@ -436,6 +436,26 @@ def test_a_transaction_commits_on_success_and_discards_on_failure(root, fs):
     assert all_paths(fs, root) == [f"{root}/t1.bin", f"{root}/t2.bin"]
 
 
+def test_get_file_is_one_streamed_get(root, fs, tmp_path, monkeypatch):
+    fs.pipe_file(f"{root}/down.bin", DATA)
+    calls = Calls(monkeypatch, fs.client, "open")
+    fs.get_file(f"{root}/down.bin", str(tmp_path / "sub" / "down.bin"))
+    assert [args[1:] for args, _ in calls.named("open")] == [()]
+    assert (tmp_path / "sub" / "down.bin").read_bytes() == DATA
+
+
+def test_get_file_of_nothing_leaves_no_local_file(root, fs, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fs.get_file(f"{root}/missing", str(tmp_path / "missing"))
+    assert not (tmp_path / "missing").exists()
+
+
+def test_opening_a_directory_for_reading_is_refused(root, fs):
+    fs.pipe_file(f"{root}/d/f", b"f")
+    with pytest.raises(IsADirectoryError):
+        fs.open(f"{root}/d", "rb")
+
+
 def test_put_and_get_go_through_local_files(root, fs, tmp_path):
     local = tmp_path / "up.bin"
     local.write_bytes(DATA)
@@ -533,6 +553,13 @@ def test_mv_into_an_existing_directory_keeps_the_name(root, fs):
     fs.mv(f"{root}/top.txt", f"{root}/d/")
     assert fs.cat_file(f"{root}/d/top.txt") == b"top"
     assert not fs.exists(f"{root}/top.txt")
+
+
+def test_mv_of_a_glob_moves_every_match(root, fs):
+    make_tree(fs, root)
+    fs.mv(f"{root}/*.bin", f"{root}/bins/")
+    assert fs.find(root) == [f"{root}/bins/dx.bin", f"{root}/d/one.bin",
+                             f"{root}/d/sub/two.bin", f"{root}/top.txt"]
 
 
 def test_mv_of_nothing_raises_file_not_found(root, fs):

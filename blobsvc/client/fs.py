@@ -19,16 +19,20 @@ below it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import mimetypes
 import os
 import re
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
+from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 from fsspec.spec import AbstractFileSystem
+from fsspec.utils import isfilelike
 
 from blobsvc.client.api import Client
+from blobsvc.client.download import Download
 from blobsvc.client.errors import BlobsvcError, Conflict, NotFound, RangeNotSatisfiable
 from blobsvc.client.fs_errors import os_error, translated
 from blobsvc.client.fs_file import BlobsvcFile
@@ -223,6 +227,35 @@ class BlobsvcFileSystem(AbstractFileSystem):
             except RangeNotSatisfiable:  # starts at or past the end
                 return b""
 
+    def get_file(self, rpath: str, lpath: Any = None, callback: Callback = DEFAULT_CALLBACK,
+                 outfile: IO[bytes] | None = None, **kwargs: Any) -> None:
+        """One streamed GET, not a Range request per block; a local file that
+        could not be completed is removed."""
+        rpath = self._strip_protocol(rpath)
+        if outfile is None and isfilelike(lpath):
+            outfile = lpath
+        with translated(rpath):
+            try:
+                download = self.client.open(rpath)
+            except NotFound:
+                if outfile is None and self.isdir(rpath):
+                    os.makedirs(lpath, exist_ok=True)
+                    return
+                raise
+        with download:
+            callback.set_size(download.info.size)
+            if outfile is not None:
+                _copy_out(download, outfile, callback, rpath)
+                return
+            os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
+            try:
+                with open(lpath, "wb") as file:
+                    _copy_out(download, file, callback, rpath)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lpath)
+                raise
+
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None,
               autocommit: bool = True, cache_options: dict[str, Any] | None = None,
               **kwargs: Any) -> BlobsvcFile:
@@ -279,7 +312,8 @@ class BlobsvcFileSystem(AbstractFileSystem):
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Bulk deletes of up to 1000 paths a request. Directories vanish with
         their last object; a non-empty one without ``recursive`` is refused."""
-        paths = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
+        paths = [name for name in self.expand_path(path, recursive=recursive,
+                                                   maxdepth=maxdepth) if name]  # "" is the root
         for start in range(0, len(paths), DELETE_BATCH):
             batch = paths[start:start + DELETE_BATCH]
             with translated(batch[0]):
@@ -323,6 +357,13 @@ class BlobsvcFileSystem(AbstractFileSystem):
                 self.client.delete_many(chunks[start:start + DELETE_BATCH])
             except BlobsvcError:
                 return
+
+
+def _copy_out(download: Download, file: IO[bytes], callback: Callback, path: str) -> None:
+    with translated(path):
+        for chunk in download:
+            file.write(chunk)
+            callback.relative_update(len(chunk))
 
 
 def content_type_of(path: str) -> str | None:

@@ -58,6 +58,8 @@ class BlobsvcFile(AbstractBufferedFile):
                 appended = None
         super().__init__(fs, path, mode, block_size, autocommit, cache_type, cache_options,
                          size, **kwargs)
+        if mode == "rb" and (self._details or {}).get("type") == "directory":
+            raise IsADirectoryError(errno.EISDIR, "a directory", path)
         self._etag: str | None = (self._details or {}).get("etag")
         self._upload_dir: str | None = None
         self._chunks: list[str] = []
