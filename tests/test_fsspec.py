@@ -345,6 +345,15 @@ def test_one_write_larger_than_a_block_is_cut_into_blocks(root, fs, monkeypatch)
     assert fs.cat_file(f"{root}/one.bin") == DATA
 
 
+def test_a_chunk_sent_again_after_a_lost_answer_is_accepted(root, fs):
+    chunk = f"{root}/.c.upload-0123456789abcdef/000000"
+    fs.upload_chunk(chunk, b"chunk bytes")
+    fs.upload_chunk(chunk, b"chunk bytes")  # the retry finds its own first attempt
+    with pytest.raises(FileExistsError):
+        fs.upload_chunk(chunk, b"other bytes")  # a name some other writer holds
+    assert fs.client.get(chunk) == b"chunk bytes"
+
+
 def test_an_exception_inside_with_leaves_nothing(root, fs):
     with pytest.raises(RuntimeError):
         with fs.open(f"{root}/aborted.bin", "wb") as file:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import errno
+import hashlib
 import mimetypes
 import os
 import re
@@ -33,7 +34,13 @@ from fsspec.utils import isfilelike
 
 from blobsvc.client.api import Client
 from blobsvc.client.download import Download
-from blobsvc.client.errors import BlobsvcError, Conflict, NotFound, RangeNotSatisfiable
+from blobsvc.client.errors import (
+    BlobsvcError,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+)
 from blobsvc.client.fs_errors import os_error, translated
 from blobsvc.client.fs_file import BlobsvcFile
 from blobsvc.storage.contract import ObjectInfo
@@ -69,7 +76,6 @@ class BlobsvcFileSystem(AbstractFileSystem):
                  token: str | None = None, user: str | None = None,
                  password: str | None = None, signing_key: str | None = None,
                  block_size: int | None = None, upload_expiry: int = 24 * 3600,
-                 client_options: dict[str, Any] | None = None,
                  **storage_options: Any) -> None:
         cache_options = {name: storage_options.pop(name) for name in
                          ("use_listings_cache", "listings_expiry_time", "max_paths",
@@ -84,9 +90,8 @@ class BlobsvcFileSystem(AbstractFileSystem):
             signing_key = os.environ.get(ENV_SIGNING_KEY) or None
         if upload_expiry < 1:
             raise ValueError("upload_expiry must be at least 1 second")
-        options = {**(client_options or {}), **storage_options}
         self.client = Client(url, token=token, user=user, password=password,
-                             signing_key=signing_key, **options)
+                             signing_key=signing_key, **storage_options)
         self.url = self.client.url
         if block_size is not None:
             self.blocksize = block_size
@@ -226,6 +231,9 @@ class BlobsvcFileSystem(AbstractFileSystem):
                     return download.read()
             except RangeNotSatisfiable:  # starts at or past the end
                 return b""
+            except PreconditionFailed as error:  # not the version asked for any more
+                raise OSError(errno.ESTALE, "the object changed while open for reading",
+                              path) from error
 
     def get_file(self, rpath: str, lpath: Any = None, callback: Callback = DEFAULT_CALLBACK,
                  outfile: IO[bytes] | None = None, **kwargs: Any) -> None:
@@ -341,7 +349,12 @@ class BlobsvcFileSystem(AbstractFileSystem):
     def upload_chunk(self, path: str, data: bytes) -> None:
         """A part of a chunked write: expires on its own unless joined in time."""
         with translated(path):
-            self.client.put(path, data, delete_after=self.upload_expiry)
+            try:  # create-only: the client may then retry it where the answer was lost
+                self.client.put(path, data, delete_after=self.upload_expiry, if_none_match="*")
+            except PreconditionFailed:  # a lost answer's attempt stored it, or another did
+                if self.client.stat(path).etag != hashlib.md5(data, usedforsecurity=False) \
+                        .hexdigest():
+                    raise
 
     def join_chunks(self, path: str, chunks: list[str], create_only: bool) -> ObjectInfo:
         """The service's ``cat``: the chunks become ``path`` at once, then vanish."""

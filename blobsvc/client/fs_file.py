@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.spec import AbstractBufferedFile
 
-from blobsvc.client.errors import PreconditionFailed
-
 if TYPE_CHECKING:
     from blobsvc.client.fs import BlobsvcFileSystem
 
@@ -70,13 +68,7 @@ class BlobsvcFile(AbstractBufferedFile):
     # -- reading -----------------------------------------------------------------------
 
     def _fetch_range(self, start: int, end: int) -> bytes:
-        try:
-            return self.fs.read_range(self.path, start, end, if_match=self._etag)
-        except FileExistsError as error:  # If-Match failed: a new version replaced it
-            if isinstance(error.__cause__, PreconditionFailed):
-                raise OSError(errno.ESTALE, "the object changed while open for reading",
-                              self.path) from error.__cause__
-            raise
+        return self.fs.read_range(self.path, start, end, if_match=self._etag)
 
     # -- writing -----------------------------------------------------------------------
 
