@@ -363,6 +363,17 @@ def test_an_exception_inside_with_leaves_nothing(root, fs):
     assert all_paths(fs, root) == []  # the chunks are discarded too
 
 
+def test_an_exception_inside_a_text_with_leaves_nothing(root, fs):
+    with pytest.raises(RuntimeError):
+        with fs.open(f"{root}/aborted.txt", "w", encoding="utf-8") as file:
+            file.write("x" * len(DATA))
+            raise RuntimeError("the writer failed")
+    assert all_paths(fs, root) == []
+    with fs.open(f"{root}/kept.txt", "w", encoding="utf-8", newline="\r\n") as file:
+        file.write("é\n" * len(DATA))
+    assert fs.cat_file(f"{root}/kept.txt") == "é\r\n".encode() * len(DATA)
+
+
 def test_an_aborted_overwrite_keeps_the_previous_version(root, fs):
     fs.pipe_file(f"{root}/kept.bin", b"previous")
     with pytest.raises(RuntimeError):

@@ -42,7 +42,7 @@ from blobsvc.client.errors import (
     RangeNotSatisfiable,
 )
 from blobsvc.client.fs_errors import os_error, translated
-from blobsvc.client.fs_file import BlobsvcFile
+from blobsvc.client.fs_file import BlobsvcFile, BlobsvcTextFile
 from blobsvc.storage.contract import ObjectInfo
 
 ENV_URL = "BLOBSVC_URL"
@@ -263,6 +263,19 @@ class BlobsvcFileSystem(AbstractFileSystem):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(lpath)
                 raise
+
+    def open(self, path: str, mode: str = "rb", block_size: int | None = None,
+             cache_options: dict[str, Any] | None = None, compression: str | None = None,
+             **kwargs: Any) -> Any:
+        """fsspec's ``open``; a text file opened for writing also abandons the
+        write when an exception leaves its ``with`` (see BlobsvcTextFile)."""
+        if "b" in mode or "r" in mode or compression is not None:
+            return super().open(path, mode, block_size, cache_options, compression, **kwargs)
+        text = {name: kwargs.pop(name) for name in ("encoding", "errors", "newline")
+                if name in kwargs}
+        binary = super().open(path, mode.replace("t", "") + "b", block_size, cache_options,
+                              **kwargs)
+        return BlobsvcTextFile(binary, **text)
 
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None,
               autocommit: bool = True, cache_options: dict[str, Any] | None = None,

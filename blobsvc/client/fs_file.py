@@ -142,3 +142,20 @@ class BlobsvcFile(AbstractBufferedFile):
             self.closed = True
             return
         self.close()
+
+
+class BlobsvcTextFile(io.TextIOWrapper):
+    """A text file for writing: an exception leaving its ``with`` abandons
+    the write as in binary mode, where a plain TextIOWrapper would close
+    (and so commit) the half-written file."""
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if kind is None or self.closed:
+            self.close()
+            return
+        binary = self.detach()  # the text buffered so far goes down first
+        if isinstance(binary, BlobsvcFile):
+            binary.__exit__(kind, error, traceback)
+        else:
+            binary.close()
