@@ -336,6 +336,14 @@ def test_a_large_write_is_chunks_joined_by_cat_then_gone(root, fs, monkeypatch):
     assert all_paths(fs, root) == [target]  # the chunks went with the cat
 
 
+def test_a_long_name_still_gets_a_valid_upload_directory(root, fs):
+    target = f"{root}/{'n' * 250}"
+    with fs.open(target, "wb") as file:
+        file.write(DATA)
+    assert fs.cat_file(target) == DATA
+    assert all_paths(fs, root) == [target]
+
+
 def test_one_write_larger_than_a_block_is_cut_into_blocks(root, fs, monkeypatch):
     calls = Calls(monkeypatch, fs.client, "put")
     with fs.open(f"{root}/one.bin", "wb") as file:
@@ -543,6 +551,8 @@ def test_rm_file_and_a_list_of_paths(root, fs):
     assert fs.find(root) == [f"{root}/d/sub/two.bin"]
     with pytest.raises(FileNotFoundError):
         fs.rm_file(f"{root}/top.txt")
+    with pytest.raises(IsADirectoryError):
+        fs.rm_file(f"{root}/d")
 
 
 def test_mv_is_a_server_side_move(root, fs, monkeypatch):
@@ -613,6 +623,14 @@ def test_a_signed_url_is_fetched_without_credentials(root, fs):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url.replace("signature=", "signature=0"), timeout=10)
     assert refused.value.code == 403
+
+
+def test_a_signed_put_url_stores_without_credentials(root, fs):
+    url = fs.sign(f"{root}/uploaded.bin", expiration=60, method="PUT")
+    request = urllib.request.Request(url, data=DATA, method="PUT")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 201
+    assert fs.cat_file(f"{root}/uploaded.bin") == DATA
 
 
 def test_signing_without_the_key_is_refused(fsspec_service, root):

@@ -328,7 +328,10 @@ class BlobsvcFileSystem(AbstractFileSystem):
     def rm_file(self, path: str) -> None:
         path = self._strip_protocol(path)
         with translated(path):
-            self.client.delete(path)
+            try:
+                self.client.delete(path)
+            except Conflict as error:  # the service's answer for a non-empty directory
+                raise IsADirectoryError(errno.EISDIR, "a directory", path) from error
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Bulk deletes of up to 1000 paths a request. Directories vanish with
