@@ -27,6 +27,7 @@ from fsspec_live import (
     fsspec_service,
     remove_prefix,
 )
+from live_server import python_package
 
 from blobsvc.client import errors
 from blobsvc.client.fs import BlobsvcFileSystem
@@ -714,19 +715,30 @@ def test_service_errors_map_to_builtin_exceptions(error, builtin, number):
 # -- pandas and pyarrow -----------------------------------------------------------------------
 
 
-def frame():
-    import pandas as pd
+@pytest.fixture
+def pd():
+    return python_package("pandas")
 
+
+@pytest.fixture
+def pa():
+    python_package("pyarrow")
+    import pyarrow
+    import pyarrow.dataset
+    import pyarrow.parquet
+
+    return pyarrow
+
+
+def frame(pd):
     return pd.DataFrame({"id": list(range(200)), "name": [f"row {n}" for n in range(200)],
                          "value": [n / 8 for n in range(200)]})
 
 
-def test_pandas_writes_and_reads_csv_by_url(fsspec_service, root, fs):
-    import pandas as pd
-
+def test_pandas_writes_and_reads_csv_by_url(fsspec_service, root, fs, pd):
     options = {"url": fsspec_service.url, "token": fsspec_service.write_token,
                "block_size": BLOCK_SIZE}
-    expected = frame()
+    expected = frame(pd)
     expected.to_csv(f"blobsvc://{root}/table.csv", index=False, storage_options=options)
     assert fs.cat_file(f"{root}/table.csv") == expected.to_csv(index=False).encode()
     assert fs.size(f"{root}/table.csv") > BLOCK_SIZE  # written in chunks
@@ -734,34 +746,27 @@ def test_pandas_writes_and_reads_csv_by_url(fsspec_service, root, fs):
     pd.testing.assert_frame_equal(got, expected)
 
 
-def test_pandas_writes_and_reads_parquet_by_url(fsspec_service, root):
-    import pandas as pd
-
+def test_pandas_writes_and_reads_parquet_by_url(fsspec_service, root, fs, pd, pa):
     # endpoint_url, not url: fsspec.core.url_to_fs, which pandas' parquet
     # code calls with the storage options, has a parameter named url.
     options = {"endpoint_url": fsspec_service.url, "token": fsspec_service.write_token}
-    expected = frame()
+    expected = frame(pd)
     expected.to_parquet(f"blobsvc://{root}/table.parquet", storage_options=options)
+    assert fs.cat_file(f"{root}/table.parquet", 0, 4) == b"PAR1"
     got = pd.read_parquet(f"blobsvc://{root}/table.parquet", storage_options=options)
     pd.testing.assert_frame_equal(got, expected)
 
 
-def test_a_pyarrow_dataset_reads_a_directory_of_parquet_files(root, fs):
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
-
-    rows = frame()
+def test_a_pyarrow_dataset_reads_a_directory_of_parquet_files(root, fs, pd, pa):
+    rows = frame(pd)
     for part in range(3):
         table = pa.Table.from_pandas(rows[rows["id"] % 3 == part], preserve_index=False)
-        pq.write_table(table, f"{root}/dataset/part-{part}.parquet", filesystem=fs)
+        pa.parquet.write_table(table, f"{root}/dataset/part-{part}.parquet", filesystem=fs)
     fs.pipe_file(f"{root}/dataset/_SUCCESS", b"")  # skipped by pyarrow's default rules
-    dataset = ds.dataset(f"{root}/dataset", filesystem=fs, format="parquet")
+    dataset = pa.dataset.dataset(f"{root}/dataset", filesystem=fs, format="parquet")
     assert sorted(path.rsplit("/", 1)[1] for path in dataset.files) == [
         "part-0.parquet", "part-1.parquet", "part-2.parquet"]
     got = dataset.to_table().to_pandas().sort_values("id").reset_index(drop=True)
-    import pandas as pd
-
     pd.testing.assert_frame_equal(got, rows)
-    filtered = dataset.to_table(filter=ds.field("id") < 5).to_pydict()
+    filtered = dataset.to_table(filter=pa.dataset.field("id") < 5).to_pydict()
     assert sorted(filtered["id"]) == [0, 1, 2, 3, 4]
