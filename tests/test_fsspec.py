@@ -436,6 +436,28 @@ def test_pipe_file_larger_than_a_block_goes_in_chunks(root, fs, monkeypatch):
     assert fs.cat_file(f"{root}/p.bin") == DATA
 
 
+def test_append_starts_with_an_expiring_copy_of_the_object(root, fs, monkeypatch):
+    fs.pipe_file(f"{root}/log.txt", b"first line\n")
+    calls = Calls(monkeypatch, fs.client, "copy", "cat")
+    with fs.open(f"{root}/log.txt", "ab") as file:
+        file.write(DATA)  # more than a block: the chunks start
+        [(args, kwargs)] = calls.named("copy")
+        first = fs.client.stat(args[1])
+    assert args[0] == f"{root}/log.txt" and "/.log.txt.upload-" in args[1]
+    assert first.expires_at is not None and first.expires_at > time.time() + 23 * 3600
+    [(cat_args, _)] = calls.named("cat")
+    assert cat_args[1][0] == args[1]
+    assert fs.cat_file(f"{root}/log.txt") == b"first line\n" + DATA
+    assert fs.info(f"{root}/log.txt")["expires_at"] is None
+    assert all_paths(fs, root) == [f"{root}/log.txt"]
+
+
+def test_append_to_a_directory_is_refused(root, fs):
+    fs.pipe_file(f"{root}/d/f", b"f")
+    with pytest.raises(IsADirectoryError):
+        fs.open(f"{root}/d", "ab")
+
+
 def test_append_adds_to_the_existing_bytes(root, fs):
     fs.pipe_file(f"{root}/log.txt", b"first line\n")
     with fs.open(f"{root}/log.txt", "ab") as file:

@@ -26,6 +26,7 @@ import hashlib
 import mimetypes
 import os
 import re
+import time
 from typing import IO, Any, Iterable, Iterator
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
@@ -371,6 +372,12 @@ class BlobsvcFileSystem(AbstractFileSystem):
                 if self.client.stat(path).etag != hashlib.md5(data, usedforsecurity=False) \
                         .hexdigest():
                     raise
+
+    def copy_to_chunk(self, path: str, chunk: str) -> None:
+        """An object's bytes as the first chunk of an append, expiring as
+        the chunks do (a copy does not take its source's expiry)."""
+        with translated(path):
+            self.client.copy(path, chunk, expires_at=int(time.time()) + self.upload_expiry)
 
     def join_chunks(self, path: str, chunks: list[str], create_only: bool) -> ObjectInfo:
         """The service's ``cat``: the chunks become ``path`` at once, then vanish."""

@@ -51,9 +51,12 @@ class BlobsvcFile(AbstractBufferedFile):
             raise FileExistsError(errno.EEXIST, "exists", path)
         if mode == "ab":
             try:
-                appended = int(fs.info(path)["size"])
+                existing = fs.info(path)
             except FileNotFoundError:
-                appended = None
+                existing = None
+            if existing is not None and existing["type"] == "directory":
+                raise IsADirectoryError(errno.EISDIR, "a directory", path)
+            appended = None if existing is None else int(existing["size"])
         super().__init__(fs, path, mode, block_size, autocommit, cache_type, cache_options,
                          size, **kwargs)
         if mode == "rb" and (self._details or {}).get("type") == "directory":
@@ -105,7 +108,7 @@ class BlobsvcFile(AbstractBufferedFile):
             self._upload_dir = self._new_upload_dir()
             if self._appended is not None:  # the existing bytes come first
                 first = f"{self._upload_dir}/{0:06d}"
-                self.fs.cp_file(self.path, first)
+                self.fs.copy_to_chunk(self.path, first)
                 self._chunks.append(first)
         chunk = f"{self._upload_dir}/{len(self._chunks):06d}"
         self.fs.upload_chunk(chunk, data)
