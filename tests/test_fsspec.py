@@ -372,6 +372,19 @@ def test_an_exception_inside_with_leaves_nothing(root, fs):
     assert all_paths(fs, root) == []  # the chunks are discarded too
 
 
+def test_the_chunks_of_a_writer_that_died_expire(fsspec_service, root, fs):
+    mortal = fsspec_service.filesystem(upload_expiry=1)
+    file = mortal.open(f"{root}/orphan.bin", "wb")
+    file.write(DATA)
+    file.closed = True  # the process is gone: neither joined nor discarded
+    assert len(all_paths(fs, root)) == 5
+    deadline = time.monotonic() + 10
+    while all_paths(fs, root) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert all_paths(fs, root) == []
+    assert not fs.exists(f"{root}/orphan.bin")
+
+
 def test_an_exception_inside_a_text_with_leaves_nothing(root, fs):
     with pytest.raises(RuntimeError):
         with fs.open(f"{root}/aborted.txt", "w", encoding="utf-8") as file:
