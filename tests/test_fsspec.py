@@ -12,6 +12,8 @@ import errno
 import hashlib
 import os
 import pickle
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -122,6 +124,16 @@ def test_no_url_anywhere_is_refused(monkeypatch):
     monkeypatch.delenv("BLOBSVC_URL", raising=False)
     with pytest.raises(ValueError, match="BLOBSVC_URL"):
         BlobsvcFileSystem(skip_instance_cache=True)
+
+
+def test_the_filesystem_imports_none_of_the_server_libraries():
+    """``blobsvc[fsspec]`` promises the client's footprint: urllib3 and fsspec."""
+    probe = ("import sys, blobsvc.client.fs; "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & "
+             "{'cherrypy', 'cheroot', 'yaml', 'prometheus_client'}))")
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert answer.stdout.strip() == "[]"
 
 
 def test_protocol_and_slashes_are_stripped():
