@@ -640,6 +640,13 @@ def test_mv_of_a_glob_moves_every_match(root, fs):
                              f"{root}/d/sub/two.bin", f"{root}/top.txt"]
 
 
+def test_mv_of_a_directory_without_recursive_is_refused(root, fs):
+    make_tree(fs, root)
+    with pytest.raises(IsADirectoryError):
+        fs.mv(f"{root}/d", f"{root}/e")
+    assert fs.find(f"{root}/d") == [f"{root}/d/one.bin", f"{root}/d/sub/two.bin"]
+
+
 def test_mv_of_nothing_raises_file_not_found(root, fs):
     with pytest.raises(FileNotFoundError):
         fs.mv(f"{root}/missing", f"{root}/b")

@@ -323,6 +323,10 @@ class BlobsvcFileSystem(AbstractFileSystem):
         pairs sources and targets (globs, lists, into existing directories)."""
         if path1 == path2:
             return
+        if not recursive and isinstance(path1, str) and not _is_glob(path1) \
+                and self.isdir(path1):
+            raise IsADirectoryError(errno.EISDIR, "a directory (recursive=True moves it)",
+                                    self._strip_protocol(path1))
         self.copy(path1, path2, recursive=recursive, maxdepth=maxdepth, on_error="raise",
                   server_move=True, **kwargs)
 
@@ -428,6 +432,11 @@ def _parents(name: str, top: str) -> Iterator[str]:
     depth = len(top.split("/")) if top else 0
     for end in range(depth + 1, len(parts) + 1):
         yield "/".join(parts[:end])
+
+
+def _is_glob(path: str) -> bool:
+    """Whether fsspec would expand ``path`` as a pattern."""
+    return any(character in path for character in "*?[")
 
 
 def _has_below(directory: str, paths: list[str]) -> bool:
