@@ -218,10 +218,9 @@ class BlobsvcFileSystem(AbstractFileSystem):
                    if_match: str | None = None) -> bytes:
         """``[start:end]`` of ``path``; ``if_match``: only from that version."""
         with translated(path):
-            if (start is not None and start < 0) or (end is not None and end < 0):
+            if (start or 0) < 0 or (end or 0) < 0:  # counted from the end: needs the size
                 size = self.client.stat(path).size or 0
-                start = None if start is None else max(0, size + start) if start < 0 else start
-                end = None if end is None else max(0, size + end) if end < 0 else end
+                start, end = _from_start(start, size), _from_start(end, size)
             offset = start or 0
             if end is not None and end <= offset:
                 self.client.stat(path)  # nothing to read, but it must exist
@@ -432,6 +431,11 @@ def _parents(name: str, top: str) -> Iterator[str]:
     depth = len(top.split("/")) if top else 0
     for end in range(depth + 1, len(parts) + 1):
         yield "/".join(parts[:end])
+
+
+def _from_start(index: int | None, size: int) -> int | None:
+    """A slice index counted from the end as one from the start."""
+    return index if index is None or index >= 0 else max(0, size + index)
 
 
 def _is_glob(path: str) -> bool:
