@@ -5,14 +5,16 @@ request made with ``If-Match`` on the ETag seen at open (when the open
 looked the object up): a file replaced while it is read raises instead of
 mixing two versions.
 
-Writing never holds more than one block in memory. A file that closes
-within its first block is one PUT. A larger one is sent block by block as
-chunk objects under a hidden directory beside the target,
-``dir/.{name}.upload-{random}/``, each expiring after ``upload_expiry``
-seconds, and on close the service's ``cat`` joins them into the target at
-once (and deletes them). Until then nothing is visible at the target; an
-exception inside ``with fs.open(..., "wb")`` deletes the chunks instead,
-and the chunks of a client that dies expire. Mode ``xb`` creates only
+Writing holds about one block in memory (plus what a single ``write``
+hands over). A file that closes within its first block is one PUT. A
+larger one is sent block by block as chunk objects under a hidden
+directory beside the target, ``dir/.{name}.upload-{random}/`` (beside it,
+so a grant limited to a prefix covers it; dot-prefixed, and left out of
+``ls`` and ``find``), each chunk expiring after ``upload_expiry`` seconds;
+on close the service's ``cat`` joins them into the target at once and
+deletes them. Until then nothing is visible at the target; an exception
+inside ``with fs.open(..., "wb")`` deletes the chunks instead, and the
+chunks of a client that dies expire. Mode ``xb`` creates only
 (``If-None-Match: *`` on the PUT or the cat), ``ab`` starts the chunks
 with a server-side copy of the existing object.
 """
