@@ -33,6 +33,8 @@ class LiveService:
     signing_key: str
     #: alice's password (HTTP Basic, write access)
     password: str
+    #: write access below ``scoped/`` only
+    scoped_token: str
 
     @property
     def url(self) -> str:
@@ -57,7 +59,8 @@ def fsspec_service(tmp_path_factory) -> Iterator[LiveService]:
     if "service" not in _shared:
         workdir = tmp_path_factory.mktemp("fsspec")
         service = LiveService(None, secrets.token_hex(16), secrets.token_hex(16),  # type: ignore[arg-type]
-                              secrets.token_hex(32), secrets.token_hex(16))
+                              secrets.token_hex(32), secrets.token_hex(16),
+                              secrets.token_hex(16))
         service.server = ServerProcess(workdir, {
             "server": {"host": "127.0.0.1", "port": 0},
             "storage": {"driver": "filesystem", "root": str(workdir / "data"), "fsync": False},
@@ -66,7 +69,9 @@ def fsspec_service(tmp_path_factory) -> Iterator[LiveService]:
                 "anonymous": "none",
                 "users": {"alice": {"password": service.password, "access": "write"}},
                 "tokens": [{"name": "writer", "token": service.write_token, "access": "write"},
-                           {"name": "reader", "token": service.read_token, "access": "read"}],
+                           {"name": "reader", "token": service.read_token, "access": "read"},
+                           {"name": "scoped", "token": service.scoped_token, "access": "write",
+                            "prefix": "scoped/"}],
                 "signing_key": service.signing_key,
             },
         }).start()

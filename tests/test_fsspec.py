@@ -357,6 +357,20 @@ def test_a_long_name_still_gets_a_valid_upload_directory(root, fs):
     assert all_paths(fs, root) == [target]
 
 
+def test_a_token_limited_to_a_prefix_can_write_in_chunks_there(fsspec_service, fs):
+    root = f"scoped/{fresh_prefix()}"
+    scoped = fsspec_service.filesystem(token=fsspec_service.scoped_token)
+    try:
+        with scoped.open(f"{root}/large.bin", "wb") as file:
+            file.write(DATA)
+        assert scoped.cat_file(f"{root}/large.bin") == DATA
+        assert all_paths(fs, root) == [f"{root}/large.bin"]
+        with pytest.raises(PermissionError):
+            scoped.pipe_file("elsewhere.bin", b"refused")
+    finally:
+        remove_prefix(fs, root)
+
+
 def test_one_write_larger_than_a_block_is_cut_into_blocks(root, fs, monkeypatch):
     calls = Calls(monkeypatch, fs.client, "put")
     with fs.open(f"{root}/one.bin", "wb") as file:
