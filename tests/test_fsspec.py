@@ -475,20 +475,39 @@ def test_pipe_file_larger_than_a_block_goes_in_chunks(root, fs, monkeypatch):
     assert fs.cat_file(f"{root}/p.bin") == DATA
 
 
-def test_append_starts_with_an_expiring_copy_of_the_object(root, fs, monkeypatch):
-    fs.pipe_file(f"{root}/log.txt", b"first line\n")
-    calls = Calls(monkeypatch, fs.client, "copy", "cat")
+def test_append_joins_the_object_and_the_new_chunks_in_one_cat(root, fs, monkeypatch):
+    fs.client.put(f"{root}/log.txt", b"first line\n", content_type="text/x-log")
+    etag = fs.ukey(f"{root}/log.txt")
+    calls = Calls(monkeypatch, fs.client, "copy", "cat", "put")
     with fs.open(f"{root}/log.txt", "ab") as file:
-        file.write(DATA)  # more than a block: the chunks start
-        [(args, kwargs)] = calls.named("copy")
-        first = fs.client.stat(args[1])
-    assert args[0] == f"{root}/log.txt" and "/.log.txt.upload-" in args[1]
-    assert first.expires_at is not None and first.expires_at > time.time() + 23 * 3600
-    [(cat_args, _)] = calls.named("cat")
-    assert cat_args[1][0] == args[1]
+        file.write(DATA)
+    [(args, kwargs)] = calls.named("cat")
+    assert args[1][0] == f"{root}/log.txt"  # no copy: the object itself is the first chunk
+    assert args[1][1:] == [args[0] for args, _ in calls.named("put")]
+    assert kwargs["if_match"] == etag and calls.named("copy") == []
     assert fs.cat_file(f"{root}/log.txt") == b"first line\n" + DATA
-    assert fs.info(f"{root}/log.txt")["expires_at"] is None
+    assert fs.info(f"{root}/log.txt")["content_type"] == "text/x-log"
     assert all_paths(fs, root) == [f"{root}/log.txt"]
+
+
+def test_an_append_to_an_object_replaced_meanwhile_fails_and_leaves_it(root, fs):
+    fs.pipe_file(f"{root}/log.txt", b"first line\n")
+    with pytest.raises(OSError) as raised:
+        with fs.open(f"{root}/log.txt", "ab") as file:
+            file.write(DATA)
+            fs.pipe_file(f"{root}/log.txt", b"replaced\n")
+    assert raised.value.errno == errno.ESTALE
+    assert fs.cat_file(f"{root}/log.txt") == b"replaced\n"
+    assert all_paths(fs, root) == [f"{root}/log.txt"]
+
+
+def test_appending_nothing_leaves_the_object_as_it_is(root, fs, monkeypatch):
+    fs.pipe_file(f"{root}/log.txt", b"first line\n")
+    calls = Calls(monkeypatch, fs.client, "cat", "put")
+    with fs.open(f"{root}/log.txt", "ab"):
+        pass
+    assert calls.made == []
+    assert fs.cat_file(f"{root}/log.txt") == b"first line\n"
 
 
 def test_append_to_a_directory_is_refused(root, fs):

@@ -26,7 +26,6 @@ import hashlib
 import mimetypes
 import os
 import re
-import time
 from typing import IO, Any, Iterable, Iterator
 
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
@@ -376,17 +375,22 @@ class BlobsvcFileSystem(AbstractFileSystem):
                         .hexdigest():
                     raise
 
-    def copy_to_chunk(self, path: str, chunk: str) -> None:
-        """An object's bytes as the first chunk of an append, expiring as
-        the chunks do (a copy does not take its source's expiry)."""
+    def join_chunks(self, path: str, chunks: list[str], create_only: bool,
+                    if_match: str | None = None,
+                    content_type: str | None = None) -> ObjectInfo:
+        """The service's ``cat``: the chunks become ``path`` at once, then
+        vanish. ``if_match``: only onto that version of ``path``."""
         with translated(path):
-            self.client.copy(path, chunk, expires_at=int(time.time()) + self.upload_expiry)
-
-    def join_chunks(self, path: str, chunks: list[str], create_only: bool) -> ObjectInfo:
-        """The service's ``cat``: the chunks become ``path`` at once, then vanish."""
-        with translated(path):
-            return self.client.cat(path, chunks, content_type=content_type_of(path),
-                                   if_none_match="*" if create_only else None)
+            try:
+                return self.client.cat(path, chunks,
+                                       content_type=content_type or content_type_of(path),
+                                       if_none_match="*" if create_only else None,
+                                       if_match=if_match)
+            except PreconditionFailed as error:
+                if if_match is None:
+                    raise  # create-only: FileExistsError
+                raise OSError(errno.ESTALE, "the object changed while open for appending",
+                              path) from error
 
     def discard_chunks(self, chunks: Iterable[str]) -> None:
         """Best effort: what is left expires anyway."""

@@ -15,8 +15,9 @@ on close the service's ``cat`` joins them into the target at once and
 deletes them. Until then nothing is visible at the target; an exception
 inside ``with fs.open(..., "wb")`` deletes the chunks instead, and the
 chunks of a client that dies expire. Mode ``xb`` creates only
-(``If-None-Match: *`` on the PUT or the cat), ``ab`` starts the chunks
-with a server-side copy of the existing object.
+(``If-None-Match: *`` on the PUT or the cat); ``ab`` joins the object
+itself and the new chunks, if the object is still the version it was at
+open (``If-Match``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class BlobsvcFile(AbstractBufferedFile):
                  cache_type: str = "readahead", cache_options: dict[str, Any] | None = None,
                  size: int | None = None, **kwargs: Any) -> None:
         path = fs._strip_protocol(path)
-        appended: int | None = None
+        existing: dict[str, Any] | None = None
         if mode == "xb" and fs.exists(path):
             raise FileExistsError(errno.EEXIST, "exists", path)
         if mode == "ab":
@@ -58,7 +59,6 @@ class BlobsvcFile(AbstractBufferedFile):
                 existing = None
             if existing is not None and existing["type"] == "directory":
                 raise IsADirectoryError(errno.EISDIR, "a directory", path)
-            appended = None if existing is None else int(existing["size"])
         super().__init__(fs, path, mode, block_size, autocommit, cache_type, cache_options,
                          size, **kwargs)
         if mode == "rb" and (self._details or {}).get("type") == "directory":
@@ -66,9 +66,10 @@ class BlobsvcFile(AbstractBufferedFile):
         self._etag: str | None = (self._details or {}).get("etag")
         self._upload_dir: str | None = None
         self._chunks: list[str] = []
-        self._appended = appended
-        if appended is not None:
-            self.loc = appended
+        #: An append's object as it was at open: its bytes come first in the cat.
+        self._appended = existing
+        if existing is not None:
+            self.loc = int(existing["size"])
 
     # -- reading -----------------------------------------------------------------------
 
@@ -90,10 +91,12 @@ class BlobsvcFile(AbstractBufferedFile):
             self.buffer = io.BytesIO()
             self.buffer.write(data[kept:])
             return False  # fsspec keeps our buffer, with the bytes not yet sent
-        if (self.autocommit and not self._chunks and self._appended is None
-                and len(data) <= self.blocksize):
-            self.fs.put_whole(self.path, data, create_only=self.mode == "xb")
-            return True
+        if self.autocommit and not self._chunks and len(data) <= self.blocksize:
+            if self._appended is None:
+                self.fs.put_whole(self.path, data, create_only=self.mode == "xb")
+                return True
+            if not data:
+                return True  # nothing appended: the object stays as it is
         self._send_blocks(data)
         if not self._chunks:
             self._send_chunk(b"")  # an empty file still needs one chunk to join
@@ -108,10 +111,6 @@ class BlobsvcFile(AbstractBufferedFile):
     def _send_chunk(self, data: bytes) -> None:
         if self._upload_dir is None:
             self._upload_dir = self._new_upload_dir()
-            if self._appended is not None:  # the existing bytes come first
-                first = f"{self._upload_dir}/{0:06d}"
-                self.fs.copy_to_chunk(self.path, first)
-                self._chunks.append(first)
         chunk = f"{self._upload_dir}/{len(self._chunks):06d}"
         self.fs.upload_chunk(chunk, data)
         self._chunks.append(chunk)
@@ -123,11 +122,18 @@ class BlobsvcFile(AbstractBufferedFile):
         return f"{parent}/{hidden}" if parent else hidden
 
     def commit(self) -> None:
-        """Join the chunks into the target, atomically (``cat``)."""
+        """Join the chunks into the target, atomically (``cat``). An append
+        names the target itself first, on condition that it is still the
+        version it was at open (the service keeps a target that is a chunk)."""
         if not self._chunks:
             return
         try:
-            self.fs.join_chunks(self.path, self._chunks, create_only=self.mode == "xb")
+            if self._appended is None:
+                self.fs.join_chunks(self.path, self._chunks, create_only=self.mode == "xb")
+            else:
+                self.fs.join_chunks(self.path, [self.path, *self._chunks], create_only=False,
+                                    if_match=self._appended["etag"],
+                                    content_type=self._appended.get("content_type"))
         except BaseException:
             self.discard()
             raise
