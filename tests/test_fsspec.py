@@ -559,6 +559,11 @@ def test_get_file_of_nothing_leaves_no_local_file(root, fs, tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
+def test_opening_nothing_for_reading_raises_file_not_found(root, fs):
+    with pytest.raises(FileNotFoundError):
+        fs.open(f"{root}/missing", "rb")
+
+
 def test_opening_a_directory_for_reading_is_refused(root, fs):
     fs.pipe_file(f"{root}/d/f", b"f")
     with pytest.raises(IsADirectoryError):
