@@ -199,6 +199,19 @@ def test_find_lists_every_file_below_in_one_recursive_listing(root, fs, monkeypa
     assert [kwargs.get("recursive") for _, kwargs in calls.named("list")] == [True]
 
 
+def test_ls_and_find_follow_the_listing_pages(root, fs, monkeypatch):
+    make_tree(fs, root)
+    fs.pipe({f"{root}/d/p{number}": b"p" for number in range(5)})
+    whole_find, whole_ls = fs.find(root), fs.ls(f"{root}/d", detail=False)
+    pages = Calls(monkeypatch, fs.client, "list")
+    small_pages = fs.client.list
+    monkeypatch.setattr(fs.client, "list", lambda *args, **kwargs: small_pages(
+        *args, **{**kwargs, "limit": 2}))
+    assert fs.find(root) == whole_find and len(whole_find) == 9
+    assert fs.ls(f"{root}/d", detail=False) == whole_ls and len(whole_ls) == 7
+    assert len(pages.named("list")) == 5 + 4  # 9 files, 7 entries, two a page
+
+
 def test_find_with_directories_and_details(root, fs):
     make_tree(fs, root)
     found = fs.find(root, withdirs=True, detail=True)
