@@ -1,0 +1,599 @@
+"""blobsvc.client.Client against live services, byte for byte.
+
+What a user of the client relies on: every method round-trips through a
+real ``blobsvc serve`` (filesystem, and a subset on a real Swift), every
+error code arrives as its exception class, credentials and TLS work, large
+bodies stream in little memory, and retries happen only where they cannot
+change the outcome (counted on the scripted servers of fault_servers.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+import urllib3
+from api_client import ServerProcess
+from live_server import filesystem_config, running_server, swift_config
+from storage_helpers import pattern
+
+from blobsvc.client import (
+    BadRequest,
+    ChecksumMismatch,
+    Client,
+    Conflict,
+    InvalidMetadata,
+    InvalidPath,
+    MetadataTooLarge,
+    NotFound,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    TransportError,
+)
+
+MiB = 1024 * 1024
+SIGNING_KEY = secrets.token_hex(32)
+WRITE_TOKEN = secrets.token_hex(16)
+READ_TOKEN = secrets.token_hex(16)
+ALICE_PASSWORD = secrets.token_hex(12)
+#: The object size limit of the service with auth, to meet ``too_large``.
+AUTH_MAX_OBJECT_SIZE = MiB
+
+
+# -- live services ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fs_server(tmp_path_factory) -> Iterator[ServerProcess]:
+    """An open service on the filesystem driver, no size limit."""
+    workdir = tmp_path_factory.mktemp("client-fs")
+    with running_server(workdir, filesystem_config(workdir / "data")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def swift_server(tmp_path_factory, swift_stack) -> Iterator[ServerProcess]:
+    """An open service on a real Swift (1 MiB segments, so SLOs get made)."""
+    workdir = tmp_path_factory.mktemp("client-swift")
+    with running_server(workdir, swift_config(swift_stack)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory) -> Iterator[ServerProcess]:
+    """A service that lets nobody in without a credential, signs URLs, and
+    takes objects of at most AUTH_MAX_OBJECT_SIZE."""
+    workdir = tmp_path_factory.mktemp("client-auth")
+    config = filesystem_config(workdir / "data", max_object_size=AUTH_MAX_OBJECT_SIZE)
+    config["auth"] = {
+        "anonymous": "none",
+        "users": {"alice": {"password": ALICE_PASSWORD, "access": "write"}},
+        "tokens": [{"name": "writer", "token": WRITE_TOKEN, "access": "write"},
+                   {"name": "reader", "token": READ_TOKEN, "access": "read",
+                    "prefix": "public/"}],
+        "signing_key": SIGNING_KEY,
+    }
+    with running_server(workdir, config) as server:
+        yield server
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A directory of this test's own on a shared service."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def client(fs_server) -> Iterator[Client]:
+    with Client(fs_server.url, retries=1, timeout=30) as blobs:
+        yield blobs
+
+
+@pytest.fixture(params=["filesystem", "swift"])
+def any_client(request) -> Iterator[Client]:
+    """A client of the filesystem service, then of the Swift one."""
+    server = request.getfixturevalue("fs_server" if request.param == "filesystem"
+                                     else "swift_server")
+    with Client(server.url, retries=1, timeout=30) as blobs:
+        yield blobs
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def chunks_of(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+# -- objects: put and get --------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 3 * MiB + 7])
+def test_put_bytes_then_get_returns_the_same_bytes(any_client, prefix, size):
+    data = pattern(size, "bytes")
+    info = any_client.put(f"{prefix}/obj.bin", data)
+    assert (info.path, info.name, info.isdir) == (f"{prefix}/obj.bin", "obj.bin", False)
+    assert info.size == size and info.etag == md5_hex(data)
+    assert any_client.get(f"{prefix}/obj.bin") == data
+
+
+@pytest.mark.parametrize("with_size", [True, False], ids=["sized", "chunked"])
+def test_put_an_iterator_in_uneven_chunks_round_trips(any_client, prefix, with_size):
+    data = pattern(2 * MiB + 333, "iter")
+    pieces = [data[:1], data[1:70000], data[70000:70000], data[70000:]]
+    info = any_client.put(f"{prefix}/it", iter(pieces), size=len(data) if with_size else None)
+    assert info.size == len(data) and info.etag == md5_hex(data)
+    assert any_client.get(f"{prefix}/it") == data
+
+
+def test_an_iterator_shorter_than_its_size_stores_nothing(client, prefix):
+    with pytest.raises((ValueError, TransportError)):
+        client.put(f"{prefix}/short", iter([b"abc"]), size=10)
+    assert not client.exists(f"{prefix}/short")
+
+
+def test_an_iterator_longer_than_its_size_stores_nothing(client, prefix):
+    with pytest.raises((ValueError, TransportError)):
+        client.put(f"{prefix}/long", iter([b"abc", b"defgh"]), size=4)
+    assert not client.exists(f"{prefix}/long")
+
+
+def test_put_a_file_object_sends_it_from_its_start(client, prefix, tmp_path):
+    data = pattern(MiB + 5, "file")
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    with open(source, "rb") as file:
+        assert client.put(f"{prefix}/f", file).size == len(data)
+    assert client.get(f"{prefix}/f") == data
+
+
+def test_put_file_uploads_a_local_file(any_client, prefix, tmp_path):
+    data = pattern(MiB + 5, "put_file")
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    info = any_client.put_file(f"{prefix}/pf", source, content_type="application/x-test")
+    assert info.size == len(data) and info.content_type == "application/x-test"
+    assert any_client.get(f"{prefix}/pf") == data
+
+
+def test_put_a_bytesio_sends_what_is_left_of_it(client, prefix):
+    body = io.BytesIO(b"skipped|the rest")
+    body.seek(8)
+    assert client.put(f"{prefix}/bio", body).size == 8
+    assert client.get(f"{prefix}/bio") == b"the rest"
+
+
+def test_put_bytearray_round_trips(client, prefix):
+    assert client.put(f"{prefix}/ba", bytearray(b"\x00\xff" * 10)).size == 20
+    assert client.get(f"{prefix}/ba") == b"\x00\xff" * 10
+
+
+@pytest.mark.parametrize("offset,length,expected", [
+    (0, 1, b"0"), (0, None, b"0123456789"), (9, 1, b"9"), (3, 4, b"3456"), (7, None, b"789"),
+    (8, 100, b"89"),
+])
+def test_get_a_range_returns_exactly_those_bytes(any_client, prefix, offset, length, expected):
+    any_client.put(f"{prefix}/r", b"0123456789")
+    assert any_client.get(f"{prefix}/r", offset, length) == expected
+
+
+def test_open_a_range_tells_the_part_and_the_whole_object(client, prefix):
+    client.put(f"{prefix}/r", b"0123456789")
+    with client.open(f"{prefix}/r", offset=2, length=3) as download:
+        assert download.status == 206 and download.length == 3
+        assert download.info.size == 10
+        assert download.read() == b"234"
+
+
+def test_a_range_past_the_end_is_range_not_satisfiable(client, prefix):
+    client.put(f"{prefix}/r", b"0123456789")
+    with pytest.raises(RangeNotSatisfiable) as caught:
+        client.get(f"{prefix}/r", offset=10)
+    assert caught.value.status == 416 and caught.value.code == "range_not_satisfiable"
+
+
+def test_open_rejects_a_negative_offset_or_an_empty_length(client, prefix):
+    with pytest.raises(ValueError):
+        client.open(f"{prefix}/r", offset=-1)
+    with pytest.raises(ValueError):
+        client.open(f"{prefix}/r", length=0)
+
+
+def test_open_reads_in_pieces_and_as_a_file(client, prefix):
+    data = pattern(3 * MiB + 1, "open")
+    client.put(f"{prefix}/o", data)
+    with client.open(f"{prefix}/o") as download:
+        assert download.info.size == len(data) and download.info.etag == md5_hex(data)
+        head = download.read(10)
+        rest = io.BufferedReader(download).read()
+    assert head + rest == data
+    with client.open(f"{prefix}/o") as download:
+        assert b"".join(download) == data
+
+
+def test_open_closed_early_leaves_the_client_usable(prefix, fs_server):
+    with Client(fs_server.url, pool_size=1, retries=0) as blobs:
+        blobs.put(f"{prefix}/big", pattern(4 * MiB, "early"))
+        for _ in range(3):
+            with blobs.open(f"{prefix}/big") as download:
+                assert len(download.read(100)) == 100
+        assert blobs.get(f"{prefix}/big", 5, 3) == pattern(4 * MiB, "early")[5:8]
+
+
+def test_download_writes_the_file_whole(any_client, prefix, tmp_path):
+    data = pattern(2 * MiB + 9, "download")
+    any_client.put(f"{prefix}/d", data, metadata={"k": "v"})
+    target = tmp_path / "out.bin"
+    info = any_client.download(f"{prefix}/d", target)
+    assert target.read_bytes() == data
+    assert info.size == len(data) and info.etag == md5_hex(data)
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_download_of_a_missing_object_creates_no_file(client, prefix, tmp_path):
+    with pytest.raises(NotFound):
+        client.download(f"{prefix}/missing", tmp_path / "out.bin")
+    assert os.listdir(tmp_path) == []
+
+
+def test_if_none_match_with_the_current_etag_is_not_modified(client, prefix):
+    info = client.put(f"{prefix}/c", b"cached")
+    with client.open(f"{prefix}/c", if_none_match=info.etag) as download:
+        assert download.not_modified and download.read() == b""
+    with client.open(f"{prefix}/c", if_none_match="0" * 32) as download:
+        assert not download.not_modified and download.read() == b"cached"
+
+
+def test_open_with_a_stale_if_match_is_precondition_failed(client, prefix):
+    client.put(f"{prefix}/c", b"cached")
+    with pytest.raises(PreconditionFailed):
+        client.open(f"{prefix}/c", if_match="0" * 32)
+
+
+# -- metadata, stored headers, stat ------------------------------------------------
+
+
+STORED = {"Content-Encoding": "gzip", "Content-Disposition": 'attachment; filename="r.csv"',
+          "Content-Language": "fr", "Cache-Control": "max-age=3600",
+          "Expires": "Wed, 21 Oct 2037 07:28:00 GMT"}
+
+
+def test_metadata_and_stored_headers_round_trip(any_client, prefix):
+    metadata = {"owner": "data-team", "source": "café ☃", "empty-ish": "-"}
+    info = any_client.put(f"{prefix}/m.csv", b"\x1f\x8b gzip bytes", content_type="text/csv",
+                          metadata=metadata, headers=STORED)
+    assert info.metadata == metadata and dict(info.headers) == STORED
+    assert info.content_type == "text/csv"
+    stat = any_client.stat(f"{prefix}/m.csv")
+    assert stat.metadata == metadata and dict(stat.headers) == STORED
+    assert (stat.size, stat.etag, stat.content_type) == (info.size, info.etag, "text/csv")
+    with any_client.open(f"{prefix}/m.csv") as download:
+        assert download.info.metadata == metadata and dict(download.info.headers) == STORED
+        assert download.read() == b"\x1f\x8b gzip bytes"  # served as stored, never decoded
+
+
+def test_stat_tells_size_etag_time_and_expiry(client, prefix):
+    before = time.time()
+    info = client.put(f"{prefix}/s", b"12345", delete_after=3600)
+    stat = client.stat(f"{prefix}/s")
+    assert stat.size == 5 and stat.etag == md5_hex(b"12345") == info.etag
+    assert stat.ctime == pytest.approx(info.ctime)
+    assert before - 2 <= stat.ctime <= time.time() + 2
+    assert stat.expires_at == info.expires_at and stat.expires_at >= int(before) + 3600
+
+
+def test_exists_tells_present_from_absent(client, prefix):
+    client.put(f"{prefix}/e", b"x")
+    assert client.exists(f"{prefix}/e") is True
+    assert client.exists(f"{prefix}/nope") is False
+
+
+def test_stat_of_a_missing_object_is_not_found_with_its_request_id(client, prefix):
+    with pytest.raises(NotFound) as caught:
+        client.stat(f"{prefix}/nope")
+    assert caught.value.status == 404 and caught.value.code == "not_found"
+    assert caught.value.request_id
+
+
+def test_update_replaces_metadata_and_headers_and_keeps_the_bytes(any_client, prefix):
+    info = any_client.put(f"{prefix}/u", b"bytes", content_type="text/plain",
+                          metadata={"a": "1"}, headers={"Cache-Control": "no-cache"})
+    updated = any_client.update(f"{prefix}/u", metadata={"b": "2"}, delete_after=600)
+    assert updated.metadata == {"b": "2"} and dict(updated.headers) == {}
+    assert updated.content_type == "text/plain" and updated.etag == info.etag
+    assert updated.expires_at is not None
+    stat = any_client.stat(f"{prefix}/u")
+    assert stat.metadata == {"b": "2"} and dict(stat.headers) == {}
+    assert any_client.get(f"{prefix}/u") == b"bytes"
+
+
+def test_update_with_a_stale_if_match_changes_nothing(client, prefix):
+    client.put(f"{prefix}/u", b"bytes", metadata={"a": "1"})
+    with pytest.raises(PreconditionFailed):
+        client.update(f"{prefix}/u", metadata={"b": "2"}, if_match="0" * 32)
+    assert client.stat(f"{prefix}/u").metadata == {"a": "1"}
+
+
+# -- conditional writes ----------------------------------------------------------
+
+
+def test_create_only_put_refuses_an_existing_object_and_changes_nothing(any_client, prefix):
+    first = any_client.put(f"{prefix}/once", b"first", if_none_match="*")
+    with pytest.raises(PreconditionFailed) as caught:
+        any_client.put(f"{prefix}/once", b"second", if_none_match="*")
+    assert caught.value.status == 412 and caught.value.code == "precondition_failed"
+    assert caught.value.request_id
+    assert any_client.get(f"{prefix}/once") == b"first"
+    assert any_client.stat(f"{prefix}/once").etag == first.etag
+
+
+def test_put_if_match_replaces_only_that_version(client, prefix):
+    first = client.put(f"{prefix}/v", b"v1")
+    second = client.put(f"{prefix}/v", b"v2", if_match=first.etag)
+    with pytest.raises(PreconditionFailed):
+        client.put(f"{prefix}/v", b"v3", if_match=first.etag)
+    assert client.get(f"{prefix}/v") == b"v2"
+    assert client.put(f"{prefix}/v", b"v4", if_match=f'"{second.etag}"').size == 2
+
+
+def test_put_if_match_on_a_missing_object_creates_nothing(client, prefix):
+    with pytest.raises(PreconditionFailed):
+        client.put(f"{prefix}/v", b"v1", if_match="0" * 32)
+    assert not client.exists(f"{prefix}/v")
+
+
+def test_delete_if_match_deletes_only_that_version(any_client, prefix):
+    info = any_client.put(f"{prefix}/d", b"one")
+    with pytest.raises(PreconditionFailed):
+        any_client.delete(f"{prefix}/d", if_match="0" * 32)
+    assert any_client.get(f"{prefix}/d") == b"one"
+    any_client.delete(f"{prefix}/d", if_match=info.etag)
+    assert not any_client.exists(f"{prefix}/d")
+
+
+def test_delete_of_a_missing_object_is_not_found(client, prefix):
+    with pytest.raises(NotFound):
+        client.delete(f"{prefix}/gone")
+
+
+def test_delete_of_a_non_empty_directory_is_conflict(client, prefix):
+    client.put(f"{prefix}/dir/a", b"a")
+    with pytest.raises(Conflict) as caught:
+        client.delete(f"{prefix}/dir")
+    assert caught.value.status == 409 and caught.value.code == "conflict"
+    assert client.get(f"{prefix}/dir/a") == b"a"
+
+
+def test_put_over_a_directory_is_conflict(client, prefix):
+    client.put(f"{prefix}/dir/a", b"a")
+    with pytest.raises(Conflict):
+        client.put(f"{prefix}/dir", b"file where a directory is")
+    assert client.get(f"{prefix}/dir/a") == b"a"
+
+
+# -- checks the service makes ----------------------------------------------------
+
+
+def test_content_md5_and_sha256_that_match_are_accepted(client, prefix):
+    data = b"checked body"
+    info = client.put(f"{prefix}/ok", data, content_md5=hashlib.md5(data).digest(),
+                      sha256=hashlib.sha256(data).hexdigest())
+    assert info.etag == md5_hex(data)
+
+
+@pytest.mark.parametrize("check", ["content_md5", "sha256"])
+def test_a_checksum_that_does_not_match_stores_nothing(client, prefix, check):
+    value: bytes | str = hashlib.md5(b"other").digest() if check == "content_md5" \
+        else hashlib.sha256(b"other").hexdigest()
+    with pytest.raises(ChecksumMismatch) as caught:
+        client.put(f"{prefix}/bad", b"checked body", **{check: value})
+    assert caught.value.status == 400 and caught.value.code == "checksum_mismatch"
+    assert not client.exists(f"{prefix}/bad")
+
+
+def test_invalid_metadata_is_refused_and_nothing_stored(client, prefix):
+    with pytest.raises(InvalidMetadata) as caught:
+        client.put(f"{prefix}/meta", b"x", metadata={"no.dots": "v"})
+    assert caught.value.code == "invalid_metadata" and caught.value.message
+    assert not client.exists(f"{prefix}/meta")
+
+
+def test_too_much_metadata_is_refused_and_nothing_stored(client, prefix):
+    with pytest.raises(MetadataTooLarge) as caught:
+        client.put(f"{prefix}/meta", b"x", metadata={"big": "v" * 9000})
+    assert caught.value.code == "metadata_too_large"
+    assert not client.exists(f"{prefix}/meta")
+
+
+@pytest.mark.parametrize("path", ["a//b", "/lead", ".blobsvc/x", "nul\x00byte", "back\\slash",
+                                  "x" * 256])
+def test_an_invalid_path_is_invalid_path(client, path):
+    with pytest.raises(InvalidPath) as caught:
+        client.put(path, b"x")
+    assert caught.value.status == 400 and caught.value.code == "invalid_path"
+
+
+def test_a_bad_listing_limit_is_bad_request(client):
+    with pytest.raises(BadRequest) as caught:
+        client.list("", limit=0)
+    assert caught.value.status == 400 and caught.value.code == "bad_request"
+
+
+# -- operations on several objects -------------------------------------------------
+
+
+def test_delete_many_reports_each_path(any_client, prefix):
+    any_client.put(f"{prefix}/a", b"a")
+    any_client.put(f"{prefix}/b", b"b")
+    result = any_client.delete_many([f"{prefix}/a", f"{prefix}/b", f"{prefix}/c", "a//b"])
+    assert sorted(result.deleted) == [f"{prefix}/a", f"{prefix}/b"]
+    assert result.not_found == [f"{prefix}/c"]
+    assert [(e["path"], e["code"]) for e in result.errors] == [("a//b", "invalid_path")]
+    assert not any_client.exists(f"{prefix}/a")
+
+
+def test_move_renames_with_metadata_and_expiry(any_client, prefix):
+    source = any_client.put(f"{prefix}/src", b"moved", metadata={"k": "v"}, delete_after=3600)
+    info = any_client.move(f"{prefix}/src", f"{prefix}/sub/dst")
+    assert info.path == f"{prefix}/sub/dst" and info.etag == source.etag
+    assert info.metadata == {"k": "v"} and info.expires_at == source.expires_at
+    assert any_client.get(f"{prefix}/sub/dst") == b"moved"
+    assert not any_client.exists(f"{prefix}/src")
+
+
+def test_move_of_a_missing_source_is_not_found(client, prefix):
+    with pytest.raises(NotFound):
+        client.move(f"{prefix}/none", f"{prefix}/dst")
+    assert not client.exists(f"{prefix}/dst")
+
+
+def test_create_only_move_onto_an_object_changes_nothing(client, prefix):
+    client.put(f"{prefix}/src", b"src")
+    client.put(f"{prefix}/dst", b"dst")
+    with pytest.raises(PreconditionFailed):
+        client.move(f"{prefix}/src", f"{prefix}/dst", if_none_match="*")
+    assert client.get(f"{prefix}/src") == b"src" and client.get(f"{prefix}/dst") == b"dst"
+
+
+def test_copy_keeps_the_source_and_copies_metadata_and_headers(any_client, prefix):
+    source = any_client.put(f"{prefix}/src", b"copied", content_type="text/plain",
+                            metadata={"k": "v"}, headers={"Cache-Control": "no-store"},
+                            delete_after=3600)
+    info = any_client.copy(f"{prefix}/src", f"{prefix}/dst")
+    assert info.etag == source.etag and info.metadata == {"k": "v"}
+    assert dict(info.headers) == {"Cache-Control": "no-store"} and info.expires_at is None
+    assert any_client.get(f"{prefix}/dst") == any_client.get(f"{prefix}/src") == b"copied"
+    stat = any_client.stat(f"{prefix}/dst")
+    assert stat.content_type == "text/plain" and dict(stat.headers) == {"Cache-Control": "no-store"}
+
+
+def test_copy_replaces_what_it_is_given(any_client, prefix):
+    any_client.put(f"{prefix}/src", b"copied", content_type="text/plain", metadata={"k": "v"})
+    expires = int(time.time()) + 7200
+    info = any_client.copy(f"{prefix}/src", f"{prefix}/dst", metadata={"new": "1"},
+                           content_type="application/json",
+                           headers={"Content-Language": "de"}, expires_at=expires)
+    assert info.metadata == {"new": "1"} and info.content_type == "application/json"
+    assert dict(info.headers) == {"Content-Language": "de"} and info.expires_at == expires
+    stat = any_client.stat(f"{prefix}/dst")
+    assert stat.metadata == {"new": "1"} and stat.expires_at == expires
+    assert any_client.stat(f"{prefix}/src").metadata == {"k": "v"}
+
+
+def test_copy_if_match_on_the_destination(client, prefix):
+    client.put(f"{prefix}/src", b"src")
+    dst = client.put(f"{prefix}/dst", b"dst")
+    with pytest.raises(PreconditionFailed):
+        client.copy(f"{prefix}/src", f"{prefix}/dst", if_match="0" * 32)
+    assert client.get(f"{prefix}/dst") == b"dst"
+    client.copy(f"{prefix}/src", f"{prefix}/dst", if_match=dst.etag)
+    assert client.get(f"{prefix}/dst") == b"src"
+
+
+def test_cat_joins_chunks_and_deletes_them(any_client, prefix):
+    parts = [pattern(MiB + 1, "c1"), pattern(10, "c2"), pattern(MiB, "c3")]
+    for number, part in enumerate(parts):
+        any_client.put(f"{prefix}/up/{number}", part)
+    info = any_client.cat(f"{prefix}/joined", [f"{prefix}/up/{n}" for n in range(3)],
+                          metadata={"k": "v"}, content_type="application/x-joined")
+    assert info.size == sum(map(len, parts)) and info.metadata == {"k": "v"}
+    assert info.content_type == "application/x-joined"
+    assert any_client.get(f"{prefix}/joined") == b"".join(parts)
+    assert not any_client.exists(f"{prefix}/up/0")
+
+
+def test_cat_with_missing_chunks_names_them_and_changes_nothing(client, prefix):
+    client.put(f"{prefix}/up/0", b"zero")
+    with pytest.raises(NotFound) as caught:
+        client.cat(f"{prefix}/joined", [f"{prefix}/up/0", f"{prefix}/up/1", f"{prefix}/up/2"])
+    assert sorted(caught.value.missing) == [f"{prefix}/up/1", f"{prefix}/up/2"]
+    assert client.get(f"{prefix}/up/0") == b"zero"
+    assert not client.exists(f"{prefix}/joined")
+
+
+# -- listings ----------------------------------------------------------------------
+
+
+def test_list_one_level_with_directories(any_client, prefix):
+    for name in ["b.txt", "a.txt", "sub/x", "sub/y/z"]:
+        any_client.put(f"{prefix}/{name}", name.encode())
+    page = any_client.list(prefix)
+    assert page.path == f"{prefix}/" and not page.truncated
+    assert [(e.name, e.isdir) for e in page] == [("a.txt", False), ("b.txt", False),
+                                                ("sub", True)]
+    assert [e.size for e in page.entries[:2]] == [5, 5]
+    assert page.entries[0].etag == md5_hex(b"a.txt")
+    assert [e.path for e in any_client.list(f"{prefix}/sub/")] == [f"{prefix}/sub/x",
+                                                                    f"{prefix}/sub/y"]
+
+
+def test_list_with_prefix_and_recursive(any_client, prefix):
+    for name in ["apple", "apricot", "banana", "ap/deep"]:
+        any_client.put(f"{prefix}/{name}", b"x")
+    assert [e.name for e in any_client.list(prefix, prefix="ap")] == ["ap", "apple", "apricot"]
+    assert [e.path for e in any_client.list(prefix, recursive=True)] == [
+        f"{prefix}/ap/deep", f"{prefix}/apple", f"{prefix}/apricot", f"{prefix}/banana"]
+
+
+def test_list_pages_and_iter_list_walks_them_all(any_client, prefix):
+    names = [f"n{number:02d}" for number in range(7)]
+    for name in names:
+        any_client.put(f"{prefix}/{name}", b"x")
+    first = any_client.list(prefix, limit=3)
+    assert [e.name for e in first] == names[:3] and first.truncated
+    second = any_client.list(prefix, limit=3, marker=first.next_marker)
+    assert [e.name for e in second] == names[3:6]
+    assert [e.name for e in any_client.iter_list(prefix, page_size=2)] == names
+    assert [e.path for e in any_client.iter_list(prefix, recursive=True, page_size=3)] == [
+        f"{prefix}/{name}" for name in names]
+
+
+def test_list_of_a_missing_directory_is_not_found(client, prefix):
+    with pytest.raises(NotFound):
+        client.list(f"{prefix}/nothing")
+
+
+def test_the_root_listing_holds_a_new_directory(client, prefix):
+    client.put(f"{prefix}/x", b"x")
+    assert prefix in [e.name for e in client.iter_list("") if e.isdir]
+
+
+# -- service endpoints, URLs, lifecycle --------------------------------------------
+
+
+def test_health_and_ready(client):
+    assert client.health() is True
+    assert client.ready()["status"] == "ready"
+
+
+def test_url_for_names_the_object(client, fs_server):
+    assert client.url_for("a dir/b?.bin") == f"{fs_server.url}/v1/objects/a%20dir/b%3F.bin"
+    response = urllib3.request("GET", client.url_for("nothing/here"), retries=False)
+    assert response.status == 404
+
+
+def test_close_and_context_manager_release_the_pool(fs_server, prefix):
+    blobs = Client(fs_server.url)
+    blobs.put(f"{prefix}/x", b"x")
+    blobs.close()
+    assert blobs.get(f"{prefix}/x") == b"x"  # a closed client opens new connections
+    with Client(fs_server.url + "/") as again:
+        assert again.get(f"{prefix}/x") == b"x"
+
+
+@pytest.mark.parametrize("arguments", [
+    {"url": "ftp://127.0.0.1"}, {"url": "127.0.0.1:80"}, {"url": "http://h/?q=1"},
+    {"url": "http://h", "token": "t", "user": "u", "password": "p"},
+    {"url": "http://h", "user": "u"}, {"url": "http://h", "password": "p"},
+])
+def test_client_refuses_contradictory_settings(arguments):
+    with pytest.raises(ValueError):
+        Client(**arguments)
