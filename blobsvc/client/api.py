@@ -20,14 +20,19 @@ import base64
 import json
 import os
 import time
-from typing import IO, Any, Callable, Iterable, Iterator, Mapping
+from typing import IO, Any, Iterable, Iterator, Mapping
 from urllib.parse import quote, urlsplit
 
 import urllib3
 from urllib3.util import Retry, Timeout
 
 from blobsvc.client.download import Download, translate_transport_errors
-from blobsvc.client.errors import BlobsvcError, PreconditionFailed, error_from_answer
+from blobsvc.client.errors import (
+    BlobsvcError,
+    InvalidPath,
+    PreconditionFailed,
+    error_from_answer,
+)
 from blobsvc.client.objects import (
     META_PREFIX,
     DeleteResult,
@@ -124,7 +129,7 @@ class Client:
                         backoff_factor=0.2, backoff_max=5.0, raise_on_status=False)
         answer = self._call("PUT", self._object_url(path), headers=request, body=body,
                             chunked=length is None, retries=retries,
-                            body_pos=_position(data) if replayable else None)
+                            body_pos=0 if isinstance(body, _FilePart) and replayable else None)
         if answer.status == 412 and answer.retries is not None and answer.retries.history:
             raise PreconditionFailed(
                 f"{path} exists; an earlier attempt of this create-only PUT, whose answer "
@@ -261,7 +266,7 @@ class Client:
             query["prefix"] = prefix
         if recursive:
             query["recursive"] = "true"
-        target = OBJECTS + (quote(path.strip("/"), safe="/") + "/" if path.strip("/") else "")
+        target = OBJECTS + (_quote_path(path.strip("/")) + "/" if path.strip("/") else "")
         answer = self._call("GET", self.url + target, query=query,
                             headers={"Accept": "application/json"},
                             retries=self._read_retries())
@@ -322,7 +327,7 @@ class Client:
     # -- plumbing -------------------------------------------------------------------
 
     def _object_url(self, path: str) -> str:
-        return self.url + OBJECTS + quote(path, safe="/")
+        return self.url + OBJECTS + _quote_path(path)
 
     def _read_retries(self) -> Retry:
         return Retry(total=None, connect=self.retries, read=self.retries,
@@ -388,6 +393,19 @@ class Client:
         return request
 
 
+def _quote_path(path: str) -> str:
+    """``path`` percent-encoded for a URL, refused first if it has a ``.`` or
+    ``..`` segment: urllib3 (as browsers do) resolves those, so ``a/../b``
+    would silently address ``b``. The service refuses such a path as
+    ``invalid_path``, and so does this, with the same class, before sending:
+    a HEAD's answer could not tell which 400 it is."""
+    for segment in path.split("/"):
+        if segment in (".", ".."):
+            raise InvalidPath(f"{segment!r} is not allowed as a path segment: {path!r}",
+                              400, "invalid_path")
+    return quote(path, safe="/")
+
+
 def _meta_fields(document: dict[str, Any], metadata: Mapping[str, str] | None,
                  content_type: str | None, headers: Mapping[str, str] | None,
                  expires_at: int | None) -> dict[str, Any]:
@@ -421,19 +439,71 @@ def _entity_tag(etag: str) -> str:
 
 def _body(data: Body, size: int | None) -> tuple[Any, int | None, bool]:
     """What urllib3 sends, its length if known, and whether it can be sent again."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data) if isinstance(data, memoryview) else data, len(data), True
+    if isinstance(data, memoryview):
+        # its length in bytes, not items; a contiguous view goes out without a copy
+        view = data.cast("B") if data.c_contiguous else memoryview(data.tobytes())
+        return view, view.nbytes, True
+    if isinstance(data, (bytes, bytearray)):
+        return data, len(data), True
     if hasattr(data, "read"):
-        seekable = bool(getattr(data, "seekable", lambda: False)())
+        file: IO[bytes] = data  # type: ignore[assignment]
+        seekable = bool(getattr(file, "seekable", lambda: False)())
         if size is None and seekable:
-            fileno = getattr(data, "fileno", None)
-            try:
-                if fileno is not None:
-                    size = os.fstat(fileno()).st_size - (_position(data) or 0)
-            except (OSError, ValueError):
-                size = None
-        return data, size, seekable
+            size = _remaining(file)
+        if size is None:
+            return file, None, False
+        return _FilePart(file, size, seekable), size, seekable
     return _checked_length(iter(data), size) if size is not None else iter(data), size, False
+
+
+def _remaining(file: IO[bytes]) -> int | None:
+    """The bytes from a seekable file's position to its end."""
+    try:
+        position = file.tell()
+        end = file.seek(0, os.SEEK_END)
+        file.seek(position)
+    except (OSError, ValueError):
+        return None
+    return max(end - position, 0)
+
+
+class _FilePart:
+    """``length`` bytes of a file, from its position when the upload began.
+
+    urllib3 reads a file body to its end, whatever Content-Length says: the
+    bytes past it would reach the service as the start of another request on
+    the connection. This reads no further than the length announced, fails
+    (the service then stores nothing) if the file ends before it, and
+    rewinds to the part's start for a retry.
+    """
+
+    def __init__(self, file: IO[bytes], length: int, seekable: bool) -> None:
+        self._file = file
+        self._start = file.tell() if seekable else None
+        self._length = length
+        self._left = length
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        wanted = self._left if size is None or size < 0 else min(size, self._left)
+        chunk = self._file.read(wanted)
+        if not chunk:
+            raise ValueError(f"the file ended {self._left} bytes short of the "
+                             f"{self._length} announced")
+        self._left -= len(chunk)
+        return chunk
+
+    def tell(self) -> int:
+        return self._length - self._left
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Back to the part's start (all a retry needs), and only there."""
+        if offset != 0 or whence != os.SEEK_SET or self._start is None:
+            raise OSError("a file part rewinds to its start only")
+        self._file.seek(self._start)
+        self._left = self._length
+        return 0
 
 
 def _checked_length(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
@@ -447,8 +517,3 @@ def _checked_length(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
         yield chunk
     if sent != size:
         raise ValueError(f"the body held {sent} bytes, not the {size} announced")
-
-
-def _position(data: Body) -> int | None:
-    tell: Callable[[], int] | None = getattr(data, "tell", None)
-    return tell() if tell is not None else None

@@ -50,8 +50,13 @@ class Download(io.RawIOBase):
         self.info: ObjectInfo = info_from_headers(path, answer.headers)
         self.not_modified = answer.status == 304
         length = answer.headers.get("Content-Length")
+        #: What Content-Length promises; None for an answer framed otherwise
+        #: (chunked, from a proxy), which then ends where its framing says.
+        self._expected = int(length) if length is not None and length.isdigit() else None
+        if self.not_modified:
+            self._expected = 0  # a 304's Content-Length is the object's, not its own
         #: Bytes this answer carries (the range's length for a 206).
-        self.length = int(length) if length is not None else 0
+        self.length = self._expected or 0
         self._answer = answer
         self._chunk_size = chunk_size
         self._received = 0
@@ -80,10 +85,10 @@ class Download(io.RawIOBase):
             else:
                 chunk = self._answer.read(size, decode_content=False)
         self._received += len(chunk)
-        if not chunk and self._received < self.length:
+        if not chunk and self._expected is not None and self._received < self._expected:
             raise TransportError(f"reading {self.path}: the answer ended after "
-                                 f"{self._received} of {self.length} bytes")
-        if self._received >= self.length:
+                                 f"{self._received} of {self._expected} bytes")
+        if not chunk or self._complete():
             self._finish()
         return chunk
 
@@ -96,9 +101,16 @@ class Download(io.RawIOBase):
         """Every byte is in: the connection goes back to the pool."""
         self._answer.release_conn()
 
+    def _complete(self) -> bool:
+        return self._expected is not None and self._received >= self._expected
+
     def close(self) -> None:
         if not self.closed:
-            if self._received < self.length and not self.not_modified:
+            if self._complete():
+                # nothing (left) to read, as for a 304 or an empty object: reading
+                # the empty rest ends the answer, so the connection can carry the next
+                self._answer.drain_conn()
+            else:
                 self._answer.close()  # unread bytes: the connection cannot be reused
             self._answer.release_conn()
         super().close()

@@ -46,7 +46,9 @@ def info_from_headers(path: str, headers: Mapping[str, str]) -> ObjectInfo:
         content_type=lowered.get("content-type"),
         metadata={name[len(META_PREFIX):]: _utf8(value) for name, value in lowered.items()
                   if name.startswith(META_PREFIX)},
-        headers={name: _utf8(lowered[name.lower()]) for name in STORED_HEADERS
+        # stored headers travel as Latin-1 both ways (http.client's default),
+        # unlike metadata values, which the service holds to UTF-8
+        headers={name: lowered[name.lower()] for name in STORED_HEADERS
                  if name.lower() in lowered and not _forced(name, lowered)},
         expires_at=int(delete_at) if delete_at and delete_at.isdigit() else None)
 
