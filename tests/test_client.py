@@ -12,19 +12,23 @@ from __future__ import annotations
 import array
 import hashlib
 import io
+import json
 import os
 import secrets
 import time
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 import urllib3
 from api_client import ServerProcess
+from fault_servers import FaultServer, answer, error, json_answer, object_info, reset, silent
 from live_server import filesystem_config, running_server, swift_config
 from storage_helpers import pattern
 
 from blobsvc.client import (
+    BackendUnavailable,
     BadRequest,
     BlobsvcError,
     ChecksumMismatch,
@@ -36,8 +40,11 @@ from blobsvc.client import (
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
+    ServerError,
     TransportError,
 )
+from blobsvc.client.errors import ERROR_CLASSES
+from blobsvc.http.errors import VOCABULARY
 from blobsvc.storage.contract import ObjectInfo
 
 MiB = 1024 * 1024
@@ -694,3 +701,192 @@ def test_a_dot_segment_is_invalid_path_and_never_another_object(prefix, client, 
     assert client.get(f"{prefix}/b") == b"the other object"
     assert client.get(f"{prefix}/a/b") == b"a nested object"
     assert client.stat(f"{prefix}/b").metadata == {}
+
+
+# -- errors: one class per code -------------------------------------------------------
+
+
+def test_every_code_of_the_service_has_its_exception_class():
+    assert set(ERROR_CLASSES) == {entry.code for entry in VOCABULARY}
+
+
+@pytest.mark.parametrize("entry", VOCABULARY, ids=lambda entry: entry.code)
+def test_an_error_answer_raises_the_class_of_its_code(entry):
+    message = f"scripted {entry.code} ☃"
+    with FaultServer([error(entry.status, entry.code, message, "req-1234")]) as server, \
+            Client(server.url, retries=0) as blobs:
+        with pytest.raises(ERROR_CLASSES[entry.code]) as caught:
+            blobs.delete("some/object")
+    assert type(caught.value) is ERROR_CLASSES[entry.code]
+    assert (caught.value.status, caught.value.code) == (entry.status, entry.code)
+    assert (caught.value.message, caught.value.request_id) == (message, "req-1234")
+    assert server.attempts == 1
+
+
+@pytest.mark.parametrize("status,cls", [(502, BackendUnavailable), (500, ServerError),
+                                        (404, NotFound), (418, BlobsvcError)])
+def test_an_answer_without_the_service_json_raises_by_its_status(status, cls):
+    page = answer(status, b"<html>a proxy's page</html>", {"Content-Type": "text/html"})
+    with FaultServer([page]) as server, Client(server.url, retries=0) as blobs:
+        with pytest.raises(cls) as caught:
+            blobs.delete("some/object")
+    assert type(caught.value) is cls and caught.value.status == status
+
+
+# -- retries, counted -----------------------------------------------------------------
+
+READ_FAULTS = {"reset": reset(), "502": error(502, "backend_unavailable"),
+               "503": error(503, "backend_unavailable"), "504": error(504, "backend_unavailable")}
+EMPTY_LISTING = {"path": "", "entries": [], "truncated": False, "next_marker": None}
+
+
+@pytest.mark.parametrize("fault", READ_FAULTS.values(), ids=READ_FAULTS.keys())
+@pytest.mark.parametrize("read", ["get", "stat", "list", "download"])
+def test_reads_are_retried_after_a_reset_or_a_gateway_error(fault, read, tmp_path):
+    ok = json_answer(200, EMPTY_LISTING) if read == "list" else answer(200, b"the bytes")
+    with FaultServer([fault, ok]) as server, Client(server.url, retries=2) as blobs:
+        if read == "get":
+            assert blobs.get("a/b") == b"the bytes"
+        elif read == "stat":
+            assert blobs.stat("a/b").size == len(b"the bytes")
+        elif read == "list":
+            assert blobs.list("a").entries == []
+        else:
+            blobs.download("a/b", tmp_path / "b")
+            assert (tmp_path / "b").read_bytes() == b"the bytes"
+    assert server.attempts == 2
+    assert {request.method for request in server.requests} == {"HEAD" if read == "stat" else "GET"}
+
+
+def test_reads_give_up_after_their_retries():
+    with FaultServer([error(503, "backend_unavailable", "down")]) as server, \
+            Client(server.url, retries=2) as blobs:
+        with pytest.raises(BackendUnavailable) as caught:
+            blobs.get("a/b")
+    assert caught.value.message == "down"
+    assert server.attempts == 3
+
+
+def _file_body(tmp_path: Path, data: bytes) -> io.BufferedReader:
+    """A real file holding b"ab" + data, positioned after the b"ab"."""
+    source = tmp_path / "body.bin"
+    source.write_bytes(b"ab" + data)
+    file = open(source, "rb")
+    file.seek(2)
+    return file
+
+
+BODY_KINDS = ["bytes", "file", "bytesio"]
+PUT_FAULTS = {"reset-before-body": reset(0), "reset-after-body": reset(None),
+              "503": error(503, "backend_unavailable")}
+
+
+@pytest.mark.parametrize("fault", PUT_FAULTS.values(), ids=PUT_FAULTS.keys())
+@pytest.mark.parametrize("kind", BODY_KINDS)
+def test_a_create_only_put_of_a_replayable_body_is_retried(fault, kind, tmp_path):
+    data = pattern(300_000, kind)
+    body = {"bytes": lambda: data, "bytesio": lambda: io.BytesIO(data),
+            "file": lambda: _file_body(tmp_path, data)}[kind]()
+    with FaultServer([fault, object_info("a/b", len(data))]) as server, \
+            Client(server.url, retries=2) as blobs:
+        assert blobs.put("a/b", body, if_none_match="*").size == len(data)
+    assert server.attempts == 2
+    last = server.requests[-1]
+    assert last.body == data and last.header("content-length") == str(len(data))
+    assert last.header("if-none-match") == "*"
+    if isinstance(body, io.BufferedReader):
+        body.close()
+
+
+def test_a_retried_create_only_put_that_meets_its_own_object_says_so():
+    with FaultServer([reset(None), error(412, "precondition_failed")]) as server, \
+            Client(server.url, retries=2) as blobs:
+        with pytest.raises(PreconditionFailed) as caught:
+            blobs.put("a/b", b"data", if_none_match="*")
+    assert "earlier attempt" in caught.value.message
+    assert server.attempts == 2
+
+
+@pytest.mark.parametrize("fault", [reset(None), error(503, "backend_unavailable")],
+                         ids=["reset-after-body", "503"])
+def test_a_plain_put_is_not_retried(fault):
+    with FaultServer([fault, object_info("a/b", 4)]) as server, \
+            Client(server.url, retries=3) as blobs:
+        with pytest.raises((TransportError, BackendUnavailable)):
+            blobs.put("a/b", b"data")
+    assert server.attempts == 1
+
+
+@pytest.mark.parametrize("if_none_match", [None, "*"], ids=["plain", "create-only"])
+@pytest.mark.parametrize("with_size", [True, False], ids=["sized", "chunked"])
+def test_a_put_of_an_iterator_is_not_retried_once_its_body_started(if_none_match, with_size):
+    sent: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        for number in range(8):
+            sent.append(number)
+            yield pattern(64 * 1024, number)
+
+    with FaultServer([reset(100_000), object_info("a/b", 8 * 64 * 1024)]) as server, \
+            Client(server.url, retries=3) as blobs:
+        with pytest.raises((TransportError, ValueError)):
+            blobs.put("a/b", body(), size=8 * 64 * 1024 if with_size else None,
+                      if_none_match=if_none_match)
+    assert server.attempts == 1
+    assert 0 < len(server.requests[0].body) <= 100_000
+
+
+@pytest.mark.parametrize("operation", ["delete", "move", "update", "delete_many"])
+def test_writes_other_than_put_are_not_retried_on_503(operation):
+    with FaultServer([error(503, "backend_unavailable")]) as server, \
+            Client(server.url, retries=3) as blobs:
+        with pytest.raises(BackendUnavailable):
+            {"delete": lambda: blobs.delete("a"), "move": lambda: blobs.move("a", "b"),
+             "update": lambda: blobs.update("a", metadata={"k": "v"}),
+             "delete_many": lambda: blobs.delete_many(["a"])}[operation]()
+    assert server.attempts == 1
+
+
+# -- answers cut short, silence, refusal ---------------------------------------------
+
+
+@pytest.mark.parametrize("arrived", [0, 5, 99])
+def test_an_answer_cut_short_is_a_transport_error_never_a_short_success(arrived, tmp_path):
+    short = answer(200, pattern(arrived, "short"), declared_length=100)
+    with FaultServer([short]) as server, Client(server.url, retries=0) as blobs:
+        with pytest.raises(TransportError):
+            blobs.get("a/b")
+        with pytest.raises(TransportError):
+            blobs.download("a/b", tmp_path / "b")
+        with pytest.raises(TransportError), blobs.open("a/b") as download:
+            for _ in download:
+                pass
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_listing_cut_short_is_a_transport_error():
+    text = json.dumps(EMPTY_LISTING).encode()
+    with FaultServer([answer(200, text[:10], declared_length=len(text))]) as server, \
+            Client(server.url, retries=0) as blobs:
+        with pytest.raises(TransportError):
+            blobs.list("a")
+
+
+@pytest.mark.parametrize("operation", ["stat", "get", "put", "list"])
+def test_a_silent_service_times_out_promptly(operation):
+    with FaultServer([silent(10)]) as server, \
+            Client(server.url, retries=0, timeout=0.5) as blobs:
+        started = time.monotonic()
+        with pytest.raises(TransportError):
+            {"stat": lambda: blobs.stat("a"), "get": lambda: blobs.get("a"),
+             "put": lambda: blobs.put("a", b"data"), "list": lambda: blobs.list("")}[operation]()
+        waited = time.monotonic() - started
+    assert waited < 5, f"the client waited {waited:.1f} s for a service silent for 10 s"
+
+
+def test_a_refused_connection_is_a_transport_error():
+    with FaultServer([answer(200)]) as server:
+        url = server.url
+    with Client(url, retries=1) as blobs:
+        with pytest.raises(TransportError):
+            blobs.health()

@@ -122,8 +122,12 @@ class Client:
         body, length, replayable = _body(data, size)
         if length is not None:
             request["Content-Length"] = str(length)
+        # A create-only PUT whose body can be sent again is retried when the
+        # connection fails mid-way too: if an attempt did store the object,
+        # the next one meets it and fails (412), which the caller is told.
         safe_retry = if_none_match == "*" and replayable
-        retries = Retry(total=None, connect=self.retries, read=0, redirect=False, other=0,
+        retries = Retry(total=None, connect=self.retries, read=self.retries if safe_retry else 0,
+                        redirect=False, other=0,
                         status=self.retries if safe_retry else 0, status_forcelist={503},
                         allowed_methods=frozenset({"PUT"}),
                         backoff_factor=0.2, backoff_max=5.0, raise_on_status=False)
