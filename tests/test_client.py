@@ -16,15 +16,17 @@ import json
 import os
 import secrets
 import time
+import tracemalloc
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import urllib3
-from api_client import ServerProcess
+from api_client import ServerProcess, free_port, wait_for
 from fault_servers import FaultServer, answer, error, json_answer, object_info, reset, silent
-from live_server import filesystem_config, running_server, swift_config
+from live_server import GroupServer, filesystem_config, running_server, swift_config
+from reports import REPORTS
 from storage_helpers import pattern
 
 from blobsvc.client import (
@@ -34,6 +36,7 @@ from blobsvc.client import (
     ChecksumMismatch,
     Client,
     Conflict,
+    Forbidden,
     InvalidMetadata,
     InvalidPath,
     MetadataTooLarge,
@@ -41,7 +44,9 @@ from blobsvc.client import (
     PreconditionFailed,
     RangeNotSatisfiable,
     ServerError,
+    TooLarge,
     TransportError,
+    Unauthorized,
 )
 from blobsvc.client.errors import ERROR_CLASSES
 from blobsvc.http.errors import VOCABULARY
@@ -121,6 +126,11 @@ def any_client(request, live_driver) -> Iterator[Client]:
 
 def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
+
+
+def chunks_of(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
 
 
 def assert_etag(info: ObjectInfo, data: bytes, driver: str = "filesystem") -> None:
@@ -890,3 +900,190 @@ def test_a_refused_connection_is_a_transport_error():
     with Client(url, retries=1) as blobs:
         with pytest.raises(TransportError):
             blobs.health()
+
+
+# -- credentials and signed URLs ------------------------------------------------------
+
+
+def test_a_token_writes_and_reads(auth_server, prefix):
+    with Client(auth_server.url, token=WRITE_TOKEN) as blobs:
+        blobs.put(f"{prefix}/t", b"token")
+        assert blobs.get(f"{prefix}/t") == b"token"
+        assert [e.name for e in blobs.list(prefix)] == ["t"]
+
+
+def test_a_user_and_password_write_and_read(auth_server, prefix):
+    with Client(auth_server.url, user="alice", password=ALICE_PASSWORD) as blobs:
+        blobs.put(f"{prefix}/u", b"basic", metadata={"by": "alice"})
+        assert blobs.get(f"{prefix}/u") == b"basic"
+        assert blobs.stat(f"{prefix}/u").metadata == {"by": "alice"}
+
+
+@pytest.mark.parametrize("credentials", [{}, {"token": "wrong-" + WRITE_TOKEN},
+                                         {"user": "alice", "password": "wrong"},
+                                         {"user": "mallory", "password": ALICE_PASSWORD}],
+                         ids=["none", "wrong-token", "wrong-password", "unknown-user"])
+def test_no_valid_credential_is_unauthorized_and_changes_nothing(auth_server, prefix,
+                                                                 credentials):
+    with Client(auth_server.url, token=WRITE_TOKEN) as writer:
+        writer.put(f"{prefix}/kept", b"kept")
+    with Client(auth_server.url, retries=0, **credentials) as blobs:
+        for call in (lambda: blobs.put(f"{prefix}/kept", b"overwritten"),
+                     lambda: blobs.get(f"{prefix}/kept"), lambda: blobs.delete(f"{prefix}/kept"),
+                     lambda: blobs.list(prefix)):
+            with pytest.raises(Unauthorized) as caught:
+                call()
+            assert caught.value.status == 401 and caught.value.code == "unauthorized"
+            assert caught.value.request_id
+        with pytest.raises(Unauthorized):
+            blobs.stat(f"{prefix}/kept")
+        assert blobs.health() is True  # the service endpoints stay open
+        assert blobs.ready()["status"] == "ready"
+    with Client(auth_server.url, token=WRITE_TOKEN) as writer:
+        assert writer.get(f"{prefix}/kept") == b"kept"
+
+
+def test_a_read_token_reads_its_prefix_and_nothing_more(auth_server, prefix):
+    with Client(auth_server.url, token=WRITE_TOKEN) as writer:
+        writer.put(f"public/{prefix}/p", b"public")
+        writer.put(f"{prefix}/private", b"private")
+    with Client(auth_server.url, token=READ_TOKEN, retries=0) as reader:
+        assert reader.get(f"public/{prefix}/p") == b"public"
+        for call in (lambda: reader.put(f"public/{prefix}/p", b"overwritten"),
+                     lambda: reader.delete(f"public/{prefix}/p"),
+                     lambda: reader.get(f"{prefix}/private")):
+            with pytest.raises(Forbidden) as caught:
+                call()
+            assert caught.value.status == 403 and caught.value.code == "forbidden"
+    with Client(auth_server.url, token=WRITE_TOKEN) as writer:
+        assert writer.get(f"public/{prefix}/p") == b"public"
+
+
+def test_a_body_over_the_size_limit_is_too_large_and_stores_nothing(auth_server, prefix):
+    with Client(auth_server.url, token=WRITE_TOKEN, retries=0) as blobs:
+        with pytest.raises(TooLarge) as caught:
+            blobs.put(f"{prefix}/big", pattern(AUTH_MAX_OBJECT_SIZE + 1, "big"))
+        assert caught.value.status == 413 and caught.value.code == "too_large"
+        assert not blobs.exists(f"{prefix}/big")
+        assert blobs.put(f"{prefix}/fits", pattern(AUTH_MAX_OBJECT_SIZE, "fits")).size == MiB
+
+
+def test_signed_urls_give_their_method_on_their_path_without_a_credential(auth_server, prefix):
+    with Client(auth_server.url, token=WRITE_TOKEN, signing_key=SIGNING_KEY) as blobs:
+        blobs.put(f"{prefix}/signed", b"signed bytes")
+        get_url = blobs.sign(f"{prefix}/signed", expires_in=600)
+        put_url = blobs.sign(f"{prefix}/uploaded", "PUT", expires_in=600)
+        assert get_url.startswith(blobs.url_for(f"{prefix}/signed") + "?")
+    http = urllib3.PoolManager(retries=False)
+    assert http.request("GET", get_url).data == b"signed bytes"
+    assert http.request("PUT", put_url, body=b"up").status == 201
+    assert http.request("PUT", get_url, body=b"x").status == 403  # a GET URL does not write
+    other = get_url.replace(f"{prefix}/signed", f"{prefix}/uploaded")
+    assert http.request("GET", other).status == 403
+    assert http.request("GET", get_url.split("?")[0]).status == 401
+    with Client(auth_server.url, token=WRITE_TOKEN) as blobs:
+        assert blobs.get(f"{prefix}/uploaded") == b"up"
+        assert blobs.get(f"{prefix}/signed") == b"signed bytes"
+
+
+def test_sign_needs_the_key_and_a_positive_lifetime(auth_server):
+    with pytest.raises(ValueError):
+        Client(auth_server.url).sign("a/b")
+    with pytest.raises(ValueError):
+        Client(auth_server.url, signing_key=SIGNING_KEY).sign("a/b", expires_in=0)
+
+
+# -- TLS ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory, certificate) -> Iterator[GroupServer]:
+    """An open service over HTTPS with a self-signed certificate for 127.0.0.1."""
+    cert, key = certificate
+    workdir = tmp_path_factory.mktemp("client-tls")
+    config = filesystem_config(workdir / "data", port=free_port())
+    config["tls"] = {"cert": str(cert), "key": str(key)}
+    server = GroupServer(workdir, config)
+    try:
+        server.start(wait=False)
+        server.port = config["server"]["port"]  # start() forgets it: its log says https
+
+        def ready() -> bool:
+            assert server.proc is not None and server.proc.poll() is None, server.stderr()
+            try:
+                with Client(f"https://127.0.0.1:{server.port}", ca_certs=str(cert),
+                            retries=0, timeout=2) as probe:
+                    return probe.health()
+            except TransportError:
+                return False
+
+        assert wait_for(ready, timeout=20), server.stderr()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_tls_refuses_a_certificate_it_cannot_verify(tls_server, prefix):
+    with Client(f"https://127.0.0.1:{tls_server.port}", retries=0) as blobs:
+        with pytest.raises(TransportError) as caught:
+            blobs.put(f"{prefix}/x", b"x")
+        assert "certificate" in str(caught.value).lower()
+        with pytest.raises(TransportError):
+            blobs.health()
+    assert not (tls_server.workdir / "data" / prefix).exists()
+
+
+def test_tls_with_the_ca_bundle_round_trips(tls_server, certificate, prefix):
+    cert, _ = certificate
+    data = pattern(3 * MiB + 11, "tls")
+    with Client(f"https://127.0.0.1:{tls_server.port}", ca_certs=str(cert)) as blobs:
+        assert blobs.put(f"{prefix}/tls.bin", iter(chunks_of(data, 100_000))).size == len(data)
+        assert blobs.get(f"{prefix}/tls.bin") == data
+        assert blobs.get(f"{prefix}/tls.bin", MiB, 10) == data[MiB:MiB + 10]
+
+
+def test_tls_without_verification_only_when_asked(tls_server, prefix):
+    with Client(f"https://127.0.0.1:{tls_server.port}", verify=False) as blobs, \
+            pytest.warns(urllib3.exceptions.InsecureRequestWarning):
+        blobs.put(f"{prefix}/x", b"unverified")
+        assert blobs.get(f"{prefix}/x") == b"unverified"
+
+
+# -- streaming: memory stays flat -----------------------------------------------------
+
+STREAM_SIZE = 256 * MiB
+#: The client's own allocations while 256 MiB pass through it (1 MiB chunks).
+STREAM_MEMORY_LIMIT = 8 * MiB
+
+
+def test_256_mib_stream_up_and_down_in_a_few_mib(request, fs_server, prefix):
+    sent = hashlib.sha256()
+
+    def body() -> Iterator[bytes]:
+        for number in range(STREAM_SIZE // MiB):
+            block = pattern(MiB, number)
+            sent.update(block)
+            yield block
+
+    received, count = hashlib.sha256(), 0
+    tracemalloc.start()
+    try:
+        with Client(fs_server.url, timeout=120) as blobs:
+            info = blobs.put(f"{prefix}/stream", body())
+            _, upload_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            with blobs.open(f"{prefix}/stream") as download:
+                for chunk in download:
+                    received.update(chunk)
+                    count += len(chunk)
+            _, download_peak = tracemalloc.get_traced_memory()
+            blobs.delete(f"{prefix}/stream")
+    finally:
+        tracemalloc.stop()
+    request.config.stash.setdefault(REPORTS, []).append(
+        f"client streaming {STREAM_SIZE // MiB} MiB: peak traced memory "
+        f"{upload_peak / MiB:.1f} MiB up (chunked iterator), {download_peak / MiB:.1f} MiB down")
+    assert info.size == STREAM_SIZE and count == STREAM_SIZE
+    assert received.hexdigest() == sent.hexdigest()
+    assert upload_peak < STREAM_MEMORY_LIMIT, upload_peak
+    assert download_peak < STREAM_MEMORY_LIMIT, download_peak
