@@ -15,6 +15,8 @@ import io
 import json
 import os
 import secrets
+import subprocess
+import sys
 import time
 import tracemalloc
 import uuid
@@ -1087,3 +1089,46 @@ def test_256_mib_stream_up_and_down_in_a_few_mib(request, fs_server, prefix):
     assert received.hexdigest() == sent.hexdigest()
     assert upload_peak < STREAM_MEMORY_LIMIT, upload_peak
     assert download_peak < STREAM_MEMORY_LIMIT, download_peak
+
+
+# -- more of what a user relies on ----------------------------------------------------
+
+
+def test_a_long_retry_after_does_not_hold_a_read_for_its_length():
+    busy = error(503, "backend_unavailable", "busy")
+    busy.headers["Retry-After"] = "60"
+    with FaultServer([busy, answer(200, b"at last")]) as server, \
+            Client(server.url, retries=1) as blobs:
+        started = time.monotonic()
+        assert blobs.get("a/b") == b"at last"
+        waited = time.monotonic() - started
+    assert server.attempts == 2
+    assert waited < 30, f"a Retry-After of 60 s held the read {waited:.0f} s"
+
+
+def test_ready_of_a_service_whose_backend_is_down_is_backend_unavailable():
+    with FaultServer([error(503, "backend_unavailable", "storage root is missing")]) as server, \
+            Client(server.url, retries=1) as blobs:
+        with pytest.raises(BackendUnavailable) as caught:
+            blobs.ready()
+        assert blobs.health() is False
+    assert caught.value.message == "storage root is missing"
+
+
+def test_a_stored_header_that_cannot_travel_is_refused_before_sending(client, prefix):
+    with pytest.raises(ValueError):
+        client.put(f"{prefix}/euro", b"x", headers={"Content-Disposition": "filename=\u20ac"})
+    assert not client.exists(f"{prefix}/euro")
+    assert client.put(f"{prefix}/euro", b"x").size == 1
+
+
+def test_the_client_imports_none_of_the_server_libraries(tmp_path):
+    code = ("import sys, blobsvc.client as c\n"
+            "c.Client('http://127.0.0.1:1', signing_key='k' * 40).sign('a/b')\n"
+            "c.RemoteDriver\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('cherrypy', 'cheroot', 'yaml', 'prometheus_client', 'swiftclient')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

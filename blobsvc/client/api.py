@@ -46,8 +46,19 @@ OBJECTS = "/v1/objects/"
 #: Bytes read from a file body or an answer per step.
 CHUNK_SIZE = 1024 * 1024
 _RETRIED_STATUSES = frozenset({502, 503, 504})
+#: The longest pause a ``Retry-After`` may impose before the next attempt.
+RETRY_AFTER_MAX = 5.0
 
 Body = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes]
+
+
+class _Retry(Retry):
+    """urllib3's retry policy with ``Retry-After`` capped at RETRY_AFTER_MAX:
+    urllib3 would otherwise sleep up to six hours when a proxy says "come
+    back in an hour", unbounded by the client's timeouts."""
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), RETRY_AFTER_MAX)
 
 
 class Client:
@@ -126,7 +137,7 @@ class Client:
         # connection fails mid-way too: if an attempt did store the object,
         # the next one meets it and fails (412), which the caller is told.
         safe_retry = if_none_match == "*" and replayable
-        retries = Retry(total=None, connect=self.retries, read=self.retries if safe_retry else 0,
+        retries = _Retry(total=None, connect=self.retries, read=self.retries if safe_retry else 0,
                         redirect=False, other=0,
                         status=self.retries if safe_retry else 0, status_forcelist={503},
                         allowed_methods=frozenset({"PUT"}),
@@ -334,7 +345,7 @@ class Client:
         return self.url + OBJECTS + _quote_path(path)
 
     def _read_retries(self) -> Retry:
-        return Retry(total=None, connect=self.retries, read=self.retries,
+        return _Retry(total=None, connect=self.retries, read=self.retries,
                      status=self.retries, other=0, redirect=False,
                      allowed_methods=frozenset({"GET", "HEAD"}),
                      status_forcelist=_RETRIED_STATUSES, backoff_factor=0.2, backoff_max=5.0,
@@ -347,7 +358,7 @@ class Client:
         if query:
             url += "?" + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in query.items())
         if retries is None:  # only what never left: the connection could not be made
-            retries = Retry(total=None, connect=self.retries, read=0, status=0, other=0,
+            retries = _Retry(total=None, connect=self.retries, read=0, status=0, other=0,
                             redirect=False, backoff_factor=0.2, backoff_max=5.0)
         with translate_transport_errors(f"{method} {url}"):
             return self._pool.urlopen(
