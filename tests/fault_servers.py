@@ -53,6 +53,10 @@ class Fault:
     * ``"reset"``: read ``read_body`` bytes of the body (all of it if
       ``None``, none if 0), then reset the connection (RST, no answer).
     * ``"silent"``: read the body, then send nothing for ``seconds``.
+
+    ``chunked`` sends the answer's body chunked (no Content-Length), its
+    last chunk left out if ``cut`` is set; ``pause_after`` sends that many
+    bytes of the body, then waits ``seconds`` before the rest.
     """
 
     action: str = "answer"
@@ -62,6 +66,9 @@ class Fault:
     declared_length: int | None = None
     read_body: int | None = None
     seconds: float = 0.0
+    chunked: bool = False
+    cut: bool = False
+    pause_after: int | None = None
 
 
 def answer(status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None,
@@ -168,16 +175,30 @@ class FaultServer:
         if fault.action == "silent":
             self._stop.wait(fault.seconds)
             return
-        length = len(fault.body) if fault.declared_length is None else fault.declared_length
-        head = [f"HTTP/1.1 {fault.status} Scripted", f"Content-Length: {length}",
-                "Connection: close"]
+        head = [f"HTTP/1.1 {fault.status} Scripted", "Connection: close"]
+        body = fault.body
+        if fault.chunked:
+            head.append("Transfer-Encoding: chunked")
+            body = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece)
+                            for piece in _pieces(fault.body, 1000))
+            body += b"" if fault.cut else b"0\r\n\r\n"
+        else:
+            length = len(body) if fault.declared_length is None else fault.declared_length
+            head.append(f"Content-Length: {length}")
         head += [f"{name}: {value}" for name, value in fault.headers.items()]
-        payload = "\r\n".join(head).encode("latin-1") + b"\r\n\r\n"
+        conn.sendall("\r\n".join(head).encode("latin-1") + b"\r\n\r\n")
         if request.method != "HEAD":
-            payload += fault.body
-        conn.sendall(payload)
+            if fault.pause_after is not None:
+                conn.sendall(body[:fault.pause_after])
+                self._stop.wait(fault.seconds)
+                body = body[fault.pause_after:]
+            conn.sendall(body)
         with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_WR)
+
+
+def _pieces(data: bytes, size: int) -> list[bytes]:
+    return [data[start:start + size] for start in range(0, len(data), size)]
 
 
 def _read_head(reader) -> Request | None:

@@ -17,6 +17,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 import uuid
@@ -26,7 +27,7 @@ from typing import Iterator
 import pytest
 import urllib3
 from api_client import ServerProcess, free_port, wait_for
-from fault_servers import FaultServer, answer, error, json_answer, object_info, reset, silent
+from fault_servers import Fault, FaultServer, answer, error, json_answer, object_info, reset, silent
 from live_server import GroupServer, filesystem_config, running_server, swift_config
 from reports import REPORTS
 from storage_helpers import pattern
@@ -1132,3 +1133,90 @@ def test_the_client_imports_none_of_the_server_libraries(tmp_path):
                             timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_an_unknown_error_code_keeps_its_code_and_takes_its_status_class():
+    with FaultServer([error(409, "a_code_of_tomorrow", "new")]) as server, \
+            Client(server.url, retries=0) as blobs:
+        with pytest.raises(Conflict) as caught:
+            blobs.delete("a")
+    assert caught.value.code == "a_code_of_tomorrow" and caught.value.message == "new"
+
+
+def test_a_size_that_contradicts_a_bytes_body_is_refused(client, prefix):
+    with pytest.raises(ValueError):
+        client.put(f"{prefix}/sized", b"four", size=3)
+    assert not client.exists(f"{prefix}/sized")
+    assert client.put(f"{prefix}/sized", b"four", size=4).size == 4
+
+
+# -- answers framed or ranged otherwise (proxies) -------------------------------------
+
+
+def test_a_chunked_answer_is_read_whole():
+    data = pattern(10_000, "chunked")
+    with FaultServer([Fault(body=data, chunked=True)]) as server, \
+            Client(server.url, retries=0) as blobs:
+        assert blobs.get("a/b") == data
+        with blobs.open("a/b") as download:
+            assert b"".join(download) == data
+
+
+def test_a_chunked_answer_cut_short_is_a_transport_error():
+    with FaultServer([Fault(body=pattern(10_000, "cut"), chunked=True, cut=True)]) as server, \
+            Client(server.url, retries=0) as blobs:
+        with pytest.raises(TransportError):
+            blobs.get("a/b")
+
+
+@pytest.mark.parametrize("status,content_range", [
+    (200, None),  # a proxy that dropped the Range header
+    (206, "bytes 0-2/10"),  # another range than the one asked for
+    (206, "bytes 2-9/10"),  # more than asked for
+], ids=["whole-object", "other-start", "too-long"])
+def test_an_answer_that_is_not_the_range_asked_for_is_never_returned(status, content_range):
+    headers = {"Content-Range": content_range} if content_range else {}
+    body = b"0123456789" if content_range is None else b"0123456789"[
+        int(content_range.split()[1].split("-")[0]):int(content_range.split("-")[1].split("/")[0]) + 1]
+    with FaultServer([answer(status, body, headers)]) as server, \
+            Client(server.url, retries=0) as blobs:
+        with pytest.raises(TransportError):
+            blobs.get("a/b", offset=2, length=3)
+    assert server.requests[0].header("range") == "bytes=2-4"
+
+
+def test_a_range_answered_whole_from_offset_zero_is_the_range(fs_server, prefix):
+    with FaultServer([answer(200, b"0123456789")]) as server, \
+            Client(server.url, retries=0) as blobs:
+        assert blobs.get("a/b", offset=0, length=100) == b"0123456789"
+
+
+# -- downloads to one file at once ----------------------------------------------------
+
+
+def test_two_downloads_to_one_file_at_once_leave_one_whole_file(client, prefix, tmp_path):
+    """The first download stalls half-way while a second one to the same
+    file completes; each must write a file of its own until it is whole."""
+    first, second = pattern(200_000, "first"), pattern(150_000, "second")
+    client.put(f"{prefix}/second", second)
+    target = tmp_path / "out.bin"
+    stalled = Fault(body=first, pause_after=100_000, seconds=2)
+    outcome: dict[str, object] = {}
+    with FaultServer([stalled]) as server, Client(server.url, retries=0) as slow:
+        def slow_download() -> None:
+            try:
+                outcome["info"] = slow.download("a/first", target)
+            except Exception as exc:  # the test reports it below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=slow_download)
+        thread.start()
+        assert wait_for(lambda: server.attempts == 1, timeout=10)
+        time.sleep(0.3)  # the first 100 000 bytes are on their way to the file
+        client.download(f"{prefix}/second", target)
+        assert target.read_bytes() == second
+        thread.join(30)
+    assert not thread.is_alive()
+    assert "error" not in outcome, outcome
+    assert target.read_bytes() == first
+    assert os.listdir(tmp_path) == ["out.bin"]

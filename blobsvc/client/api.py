@@ -19,7 +19,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
+import uuid
 from typing import IO, Any, Iterable, Iterator, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -31,6 +33,7 @@ from blobsvc.client.errors import (
     BlobsvcError,
     InvalidPath,
     PreconditionFailed,
+    TransportError,
     error_from_answer,
 )
 from blobsvc.client.objects import (
@@ -175,6 +178,13 @@ class Client:
                             retries=self._read_retries())
         if answer.status not in (200, 206, 304):
             raise self._error(answer)
+        if "Range" in request and answer.status != 304 and \
+                not _holds_range(answer, offset, length):
+            answer.close()
+            answer.release_conn()
+            raise TransportError(
+                f"GET {path}: asked for {request['Range']}, the answer ({answer.status}) holds "
+                f"{answer.headers.get('Content-Range') or 'the whole object'}")
         return Download(path, answer, self.chunk_size)
 
     def get(self, path: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -186,9 +196,11 @@ class Client:
         """Write the object to a local file, atomically: the file appears
         whole (under a temporary name until then) or not at all."""
         target = os.fspath(filename)
-        partial = f"{target}.part-{os.getpid()}"
+        # a name of this call's own: another download to the same file, in
+        # this process or another, writes its own until it is whole
+        partial = f"{target}.part-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
-            with self.open(path) as download, open(partial, "wb") as file:
+            with self.open(path) as download, open(partial, "xb") as file:
                 for chunk in download:
                     file.write(chunk)
             os.replace(partial, target)
@@ -408,6 +420,23 @@ class Client:
         return request
 
 
+def _holds_range(answer: urllib3.BaseHTTPResponse, offset: int, length: int | None) -> bool:
+    """Whether an answer to a ranged GET holds the bytes asked for, from
+    ``offset`` and no more than ``length`` of them. A proxy may drop the
+    Range header (the whole object comes back, 200) or a cache answer
+    another range: either would pass for the range unless checked."""
+    if answer.status == 200:  # the whole object: the range only if it starts at 0
+        size = answer.headers.get("Content-Length")
+        return offset == 0 and (length is None or (size is not None and size.isdigit()
+                                                   and int(size) <= length))
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)",
+                         answer.headers.get("Content-Range", "").strip())
+    if match is None:
+        return False
+    first, last = int(match.group(1)), int(match.group(2))
+    return first == offset and (length is None or last - first + 1 <= length)
+
+
 def _quote_path(path: str) -> str:
     """``path`` percent-encoded for a URL, refused first if it has a ``.`` or
     ``..`` segment: urllib3 (as browsers do) resolves those, so ``a/../b``
@@ -454,12 +483,13 @@ def _entity_tag(etag: str) -> str:
 
 def _body(data: Body, size: int | None) -> tuple[Any, int | None, bool]:
     """What urllib3 sends, its length if known, and whether it can be sent again."""
-    if isinstance(data, memoryview):
-        # its length in bytes, not items; a contiguous view goes out without a copy
-        view = data.cast("B") if data.c_contiguous else memoryview(data.tobytes())
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        # a memoryview's length in bytes, not items; a contiguous one goes out uncopied
+        view = memoryview(data)
+        view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
+        if size is not None and size != view.nbytes:
+            raise ValueError(f"size={size} but the body holds {view.nbytes} bytes")
         return view, view.nbytes, True
-    if isinstance(data, (bytes, bytearray)):
-        return data, len(data), True
     if hasattr(data, "read"):
         file: IO[bytes] = data  # type: ignore[assignment]
         seekable = bool(getattr(file, "seekable", lambda: False)())
