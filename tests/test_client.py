@@ -1220,3 +1220,65 @@ def test_two_downloads_to_one_file_at_once_leave_one_whole_file(client, prefix, 
     assert "error" not in outcome, outcome
     assert target.read_bytes() == first
     assert os.listdir(tmp_path) == ["out.bin"]
+
+
+# -- expiry, create-only copies and joins, threads ------------------------------------
+
+
+@pytest.mark.parametrize("expiry", [{"delete_at": 1}, {"delete_after": -5}],
+                         ids=["past-delete-at", "negative-delete-after"])
+def test_an_expiry_in_the_past_is_refused_and_nothing_stored(client, prefix, expiry):
+    with pytest.raises(BlobsvcError) as caught:
+        client.put(f"{prefix}/exp", b"x", **expiry)
+    assert caught.value.status == 400
+    assert type(caught.value) is ERROR_CLASSES[caught.value.code]
+    assert not client.exists(f"{prefix}/exp")
+
+
+def test_an_object_past_its_expiry_is_gone(client, prefix):
+    client.put(f"{prefix}/stays", b"y")
+    client.put(f"{prefix}/brief", b"x", delete_at=int(time.time()) + 2)
+    assert client.get(f"{prefix}/brief") == b"x"
+    assert wait_for(lambda: not client.exists(f"{prefix}/brief"), timeout=10)
+    with pytest.raises(NotFound):
+        client.get(f"{prefix}/brief")
+    assert [e.name for e in client.iter_list(prefix)] == ["stays"]
+
+
+@pytest.mark.parametrize("operation", ["copy", "cat"])
+def test_create_only_copy_and_cat_change_nothing_when_the_target_exists(any_client, prefix,
+                                                                        operation):
+    any_client.put(f"{prefix}/src", b"source")
+    any_client.put(f"{prefix}/dst", b"destination")
+    with pytest.raises(PreconditionFailed):
+        if operation == "copy":
+            any_client.copy(f"{prefix}/src", f"{prefix}/dst", if_none_match="*")
+        else:
+            any_client.cat(f"{prefix}/dst", [f"{prefix}/src"], if_none_match="*")
+    assert any_client.get(f"{prefix}/src") == b"source"
+    assert any_client.get(f"{prefix}/dst") == b"destination"
+
+
+def test_one_client_serves_many_threads(fs_server, prefix):
+    """The pool is smaller than the number of threads: connections are
+    shared, never mixed up."""
+    errors: list[BaseException] = []
+    with Client(fs_server.url, pool_size=2) as blobs:
+        def work(number: int) -> None:
+            try:
+                for round_ in range(5):
+                    data = pattern(50_000 + number, (number, round_))
+                    blobs.put(f"{prefix}/{number}", data)
+                    assert blobs.get(f"{prefix}/{number}") == data
+                    assert blobs.get(f"{prefix}/{number}", 7, 5) == data[7:12]
+            except BaseException as exc:  # the test reports it below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        assert len(blobs.list(prefix).entries) == 8
