@@ -1282,3 +1282,19 @@ def test_one_client_serves_many_threads(fs_server, prefix):
         assert not any(thread.is_alive() for thread in threads)
         assert errors == []
         assert len(blobs.list(prefix).entries) == 8
+
+
+def test_a_read_of_zero_bytes_is_empty_not_an_error(client, prefix):
+    client.put(f"{prefix}/z", b"0123456789")
+    with client.open(f"{prefix}/z") as download:
+        assert download.read(0) == b""
+        assert download.read(4) == b"0123"
+        assert download.read(0) == b""
+        assert download.read() == b"456789"
+
+
+def test_sign_takes_the_method_in_any_case(auth_server, prefix):
+    with Client(auth_server.url, token=WRITE_TOKEN, signing_key=SIGNING_KEY) as blobs:
+        blobs.put(f"{prefix}/s", b"signed")
+        url = blobs.sign(f"{prefix}/s", "get", expires_in=60)
+    assert urllib3.request("GET", url, retries=False).data == b"signed"

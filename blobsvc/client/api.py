@@ -336,7 +336,9 @@ class Client:
         if expires_in < 1:
             raise ValueError("expires_in must be at least 1 second")
         expires = int(time.time()) + expires_in
-        return f"{self._object_url(path)}?{signed_query(self.signing_key, method, path, expires)}"
+        # the service signs the method as it arrives, upper case
+        query = signed_query(self.signing_key, method.upper(), path, expires)
+        return f"{self._object_url(path)}?{query}"
 
     def url_for(self, path: str) -> str:
         """The object's URL (not signed)."""

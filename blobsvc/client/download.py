@@ -77,7 +77,7 @@ class Download(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if self.closed:
             raise ValueError("read from a closed download")
-        if self.not_modified:
+        if self.not_modified or size == 0:
             return b""
         with translate_transport_errors(f"reading {self.path}"):
             if size is None or size < 0:
