@@ -1298,3 +1298,15 @@ def test_sign_takes_the_method_in_any_case(auth_server, prefix):
         blobs.put(f"{prefix}/s", b"signed")
         url = blobs.sign(f"{prefix}/s", "get", expires_in=60)
     assert urllib3.request("GET", url, retries=False).data == b"signed"
+
+
+@pytest.mark.parametrize("name", ["with space", "q?mark", "hash#tag", "per%2Fcent", "plus+semi;",
+                                  "café ☃", "dots..", ".hidden", "...", "a=b&c=d", "tilde~"])
+def test_names_travel_exactly_as_given(any_client, prefix, name):
+    info = any_client.put(f"{prefix}/{name}", name.encode())
+    assert info.path == f"{prefix}/{name}" and info.name == name
+    assert any_client.get(f"{prefix}/{name}") == name.encode()
+    assert any_client.stat(f"{prefix}/{name}").path == f"{prefix}/{name}"
+    assert [e.name for e in any_client.list(prefix)] == [name]
+    any_client.delete(f"{prefix}/{name}")
+    assert not any_client.exists(f"{prefix}/{name}")
