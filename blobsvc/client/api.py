@@ -11,7 +11,8 @@ HEAD, listings) are retried on connection failures and on 502/503/504;
 create-only PUTs (``if_none_match="*"``) with a body that can be sent again
 (bytes or a seekable file) on connection failures and 503, which mean
 nothing was stored; anything else only when the connection could not be
-made at all, so the request never left.
+made at all, so the request never left. A ``Retry-After`` delays the next
+attempt by at most RETRY_AFTER_MAX seconds.
 """
 
 from __future__ import annotations
