@@ -1310,3 +1310,27 @@ def test_names_travel_exactly_as_given(any_client, prefix, name):
     assert [e.name for e in any_client.list(prefix)] == [name]
     any_client.delete(f"{prefix}/{name}")
     assert not any_client.exists(f"{prefix}/{name}")
+
+
+def test_an_answer_that_stalls_mid_body_times_out_promptly(tmp_path):
+    stalled = Fault(body=pattern(100_000, "stall"), pause_after=50_000, seconds=10)
+    with FaultServer([stalled]) as server, \
+            Client(server.url, retries=0, timeout=0.5) as blobs:
+        started = time.monotonic()
+        with pytest.raises(TransportError):
+            blobs.download("a/b", tmp_path / "b")
+        waited = time.monotonic() - started
+    assert waited < 5, f"the client waited {waited:.1f} s for a body stalled for 10 s"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("with_size", [True, False], ids=["sized", "chunked"])
+def test_a_streamed_body_over_the_size_limit_is_too_large(auth_server, prefix, with_size):
+    def body() -> Iterator[bytes]:
+        for number in range(4):
+            yield pattern(MiB, number)
+
+    with Client(auth_server.url, token=WRITE_TOKEN, retries=0) as blobs:
+        with pytest.raises(TooLarge):
+            blobs.put(f"{prefix}/big", body(), size=4 * MiB if with_size else None)
+        assert not blobs.exists(f"{prefix}/big")
