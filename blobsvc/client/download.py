@@ -60,6 +60,7 @@ class Download(io.RawIOBase):
         self._answer = answer
         self._chunk_size = chunk_size
         self._received = 0
+        self._ended = False
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -88,7 +89,9 @@ class Download(io.RawIOBase):
         if not chunk and self._expected is not None and self._received < self._expected:
             raise TransportError(f"reading {self.path}: the answer ended after "
                                  f"{self._received} of {self._expected} bytes")
-        if not chunk or self._complete():
+        if not chunk:
+            self._ended = True
+        if self._complete():
             self._finish()
         return chunk
 
@@ -102,7 +105,8 @@ class Download(io.RawIOBase):
         self._answer.release_conn()
 
     def _complete(self) -> bool:
-        return self._expected is not None and self._received >= self._expected
+        """Every byte the answer announced, or its framing's end, is read."""
+        return self._ended or (self._expected is not None and self._received >= self._expected)
 
     def close(self) -> None:
         if not self.closed:
