@@ -820,6 +820,17 @@ def test_a_retried_create_only_put_that_meets_its_own_object_says_so():
     assert server.attempts == 2
 
 
+def test_a_create_only_put_retried_after_a_503_meets_a_plain_412():
+    """A 503 stored nothing: the object that refuses the retry is another's."""
+    with FaultServer([error(503, "backend_unavailable"),
+                      error(412, "precondition_failed", "it exists")]) as server, \
+            Client(server.url, retries=2) as blobs:
+        with pytest.raises(PreconditionFailed) as caught:
+            blobs.put("a/b", b"data", if_none_match="*")
+    assert caught.value.message == "it exists"
+    assert server.attempts == 2
+
+
 @pytest.mark.parametrize("fault", [reset(None), error(503, "backend_unavailable")],
                          ids=["reset-after-body", "503"])
 def test_a_plain_put_is_not_retried(fault):

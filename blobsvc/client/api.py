@@ -149,7 +149,9 @@ class Client:
         answer = self._call("PUT", self._object_url(path), headers=request, body=body,
                             chunked=length is None, retries=retries,
                             body_pos=0 if isinstance(body, _FilePart) and replayable else None)
-        if answer.status == 412 and answer.retries is not None and answer.retries.history:
+        lost = answer.retries is not None and any(
+            attempt.error is not None for attempt in answer.retries.history)
+        if answer.status == 412 and lost:  # a 503 before stored nothing: its 412 is plain
             raise PreconditionFailed(
                 f"{path} exists; an earlier attempt of this create-only PUT, whose answer "
                 "was lost, may be the one that created it: compare its ETag",
