@@ -17,8 +17,9 @@ setup(
     ],
     extras_require={
         "swift": ["python-swiftclient>=4.1"],
-        # blobsvc.client: streaming both ways, pooling and retry policies.
-        "client": ["urllib3>=2.0"],
+        # blobsvc.client: streaming both ways, pooling and retry policies;
+        # tqdm draws the command line's progress bars on a terminal.
+        "client": ["urllib3>=2.0", "tqdm>=4.60"],
         # blobsvc:// for pandas, pyarrow and the rest of the fsspec world;
         # 2024.12.0: its exclusive writes (open "xb", pipe_file mode="create").
         "fsspec": ["urllib3>=2.0", "fsspec>=2024.12.0"],
@@ -29,6 +30,7 @@ setup(
             "WebTest>=3.0",
             "requests>=2.28",
             "urllib3>=2.0",
+            "tqdm>=4.60",  # the client command line's progress bars, tested on a pty
             "python-swiftclient>=4.1",
             "hypothesis>=6.80",
             "openapi-spec-validator>=0.7",

@@ -1,4 +1,5 @@
-"""Command line: ``blobsvc serve``, ``check-config``, ``hash-secret`` and ``sign``.
+"""Command line: ``blobsvc serve``, ``check-config``, ``hash-secret`` and ``sign``,
+and the client commands of :mod:`blobsvc.clientcli` (``ls``, ``get``, ``put``...).
 
 Every refusal is one line on stderr and exit status 2, never a traceback:
 the person reading it is setting the service up, not debugging it.
@@ -17,7 +18,7 @@ import time
 from typing import Iterator
 from urllib.parse import quote
 
-from blobsvc import __version__
+from blobsvc import __version__, clientcli
 from blobsvc.config import Config, ConfigError, load, public_url_problem
 from blobsvc.storage import DRIVER_NAMES
 from blobsvc.storage.errors import StorageError
@@ -51,6 +52,15 @@ which is enough to listen beyond the loopback address.
 """
 
 
+SIGN_EPILOG = """\
+the signing key: auth.signing_key of -c FILE; without -c, BLOBSVC_SIGNING_KEY,
+else the embedded config with the BLOBSVC_* variables (BLOBSVC_AUTH_SIGNING_KEY).
+the URL's start: --base-url (or --url), else that of a URL given as the path,
+else with -c server.public_url or the listening address; without -c,
+BLOBSVC_URL, else the same from the embedded config (http://127.0.0.1:8080).
+"""
+
+
 class CommandError(Exception):
     """A refusal, worded for the one line the command prints."""
 
@@ -68,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command in clientcli.COMMANDS:
+        return clientcli.run(args)
     if args.command == "hash-secret":
         return _hash_secret(args.token)
     config = load(args.config, _environment(args))
@@ -79,8 +91,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blobsvc", description="HTTP blob storage service")
+    parser = argparse.ArgumentParser(prog="blobsvc", description="HTTP blob storage service: "
+                                     "the server, and a client of a running one")
     parser.add_argument("--version", action="version", version=f"blobsvc {__version__}")
+    clientcli.add_client_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the service", epilog=SERVE_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,16 +112,20 @@ def _parser() -> argparse.ArgumentParser:
     hash_secret.add_argument("--token", action="store_true",
                              help="hash a Bearer token (all token hashes share one salt, so that "
                              "an unknown token costs one check, not one per token)")
-    sign = commands.add_parser("sign", help="print a time-limited URL for one GET or PUT of a path")
+    sign = commands.add_parser("sign", help="print a time-limited URL for one GET or PUT of a path",
+                               epilog=SIGN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sign.add_argument("-c", "--config", help="YAML config file with auth.signing_key")
     sign.add_argument("--method", choices=("GET", "PUT"), default="GET",
                       help="what the URL allows (default: %(default)s)")
-    sign.add_argument("--expires-in", type=int, default=3600, metavar="SECONDS",
+    sign.add_argument("--expires-in", "--expires", type=int, default=3600, metavar="SECONDS",
                       help="how long the URL stays valid (default: %(default)s)")
     sign.add_argument("--base-url", help="where clients reach the service, e.g. "
                       "https://blobs.example.com (default: server.public_url, else "
                       "http(s)://HOST:PORT from the config)")
-    sign.add_argument("path", help="object path, e.g. builds/app.tar.gz")
+    sign.add_argument("--url", default=argparse.SUPPRESS,
+                      help="the same as --base-url, as the client commands spell it")
+    sign.add_argument("path", help="object path, e.g. builds/app.tar.gz, or its URL")
+    clientcli.add_commands(commands)
     return parser
 
 
@@ -259,18 +277,27 @@ def _prompt_twice() -> str:
 
 def _sign(config: Config, args: argparse.Namespace) -> int:
     from blobsvc.auth import signed_query
+    from blobsvc.clientcli.exits import UsageError
+    from blobsvc.clientcli.target import Target, resolve
     from blobsvc.storage.errors import InvalidPath
     from blobsvc.storage.paths import validate_path
 
-    key = config.auth.signing_key
+    key = config.auth.signing_key if args.config else \
+        os.environ.get("BLOBSVC_SIGNING_KEY") or config.auth.signing_key
     if not key:
-        raise CommandError("the config has no auth.signing_key")
+        raise CommandError("no signing key: the config has no auth.signing_key"
+                           + ("" if args.config else " and BLOBSVC_SIGNING_KEY is not set"))
     try:
-        path = validate_path(args.path)
+        target = resolve(args.path, args) if "://" in args.path else Target("", args.path)
+        path = validate_path(target.path)
     except InvalidPath as exc:
         raise CommandError(exc.message) from None
+    except UsageError as exc:
+        raise CommandError(str(exc)) from None
     expires = _expiry(args.expires_in)
-    base = _base_url(config, args.base_url)
+    base = _base_url(config, args.base_url or getattr(args, "url", None)
+                     or (target.base if target.explicit else None)
+                     or (None if args.config else os.environ.get("BLOBSVC_URL")))
     print(f"{base.rstrip('/')}/v1/objects/{quote(path)}?{signed_query(key, args.method, path, expires)}")
     return 0
 
