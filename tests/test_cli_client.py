@@ -356,6 +356,23 @@ def test_rm_deletes_objects_and_with_r_whole_trees(service, prefix):
     assert ok(blobsvc(service, "rm", "-f", f"{prefix}/keep.txt")) == b""
 
 
+def test_rm_r_of_an_object_deletes_that_object(service, prefix):
+    ok(blobsvc(service, "put", "-", f"{prefix}/only.txt", stdin=b"x"))
+    ok(blobsvc(service, "put", "-", f"{prefix}/only.txt.keep", stdin=b"y"))
+    assert ok(blobsvc(service, "rm", "-r", f"{prefix}/only.txt")) == b""
+    assert ok(blobsvc(service, "ls", prefix)) == f"{prefix}/only.txt.keep\n".encode()
+    one_error_line(blobsvc(service, "rm", "-r", f"{prefix}/only.txt"), 1,
+                   rf"blobsvc: not_found: no object at {prefix}/only.txt " + REQUEST_ID)
+
+
+def test_cat_with_missing_chunks_names_them_and_changes_nothing(service, prefix):
+    ok(blobsvc(service, "put", "-", f"{prefix}/c1", stdin=b"one"))
+    line = one_error_line(blobsvc(service, "cat", f"{prefix}/out", f"{prefix}/c1", f"{prefix}/c2"), 1,
+                          r"blobsvc: not_found: .+ " + REQUEST_ID)
+    assert f"{prefix}/c2" in line
+    assert ok(blobsvc(service, "ls", prefix)) == f"{prefix}/c1\n".encode()
+
+
 def test_sign_makes_a_url_that_needs_no_credential(service, prefix):
     ok(blobsvc(service, "put", "-", f"{prefix}/shared.txt", stdin=b"shared"))
     env = cli_env(service, BLOBSVC_SIGNING_KEY=SIGNING_KEY)
@@ -416,6 +433,19 @@ def test_usage_errors_exit_2_with_one_line(service, args, fragment):
     result = blobsvc(service, *args)
     line = one_error_line(result, 2, r"blobsvc: .+")
     assert fragment in line
+
+
+def test_sign_without_a_key_says_so(service):
+    one_error_line(blobsvc(service, "sign", "a/b"), 2,
+                   r"blobsvc: no signing key: the config has no auth.signing_key "
+                   r"and BLOBSVC_SIGNING_KEY is not set")
+
+
+def test_get_into_a_missing_local_directory_names_it(service, prefix, tmp_path):
+    ok(blobsvc(service, "put", "-", f"{prefix}/x", stdin=b"x"))
+    one_error_line(blobsvc(service, "get", f"{prefix}/x", "nodir/x", cwd=tmp_path), 1,
+                   r"blobsvc: nodir: no such directory")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_unknown_option_is_a_usage_error(service):
@@ -518,3 +548,14 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only(service, prefix, tmp_path):
     (tmp_path / "up.bin").write_bytes(payload(MiB, "up"))
     status, shown = on_a_terminal(service, ["put", "up.bin", f"{prefix}/up.bin"], tmp_path)
     assert status == 0 and b"up.bin: 100%" in shown and b"1.00M/1.00M" in shown, shown
+
+
+def test_a_tree_transfer_draws_one_bar_for_all_its_bytes(service, prefix, tmp_path):
+    for name in ("a.bin", "sub/b.bin"):
+        (tmp_path / "tree" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tree" / name).write_bytes(payload(512 * 1024, name))
+    status, shown = on_a_terminal(service, ["put", "-r", "tree", f"{prefix}/tree"], tmp_path)
+    assert status == 0 and b"100%" in shown and b"1.00M/1.00M" in shown, shown
+    status, shown = on_a_terminal(service, ["get", "-r", f"{prefix}/tree", "back"], tmp_path)
+    assert status == 0 and b"100%" in shown and b"1.00M/1.00M" in shown, shown
+    assert (tmp_path / "back" / "sub" / "b.bin").read_bytes() == payload(512 * 1024, "sub/b.bin")

@@ -169,12 +169,19 @@ def get(args: argparse.Namespace) -> int:
         dest = args.dest or _name(path)
         if dest.endswith(os.sep) or os.path.isdir(dest):
             dest = os.path.join(dest, _name(path))
+        _require_directory(os.path.dirname(dest))
         meter = progress.bar(_name(path), None, _quiet(args))
         try:
             _download(blobs, path, dest, args.resume, meter)
         finally:
             meter.close()
     return EXIT_OK
+
+
+def _require_directory(directory: str) -> None:
+    """Name the missing directory, not the temporary file that could not be made in it."""
+    if directory and not os.path.isdir(directory):
+        raise FileNotFoundError(2, "no such directory", directory)
 
 
 def _download(blobs: Client, path: str, dest: str, resume: bool,
