@@ -30,13 +30,16 @@ from typing import Iterator
 
 import pytest
 from api_client import ServerProcess, clean_environ, free_port
+from live_server import python_package
 
 TOKEN = "cli-client-token-0123456789"
 SIGNING_KEY = "cli-client-signing-key-0123456789abcdef"
 PASSWORD = "writer-password"
 MiB = 1024 * 1024
 REQUEST_ID = r"\(request [0-9a-f]+\)"
-BROKEN = r"blobsvc: transport_error: reading \S+: the connection broke after \d+ bytes, \d+ more expected"
+#: A download cut short, as urllib3 or the client's own length check reports it.
+BROKEN = (r"blobsvc: transport_error: reading \S+: (the connection broke after \d+ bytes, "
+          r"\d+ more expected|the answer ended after \d+ of \d+ bytes)")
 
 
 @pytest.fixture(scope="session")
@@ -478,6 +481,8 @@ def test_a_reader_that_goes_away_ends_the_download_quietly(service, prefix):
 
 
 def test_ctrl_c_during_an_upload_exits_130_and_stores_nothing(service, prefix):
+    temporary = service.workdir / "data" / ".blobsvc" / "tmp"
+    before = set(temporary.glob("*"))
     proc = subprocess.Popen([sys.executable, "-m", "blobsvc", "put", "-", f"{prefix}/int.bin"],
                             env=cli_env(service), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -485,11 +490,10 @@ def test_ctrl_c_during_an_upload_exits_130_and_stores_nothing(service, prefix):
         assert proc.stdin is not None
         proc.stdin.write(payload(256 * 1024))
         proc.stdin.flush()
-        temporary = service.workdir / "data" / ".blobsvc" / "tmp"
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not any(temporary.glob("*")):
+        while time.monotonic() < deadline and not set(temporary.glob("*")) - before:
             time.sleep(0.05)  # the upload is under way once the service has a temporary file
-        assert any(temporary.glob("*")), "the upload never reached the service"
+        assert set(temporary.glob("*")) - before, "the upload never reached the service"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
@@ -536,6 +540,7 @@ def on_a_terminal(service, args: list[str], cwd: Path) -> tuple[int, bytes]:
 
 
 def test_a_progress_bar_is_drawn_on_a_terminal_only(service, prefix, tmp_path):
+    python_package("tqdm")
     ok(blobsvc(service, "put", "-", f"{prefix}/bar.bin", stdin=payload(2 * MiB, "bar")))
     status, shown = on_a_terminal(service, ["get", f"{prefix}/bar.bin", "dest"], tmp_path)
     assert status == 0, shown
@@ -551,6 +556,7 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only(service, prefix, tmp_path):
 
 
 def test_a_tree_transfer_draws_one_bar_for_all_its_bytes(service, prefix, tmp_path):
+    python_package("tqdm")
     for name in ("a.bin", "sub/b.bin"):
         (tmp_path / "tree" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "tree" / name).write_bytes(payload(512 * 1024, name))
