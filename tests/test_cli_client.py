@@ -412,6 +412,8 @@ def test_not_found_exits_1_with_code_message_and_request_id(service, prefix, tmp
                    rf"blobsvc: not_found: no object at {prefix}/missing " + REQUEST_ID)
     one_error_line(blobsvc(service, "ls", f"{prefix}/missing/"), 1,
                    r"blobsvc: not_found: .+ " + REQUEST_ID)
+    one_error_line(blobsvc(service, "ls", f"{prefix}/missing"), 1,
+                   rf"blobsvc: not_found: no object at {prefix}/missing " + REQUEST_ID)
     assert list(tmp_path.iterdir()) == []
 
 
