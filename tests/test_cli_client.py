@@ -211,6 +211,8 @@ class CuttingProxy:
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.cut_after: int | None = None
+        #: Hold a cut answer's connection open (a stalled network) instead of closing it.
+        self.stall = False
         self.heads: list[str] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
@@ -256,6 +258,8 @@ class CuttingProxy:
                     chunk = chunk[: limit - sent]
                 conn.sendall(chunk)
                 sent += len(chunk)
+        if self.stall and limit is not None:
+            self._stop.wait(30)
 
     def close(self) -> None:
         self._stop.set()
@@ -296,6 +300,33 @@ def test_resumed_get_asks_only_for_the_missing_bytes(service, proxy, prefix, tmp
     assert len(gets) == 1
     assert f"\r\nRange: bytes={len(part)}-\r\n" in gets[0] + "\r\n"
     assert f'\r\nIf-Match: "{hashlib.md5(data).hexdigest()}"\r\n' in gets[0] + "\r\n"
+
+
+def test_ctrl_c_keeps_a_resumable_download_for_later(service, proxy, prefix, tmp_path):
+    data = payload(2 * MiB, "ctrl-c")
+    ok(blobsvc(service, "put", "-", f"{prefix}/stop.bin", stdin=data))
+    proxy.cut_after, proxy.stall = 600_000, True
+    proc = subprocess.Popen([sys.executable, "-m", "blobsvc", "--url", proxy.url, "get", "-c",
+                             f"{prefix}/stop.bin", "dest"], cwd=tmp_path, env=cli_env(service),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        part = tmp_path / "dest.part"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not (part.exists() and part.stat().st_size >= 256 * 1024):
+            time.sleep(0.05)  # the bytes before the stall have arrived
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, out, b"Traceback" in err) == (130, b"", False), err
+    kept = part.read_bytes()
+    assert len(kept) >= 256 * 1024 and data.startswith(kept)
+    assert (tmp_path / "dest.part.json").exists() and not (tmp_path / "dest").exists()
+    ok(blobsvc(service, "get", "-c", f"{prefix}/stop.bin", "dest", cwd=tmp_path))
+    assert (tmp_path / "dest").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest"]
 
 
 def test_resumed_get_starts_over_when_the_object_changed(service, proxy, prefix, tmp_path):

@@ -109,9 +109,14 @@ def credentials(args: argparse.Namespace) -> dict[str, Any]:
     return {"user": user, "password": password}
 
 
+#: Bytes per read of a download: small enough that a bar moves and that a
+#: download stopped by Ctrl-C has written nearly all it received.
+READ_SIZE = 128 * 1024
+
+
 def client(base: str, args: argparse.Namespace) -> Client:
     """A client for ``base`` with the command line's credentials."""
     try:
-        return Client(base, **credentials(args))
+        return Client(base, chunk_size=READ_SIZE, **credentials(args))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
