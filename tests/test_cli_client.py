@@ -195,6 +195,16 @@ def test_recursive_put_and_get_copy_a_tree_with_odd_names(service, prefix, tmp_p
     assert got == expected
 
 
+def test_a_tree_with_a_name_the_service_refuses_names_the_file(service, prefix, tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_bytes(b"a")
+    (tmp_path / "src" / "back\\slash.txt").write_bytes(b"b")
+    result = blobsvc(service, "put", "-r", "src", f"{prefix}/t", cwd=tmp_path)
+    line = one_error_line(result, 2, r"blobsvc: invalid_path: src/back\\slash.txt: .+")
+    assert "backslash" in line
+    one_error_line(blobsvc(service, "ls", f"{prefix}/t/"), 1, r"blobsvc: not_found: .+")  # none sent
+
+
 def test_stdin_is_streamed_up_and_stdout_down(service, prefix):
     data = payload(3 * MiB + 17, "stream")
     ok(blobsvc(service, "put", "-", f"{prefix}/s.bin", stdin=data))

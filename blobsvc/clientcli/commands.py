@@ -30,7 +30,7 @@ from blobsvc.clientcli.exits import (
     describe,
     exit_status,
 )
-from blobsvc.clientcli.target import Target, client, resolve, same_service
+from blobsvc.clientcli.target import Target, checked, client, resolve, same_service
 from blobsvc.storage.contract import ObjectInfo
 
 #: Paths per bulk delete request (the service's maximum).
@@ -264,14 +264,19 @@ def put(args: argparse.Namespace) -> int:
 
 def _put_tree(blobs: Client, src: str, prefix: str, args: argparse.Namespace,
               options: dict[str, Any]) -> int:
-    """Every regular file below ``src``, under ``prefix`` by relative path."""
-    files = list(_local_files(src))
-    meter = progress.bar(_name(src) or src, sum(os.path.getsize(f) for f in files), _quiet(args))
+    """Every regular file below ``src``, under ``prefix`` by relative path.
+    Every name is checked before the first byte goes: a name the service
+    would refuse stops the command before it has uploaded half a tree."""
+    uploads = []
+    for filename in _local_files(src):
+        relative = os.path.relpath(filename, src).replace(os.sep, "/")
+        uploads.append((filename, relative, checked(f"{prefix}/{relative}" if prefix else relative,
+                                                    filename)))
+    total = sum(os.path.getsize(filename) for filename, _, _ in uploads)
+    meter = progress.bar(_name(src) or src, total, _quiet(args))
     try:
-        for filename in files:
-            relative = os.path.relpath(filename, src).replace(os.sep, "/")
+        for filename, relative, path in uploads:
             meter.describe(relative)
-            path = f"{prefix}/{relative}" if prefix else relative
             transfer.from_file(blobs, path, filename, meter, **_typed(options, filename))
     finally:
         meter.close()

@@ -44,12 +44,17 @@ class Target:
         """The path without its directory slashes, checked by the service's
         rules here: urllib3 would resolve ``a/../b`` to ``b`` before sending."""
         path = self.path.strip("/")
-        if path:
-            try:
-                validate_path(path)
-            except StorageInvalidPath as exc:
-                raise InvalidPath(exc.message, code="invalid_path") from None
-        return path
+        return checked(path) if path else path
+
+
+def checked(path: str, source: str | None = None) -> str:
+    """``path`` if the service would take it; else InvalidPath, naming the
+    local ``source`` it was made from, if any."""
+    try:
+        return validate_path(path)
+    except StorageInvalidPath as exc:
+        where = f"{source}: " if source else ""
+        raise InvalidPath(f"{where}{exc.message}", code="invalid_path") from None
 
 
 def service_url(args: argparse.Namespace) -> str:
