@@ -608,3 +608,13 @@ def test_a_tree_transfer_draws_one_bar_for_all_its_bytes(service, prefix, tmp_pa
     status, shown = on_a_terminal(service, ["get", "-r", f"{prefix}/tree", "back"], tmp_path)
     assert status == 0 and b"100%" in shown and b"1.00M/1.00M" in shown, shown
     assert (tmp_path / "back" / "sub" / "b.bin").read_bytes() == payload(512 * 1024, "sub/b.bin")
+
+
+def test_the_client_commands_need_none_of_the_servers_libraries():
+    """``blobsvc[client]`` is all they need: the server's libraries stay unloaded."""
+    probe = ("import sys, blobsvc.clientcli; "
+             "print(sorted(m for m in ('cherrypy', 'cheroot', 'yaml', 'prometheus_client') "
+             "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=30, env=clean_environ())
+    assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
