@@ -190,9 +190,14 @@ def test_recursive_put_and_get_copy_a_tree_with_odd_names(service, prefix, tmp_p
     listed = ok(blobsvc(service, "ls", "-r", f"{prefix}/tree")).decode().splitlines()
     assert listed == sorted(f"{prefix}/tree/{name}" for name in ODD_NAMES)
     ok(blobsvc(service, "get", "-r", f"{prefix}/tree", "back", cwd=tmp_path))
-    got = {str(p.relative_to(tmp_path / "back")): p.read_bytes()
-           for p in (tmp_path / "back").rglob("*") if p.is_file()}
-    assert got == expected
+    assert files_below(tmp_path / "back") == expected
+    ok(blobsvc(service, "get", "-r", "-c", f"{prefix}/tree", "resumable", cwd=tmp_path))
+    assert files_below(tmp_path / "resumable") == expected  # no .part file left
+
+
+def files_below(directory: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(directory)): path.read_bytes()
+            for path in directory.rglob("*") if path.is_file()}
 
 
 def test_a_tree_with_a_name_the_service_refuses_names_the_file(service, prefix, tmp_path):
