@@ -454,6 +454,8 @@ def test_not_found_exits_1_with_code_message_and_request_id(service, prefix, tmp
                    rf"blobsvc: not_found: no object at {prefix}/missing " + REQUEST_ID)
     one_error_line(blobsvc(service, "get", f"{prefix}/missing", cwd=tmp_path), 1,
                    rf"blobsvc: not_found: no object at {prefix}/missing " + REQUEST_ID)
+    one_error_line(blobsvc(service, "get", "-c", f"{prefix}/missing", cwd=tmp_path), 1,
+                   rf"blobsvc: not_found: no object at {prefix}/missing " + REQUEST_ID)
     one_error_line(blobsvc(service, "stat", f"{prefix}/missing"), 1,
                    rf"blobsvc: not_found: no object at {prefix}/missing " + REQUEST_ID)
     one_error_line(blobsvc(service, "ls", f"{prefix}/missing/"), 1,

@@ -96,19 +96,12 @@ def ls(args: argparse.Namespace) -> int:
         except NotFound:
             if not target.clean or target.path.endswith("/"):
                 raise
-            first, entries = _head(blobs, target.clean), iter(())  # an object: itself, as ls does
+            first, entries = transfer.head(blobs, target.clean), iter(())  # an object: itself, as ls does
         if first is not None:
             _print_entry(first, args.long)
         for entry in entries:
             _print_entry(entry, args.long)
     return EXIT_OK
-
-
-def _head(blobs: Client, path: str) -> ObjectInfo:
-    try:
-        return blobs.stat(path)
-    except NotFound as exc:  # a HEAD answer has no body to say what is missing
-        raise NotFound(f"no object at {path}", exc.status, exc.code, exc.request_id) from None
 
 
 def _print_entry(entry: ObjectInfo, long: bool) -> None:
@@ -131,7 +124,7 @@ def stat(args: argparse.Namespace) -> int:
     target = resolve(args.target, args)
     path = _object_path(target)
     with _open([target], args) as blobs:
-        info = _head(blobs, path)
+        info = transfer.head(blobs, path)
     if args.json:
         print(json.dumps(info.to_json(), ensure_ascii=False, sort_keys=True))
         return EXIT_OK

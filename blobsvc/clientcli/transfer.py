@@ -21,7 +21,7 @@ import json
 import os
 from typing import IO, Any, BinaryIO, Iterator
 
-from blobsvc.client import Client, PreconditionFailed, TransportError
+from blobsvc.client import Client, NotFound, PreconditionFailed, TransportError
 from blobsvc.client.api import CHUNK_SIZE
 from blobsvc.clientcli.progress import Progress
 from blobsvc.storage.contract import ObjectInfo
@@ -34,6 +34,15 @@ RESTARTS = 3
 
 
 # -- downloads -------------------------------------------------------------------
+
+
+def head(client: Client, path: str) -> ObjectInfo:
+    """The object's info; NotFound says which object, as a HEAD answer has
+    no body to say it."""
+    try:
+        return client.stat(path)
+    except NotFound as exc:
+        raise NotFound(f"no object at {path}", exc.status, exc.code, exc.request_id) from None
 
 
 def to_stream(client: Client, path: str, out: BinaryIO, progress: Progress) -> ObjectInfo:
@@ -70,7 +79,7 @@ def resumable(client: Client, path: str, dest: str, progress: Progress) -> Objec
     run left if the object is still the same version (see the module)."""
     part, state_file = dest + PART, dest + STATE
     for _ in range(RESTARTS):
-        info = client.stat(path)
+        info = head(client, path)
         progress.expect(info.size)
         offset = _resume_offset(part, state_file, path, info)
         if offset == 0:
