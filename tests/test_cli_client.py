@@ -32,6 +32,8 @@ import pytest
 from api_client import ServerProcess, clean_environ, free_port
 from live_server import python_package
 
+from blobsvc.client import Client
+
 TOKEN = "cli-client-token-0123456789"
 SIGNING_KEY = "cli-client-signing-key-0123456789abcdef"
 PASSWORD = "writer-password"
@@ -73,6 +75,13 @@ def blobsvc(service: ServerProcess, *args: str, cwd: Path | None = None, stdin: 
     return subprocess.run([sys.executable, "-m", "blobsvc", *args], cwd=cwd,
                           env=env if env is not None else cli_env(service), input=stdin,
                           capture_output=True, timeout=60)
+
+
+def store(service: ServerProcess, path: str, data: bytes) -> None:
+    """Set up an object with the Python client: a test's own command is
+    what runs through the command line."""
+    with Client(service.url, token=TOKEN) as blobs:
+        blobs.put(path, data)
 
 
 def ok(result: subprocess.CompletedProcess) -> bytes:
@@ -120,7 +129,7 @@ def test_put_defaults_to_the_file_name_and_a_slash_means_into(service, prefix, t
 
 
 def test_get_into_an_existing_directory_keeps_the_object_name(service, prefix, tmp_path):
-    ok(blobsvc(service, "put", "-", f"{prefix}/d/name.txt", stdin=b"named"))
+    store(service, f"{prefix}/d/name.txt", b"named")
     (tmp_path / "here").mkdir()
     ok(blobsvc(service, "get", f"{prefix}/d/name.txt", "here", cwd=tmp_path))
     assert (tmp_path / "here" / "name.txt").read_bytes() == b"named"
@@ -128,7 +137,7 @@ def test_get_into_an_existing_directory_keeps_the_object_name(service, prefix, t
 
 def test_ls_lists_one_level_or_everything_below(service, prefix):
     for path in ("a.txt", "b/c.txt", "b/d/e.txt"):
-        ok(blobsvc(service, "put", "-", f"{prefix}/{path}", stdin=path.encode()))
+        store(service, f"{prefix}/{path}", path.encode())
     assert ok(blobsvc(service, "ls", prefix)) == f"{prefix}/a.txt\n{prefix}/b/\n".encode()
     assert ok(blobsvc(service, "ls", "-r", prefix)).decode().splitlines() == [
         f"{prefix}/a.txt", f"{prefix}/b/c.txt", f"{prefix}/b/d/e.txt"]
@@ -137,7 +146,7 @@ def test_ls_lists_one_level_or_everything_below(service, prefix):
 
 
 def test_ls_long_shows_size_time_and_etag(service, prefix):
-    ok(blobsvc(service, "put", "-", f"{prefix}/f/x.bin", stdin=b"0123456789"))
+    store(service, f"{prefix}/f/x.bin", b"0123456789")
     lines = ok(blobsvc(service, "ls", "-l", prefix)).decode().splitlines()
     assert len(lines) == 1 and re.fullmatch(
         r" +-  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  - +  " + prefix + "/f/", lines[0]), lines
@@ -300,7 +309,7 @@ def interrupted_download(service, proxy, path: str, cwd: Path, cut_after: int) -
 
 def test_resumed_get_asks_only_for_the_missing_bytes(service, proxy, prefix, tmp_path):
     data = payload(2 * MiB, "resume")
-    ok(blobsvc(service, "put", "-", f"{prefix}/big.bin", stdin=data))
+    store(service, f"{prefix}/big.bin", data)
     interrupted_download(service, proxy, f"{prefix}/big.bin", tmp_path, 700_000)
     part = (tmp_path / "dest.part").read_bytes()
     assert 0 < len(part) < len(data) and data.startswith(part)
@@ -319,7 +328,7 @@ def test_resumed_get_asks_only_for_the_missing_bytes(service, proxy, prefix, tmp
 
 def test_ctrl_c_keeps_a_resumable_download_for_later(service, proxy, prefix, tmp_path):
     data = payload(2 * MiB, "ctrl-c")
-    ok(blobsvc(service, "put", "-", f"{prefix}/stop.bin", stdin=data))
+    store(service, f"{prefix}/stop.bin", data)
     proxy.cut_after, proxy.stall = 600_000, True
     proc = subprocess.Popen([sys.executable, "-m", "blobsvc", "--url", proxy.url, "get", "-c",
                              f"{prefix}/stop.bin", "dest"], cwd=tmp_path, env=cli_env(service),
@@ -346,10 +355,10 @@ def test_ctrl_c_keeps_a_resumable_download_for_later(service, proxy, prefix, tmp
 
 def test_resumed_get_starts_over_when_the_object_changed(service, proxy, prefix, tmp_path):
     old, new = payload(2 * MiB, "old"), payload(2 * MiB, "new")
-    ok(blobsvc(service, "put", "-", f"{prefix}/v.bin", stdin=old))
+    store(service, f"{prefix}/v.bin", old)
     interrupted_download(service, proxy, f"{prefix}/v.bin", tmp_path, 500_000)
     assert old.startswith((tmp_path / "dest.part").read_bytes())
-    ok(blobsvc(service, "put", "-", f"{prefix}/v.bin", stdin=new))  # same size, other bytes
+    store(service, f"{prefix}/v.bin", new)  # same size, other bytes
     proxy.heads.clear()
     ok(blobsvc(service, "--url", proxy.url, "get", "-c", f"{prefix}/v.bin", "dest", cwd=tmp_path))
     assert (tmp_path / "dest").read_bytes() == new
@@ -359,7 +368,7 @@ def test_resumed_get_starts_over_when_the_object_changed(service, proxy, prefix,
 
 
 def test_resumable_get_of_a_complete_part_only_renames_it(service, proxy, prefix, tmp_path):
-    ok(blobsvc(service, "put", "-", f"{prefix}/small.txt", stdin=b"complete"))
+    store(service, f"{prefix}/small.txt", b"complete")
     (tmp_path / "dest.part").write_bytes(b"complete")
     (tmp_path / "dest.part.json").write_text(json.dumps(
         {"path": f"{prefix}/small.txt", "etag": hashlib.md5(b"complete").hexdigest(), "size": 8}))
@@ -369,7 +378,7 @@ def test_resumable_get_of_a_complete_part_only_renames_it(service, proxy, prefix
 
 
 def test_a_plain_get_cut_short_leaves_nothing(service, proxy, prefix, tmp_path):
-    ok(blobsvc(service, "put", "-", f"{prefix}/cut.bin", stdin=payload(MiB)))
+    store(service, f"{prefix}/cut.bin", payload(MiB))
     proxy.cut_after = 300_000
     result = blobsvc(service, "--url", proxy.url, "get", f"{prefix}/cut.bin", "dest", cwd=tmp_path)
     one_error_line(result, 3, BROKEN)
@@ -380,8 +389,8 @@ def test_a_plain_get_cut_short_leaves_nothing(service, proxy, prefix, tmp_path):
 
 
 def test_mv_cp_and_cat_work_server_side(service, prefix):
-    ok(blobsvc(service, "put", "-", f"{prefix}/one", stdin=b"first,"))
-    ok(blobsvc(service, "put", "-", f"{prefix}/two", stdin=b"second"))
+    store(service, f"{prefix}/one", b"first,")
+    store(service, f"{prefix}/two", b"second")
     assert ok(blobsvc(service, "mv", f"{prefix}/one", f"{prefix}/part1")) == b""
     assert ok(blobsvc(service, "cp", f"{prefix}/two", f"{prefix}/part2", "-m", "k=v")) == b""
     assert ok(blobsvc(service, "ls", prefix)).decode().split() == [
@@ -395,7 +404,7 @@ def test_mv_cp_and_cat_work_server_side(service, prefix):
 
 def test_rm_deletes_objects_and_with_r_whole_trees(service, prefix):
     for path in ("keep.txt", "dir/a", "dir/b/c", "dir/b/d"):
-        ok(blobsvc(service, "put", "-", f"{prefix}/{path}", stdin=b"x"))
+        store(service, f"{prefix}/{path}", b"x")
     one_error_line(blobsvc(service, "rm", f"{prefix}/dir"), 3, r"blobsvc: conflict: .*" + REQUEST_ID)
     assert ok(blobsvc(service, "rm", "-r", f"{prefix}/dir")) == b""
     assert ok(blobsvc(service, "ls", "-r", prefix)) == f"{prefix}/keep.txt\n".encode()
@@ -406,8 +415,8 @@ def test_rm_deletes_objects_and_with_r_whole_trees(service, prefix):
 
 
 def test_rm_r_of_an_object_deletes_that_object(service, prefix):
-    ok(blobsvc(service, "put", "-", f"{prefix}/only.txt", stdin=b"x"))
-    ok(blobsvc(service, "put", "-", f"{prefix}/only.txt.keep", stdin=b"y"))
+    store(service, f"{prefix}/only.txt", b"x")
+    store(service, f"{prefix}/only.txt.keep", b"y")
     assert ok(blobsvc(service, "rm", "-r", f"{prefix}/only.txt")) == b""
     assert ok(blobsvc(service, "ls", prefix)) == f"{prefix}/only.txt.keep\n".encode()
     one_error_line(blobsvc(service, "rm", "-r", f"{prefix}/only.txt"), 1,
@@ -415,7 +424,7 @@ def test_rm_r_of_an_object_deletes_that_object(service, prefix):
 
 
 def test_cat_with_missing_chunks_names_them_and_changes_nothing(service, prefix):
-    ok(blobsvc(service, "put", "-", f"{prefix}/c1", stdin=b"one"))
+    store(service, f"{prefix}/c1", b"one")
     line = one_error_line(blobsvc(service, "cat", f"{prefix}/out", f"{prefix}/c1", f"{prefix}/c2"), 1,
                           r"blobsvc: not_found: .+ " + REQUEST_ID)
     assert f"{prefix}/c2" in line
@@ -423,7 +432,7 @@ def test_cat_with_missing_chunks_names_them_and_changes_nothing(service, prefix)
 
 
 def test_sign_makes_a_url_that_needs_no_credential(service, prefix):
-    ok(blobsvc(service, "put", "-", f"{prefix}/shared.txt", stdin=b"shared"))
+    store(service, f"{prefix}/shared.txt", b"shared")
     env = cli_env(service, BLOBSVC_SIGNING_KEY=SIGNING_KEY)
     url = ok(blobsvc(service, "sign", "--expires", "60", f"{prefix}/shared.txt", env=env)).decode()
     assert url.startswith(f"{service.url}/v1/objects/{prefix}/shared.txt?expires=")
@@ -466,7 +475,7 @@ def test_not_found_exits_1_with_code_message_and_request_id(service, prefix, tmp
 
 
 def test_a_failed_precondition_exits_1_and_changes_nothing(service, prefix):
-    ok(blobsvc(service, "put", "-", f"{prefix}/p.txt", stdin=b"original"))
+    store(service, f"{prefix}/p.txt", b"original")
     one_error_line(blobsvc(service, "put", "-n", "-", f"{prefix}/p.txt", stdin=b"other"), 1,
                    r"blobsvc: precondition_failed: .+ " + REQUEST_ID)
     one_error_line(blobsvc(service, "put", "--if-match", "0" * 32, "-", f"{prefix}/p.txt",
@@ -495,7 +504,7 @@ def test_sign_without_a_key_says_so(service):
 
 
 def test_get_into_a_missing_local_directory_names_it(service, prefix, tmp_path):
-    ok(blobsvc(service, "put", "-", f"{prefix}/x", stdin=b"x"))
+    store(service, f"{prefix}/x", b"x")
     one_error_line(blobsvc(service, "get", f"{prefix}/x", "nodir/x", cwd=tmp_path), 1,
                    r"blobsvc: nodir: no such directory")
     assert list(tmp_path.iterdir()) == []
@@ -515,7 +524,7 @@ def test_a_refused_connection_exits_3(service):
 
 
 def test_a_reader_that_goes_away_ends_the_download_quietly(service, prefix):
-    ok(blobsvc(service, "put", "-", f"{prefix}/pipe.bin", stdin=payload(4 * MiB, "pipe")))
+    store(service, f"{prefix}/pipe.bin", payload(4 * MiB, "pipe"))
     proc = subprocess.Popen([sys.executable, "-m", "blobsvc", "get", f"{prefix}/pipe.bin", "-"],
                             env=cli_env(service), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -591,7 +600,7 @@ def on_a_terminal(service, args: list[str], cwd: Path) -> tuple[int, bytes]:
 
 def test_a_progress_bar_is_drawn_on_a_terminal_only(service, prefix, tmp_path):
     python_package("tqdm")
-    ok(blobsvc(service, "put", "-", f"{prefix}/bar.bin", stdin=payload(2 * MiB, "bar")))
+    store(service, f"{prefix}/bar.bin", payload(2 * MiB, "bar"))
     status, shown = on_a_terminal(service, ["get", f"{prefix}/bar.bin", "dest"], tmp_path)
     assert status == 0, shown
     assert b"bar.bin: 100%" in shown and b"2.00M/2.00M" in shown, shown
