@@ -607,6 +607,9 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only(service, prefix, tmp_path):
     assert (tmp_path / "dest").read_bytes() == payload(2 * MiB, "bar")
     status, shown = on_a_terminal(service, ["get", "-q", f"{prefix}/bar.bin", "quiet"], tmp_path)
     assert (status, shown) == (0, b"")
+    store(service, f"{prefix}/text.txt", b"just the text")
+    status, shown = on_a_terminal(service, ["get", f"{prefix}/text.txt", "-"], tmp_path)
+    assert (status, shown) == (0, b"just the text")  # no bar mixed into the bytes
     piped = blobsvc(service, "get", f"{prefix}/bar.bin", "piped", cwd=tmp_path)
     assert (piped.returncode, piped.stdout, piped.stderr) == (0, b"", b"")
     (tmp_path / "up.bin").write_bytes(payload(MiB, "up"))

@@ -156,8 +156,8 @@ def get(args: argparse.Namespace) -> int:
         if args.recursive:
             return _get_tree(blobs, target, args)
         path = _object_path(target)
-        if args.dest == "-":
-            meter = progress.bar(_name(path), None, _quiet(args))
+        if args.dest == "-":  # no bar drawn into the very terminal the bytes go to
+            meter = progress.bar(_name(path), None, _quiet(args) or sys.stdout.isatty())
             try:
                 transfer.to_stream(blobs, path, sys.stdout.buffer, meter)
             finally:
