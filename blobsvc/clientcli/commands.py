@@ -88,6 +88,7 @@ def _name(path: str) -> str:
 
 
 def ls(args: argparse.Namespace) -> int:
+    """Full paths, so that each line can be a target again; an object path lists itself."""
     target = resolve(args.target, args)
     with _open([target], args) as blobs:
         entries: Iterator[ObjectInfo] = blobs.iter_list(target.clean, recursive=args.recursive)
@@ -121,6 +122,7 @@ def _time(ctime: float | None) -> str:
 
 
 def stat(args: argparse.Namespace) -> int:
+    """One ``label: value`` a line for people and grep, or the API's JSON for programs."""
     target = resolve(args.target, args)
     path = _object_path(target)
     with _open([target], args) as blobs:
@@ -149,6 +151,7 @@ def _object_path(target: Target) -> str:
 
 
 def get(args: argparse.Namespace) -> int:
+    """One object to a file or stdout, or a tree (``-r``); resumable with ``-c``."""
     target = resolve(args.target, args)
     if args.dest == "-" and (args.recursive or args.resume):
         raise UsageError("stdout ('-') takes one object, without -r or -c")
@@ -223,6 +226,7 @@ def _relative_parts(path: str, prefix: str) -> list[str]:
 
 
 def put(args: argparse.Namespace) -> int:
+    """A file, stdin or a tree (``-r``), with what ``-m``, ``-H`` and the conditions add."""
     options = _write_fields(args)
     if args.src == "-":
         if args.recursive or args.target is None:
@@ -327,6 +331,7 @@ def _typed(options: dict[str, Any], filename: str) -> dict[str, Any]:
 
 
 def rm(args: argparse.Namespace) -> int:
+    """Every target is tried, as rm does; the status is the worst of them."""
     targets = [resolve(text, args) for text in args.targets]
     status = EXIT_OK
     with _open(targets, args) as blobs:
@@ -381,6 +386,7 @@ def _pair(args: argparse.Namespace) -> tuple[list[Target], str, str]:
 
 
 def mv(args: argparse.Namespace) -> int:
+    """A rename on the service: the bytes never travel through the client."""
     targets, source, dest = _pair(args)
     with _open(targets, args) as blobs:
         blobs.move(source, dest, **_write_fields(args))
@@ -388,6 +394,7 @@ def mv(args: argparse.Namespace) -> int:
 
 
 def cp(args: argparse.Namespace) -> int:
+    """A copy on the service, metadata replaced only when ``-m``/``-H`` give some."""
     targets, source, dest = _pair(args)
     with _open(targets, args) as blobs:
         blobs.copy(source, dest, **_write_fields(args))
@@ -395,6 +402,7 @@ def cp(args: argparse.Namespace) -> int:
 
 
 def cat(args: argparse.Namespace) -> int:
+    """The service's join: DEST appears whole, then the chunks are deleted."""
     dest = resolve(args.target, args)
     chunks = [resolve(chunk, args) for chunk in args.chunks]
     with _open([dest, *chunks], args) as blobs:
