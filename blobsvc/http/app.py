@@ -22,9 +22,8 @@ from blobsvc.auth import Authenticator
 from blobsvc.config import Config
 from blobsvc.http import context, exchange, requestlog
 from blobsvc.http.cors import Cors
-from blobsvc.http.dispatch import Dispatcher
+from blobsvc.http.dispatch import Dispatcher, Failure, FrontEnd
 from blobsvc.http.exchange import SECURITY_HEADERS, Request, Response
-from blobsvc.http.responses import send_error
 from blobsvc.metrics import Metrics
 from blobsvc.native.routes import NativeApi
 from blobsvc.storage import StorageDriver
@@ -65,7 +64,7 @@ class Application:
                 else:
                     response.body = self.dispatcher.handle(request)
             except Exception:
-                _unexpected_error(request, response)
+                _unexpected_error(request, response, self.dispatcher)
             if self.cors is not None and not preflight:
                 self.cors.decorate(request, response)
             body = _finalize(request, response)
@@ -102,16 +101,19 @@ def _close(response: Response) -> None:
 _KEPT_ON_ERROR = ("Server", "Date", "X-Request-Id", *SECURITY_HEADERS)
 
 
-def _unexpected_error(request: Request, response: Response) -> None:
-    """Any exception a handler did not expect: a JSON 500, traceback logged
-    (the request id in both, to find one from the other)."""
+def _unexpected_error(request: Request, response: Response, dispatcher: Dispatcher) -> None:
+    """Any exception a handler did not expect: a 500 in the format of the
+    front end that took the request, traceback logged (the request id in
+    both, to find one from the other)."""
     log.exception("unhandled error in %s %s (request id %s)", request.method, request.path_info,
                   response.headers.get("X-Request-Id", "-"))
     kept = {name: response.headers[name] for name in _KEPT_ON_ERROR if name in response.headers}
     response.headers.clear()
     dict.update(response.headers, kept)
     response.stream = False
-    response.body = send_error(500, "internal_error", "internal error; see the server log")
+    response.status = 500
+    response.body = dispatcher.render_internal_error(
+        request, Failure(500, "internal_error", "internal error; see the server log"))
 
 
 def _finalize(request: Request, response: Response) -> Iterable[bytes]:
@@ -141,8 +143,9 @@ def build_app(config: Config, driver: StorageDriver,
     """The WSGI application serving ``driver`` with ``config``."""
     metrics = metrics or Metrics()
     driver.metrics = metrics  # every storage call is timed and its errors counted
-    native = NativeApi(driver, config, metrics, Authenticator(config.auth))
-    return Application(Dispatcher([native], metrics), metrics, config.log.access_log,
+    auth = Authenticator(config.auth)
+    front_ends: list[FrontEnd] = [NativeApi(driver, config, metrics, auth)]
+    return Application(Dispatcher(front_ends, metrics), metrics, config.log.access_log,
                        Cors(config.cors))
 
 

@@ -10,8 +10,10 @@ its connection (see :mod:`blobsvc.http.wire`), so nothing here has to drain it.
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Mapping
 
+from blobsvc.http import exchange
+from blobsvc.http.errors import ApiError
 from blobsvc.storage.errors import IncompleteBody
 
 
@@ -29,6 +31,39 @@ def body_chunks(rfile: BinaryIO, content_length: int | None, chunk_size: int) ->
         if remaining is not None:
             remaining -= len(chunk)
         yield chunk
+
+
+def declared_length(headers: Mapping[str, str]) -> int | None:
+    """The announced body length; None for a chunked body."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return None
+    raw = headers.get("Content-Length")
+    if raw is None:
+        if exchange.request().method in ("PUT", "POST"):
+            raise ApiError(411, "Content-Length or Transfer-Encoding: chunked is required")
+        return 0
+    if not (raw.isascii() and raw.isdigit()):
+        raise ApiError(400, "Content-Length must be a non-negative integer")
+    if len(raw) > 18:  # beyond any storage, and beyond int() of a sane size
+        raise ApiError(413, "Content-Length larger than any object can be")
+    return int(raw)
+
+
+def read_capped(limit: int, too_large: Exception) -> bytes:
+    """The whole request body of a small document (JSON, XML), read only up
+    to ``limit`` bytes whatever the client declares: a bigger one raises
+    ``too_large``, before a byte is read when its length says so, else
+    mid-read (its connection is then closed)."""
+    request = exchange.request()
+    content_length = declared_length(request.headers)
+    if content_length is not None and content_length > limit:
+        raise too_large
+    raw = bytearray()
+    for chunk in body_chunks(request.rfile, content_length, 64 * 1024):
+        raw += chunk
+        if len(raw) > limit:
+            raise too_large
+    return bytes(raw)
 
 
 class RequestBody:

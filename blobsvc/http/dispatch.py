@@ -1,4 +1,4 @@
-"""From a request path to a resource's method, and every error to JSON.
+"""From a request path to a resource's method, and every error to its answer.
 
 Routing happens here rather than in CherryPy's object tree because object
 paths are data: CherryPy's dispatcher would drop empty segments (``a//b``)
@@ -10,7 +10,9 @@ A front end (the native API, and later others) is a :class:`FrontEnd`: it
 matches a path to a :class:`Route` and authorises it before any body is
 read or storage touched. The dispatcher tries each front end in turn, calls
 the route's resource method named after the HTTP verb, and answers every
-error in the one JSON shape.
+error through the front end that took the request: each speaks its own
+error format (the native API JSON, the S3 API XML), from one
+:class:`Failure` whatever raised it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ class Route:
     query: frozenset[str] | None = None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """An error answer in the native vocabulary (blobsvc.http.errors), and
+    what raised it, for a front end to word in its own format."""
+
+    status: int
+    code: str
+    message: str
+    exception: Exception | None = None
+
+
 class FrontEnd(Protocol):
     #: The WWW-Authenticate challenge sent with a 401.
     challenge: str
@@ -53,6 +66,16 @@ class FrontEnd(Protocol):
 
     def authorize(self, route: Route) -> None:
         """Raise AuthDenied unless the request may call ``route``."""
+
+    def render_error(self, failure: Failure) -> bytes:
+        """The body of the error answer, its status and headers set."""
+
+
+def render_json_error(failure: Failure) -> bytes:
+    """The native API's error answer: ``{"error": {...}}``."""
+    if isinstance(failure.exception, StorageError):
+        return send_storage_error(failure.exception)
+    return send_error(failure.status, failure.code, failure.message)
 
 
 class Dispatcher:
@@ -71,7 +94,7 @@ class Dispatcher:
 
     def handle(self, request: Request) -> object:
         """Route, authorise and call ``request``; the answer's body."""
-        front_end = None
+        front_end: FrontEnd | None = None
         try:
             # The path as sent: "//" and percent-escapes intact.
             front_end, route = self.route(raw_path_info(request.environ, request.path_info))
@@ -82,15 +105,31 @@ class Dispatcher:
         except AuthDenied as exc:
             if exc.status == 401 and front_end is not None:
                 exchange.response().headers["WWW-Authenticate"] = front_end.challenge
-            return send_error(exc.status, exc.code, exc.message)
+            return self._render(front_end, Failure(exc.status, exc.code, exc.message, exc))
         except ApiError as exc:
             exchange.response().headers.update(exc.headers)
-            return send_error(exc.status, exc.code, exc.message)
+            return self._render(front_end, Failure(exc.status, exc.code, exc.message, exc))
         except StorageError as exc:
             if status_of(exc) >= 500:
                 self.metrics.backend_errors.labels(exc.code).inc()
                 log.warning("%s %s: %s", request.method, request.path_info, exc.message)
-            return send_storage_error(exc)
+            return self._render(front_end, Failure(status_of(exc), exc.code, exc.message, exc))
+
+    def render_internal_error(self, request: Request, failure: Failure) -> bytes:
+        """A 500 for what no handler expected, in the format of the front
+        end the path belongs to (JSON when none takes it, or matching fails)."""
+        front_end: FrontEnd | None = None
+        try:
+            front_end, _ = self.route(raw_path_info(request.environ, request.path_info))
+        except Exception:  # noqa: BLE001 -- any failure here falls back to JSON
+            front_end = None
+        return self._render(front_end, failure)
+
+    @staticmethod
+    def _render(front_end: FrontEnd | None, failure: Failure) -> bytes:
+        if front_end is None:
+            return render_json_error(failure)
+        return front_end.render_error(failure)
 
 
 def resource_method(resource: object, method: str) -> Callable[..., object]:

@@ -41,13 +41,15 @@ def meta_from_request(with_content_type: bool = True) -> ObjectMeta:
         # An empty value is no header at all (RFC 9110 5.5 allows it; storing
         # it would send back an empty Content-Encoding).
         headers={name: headers[name] for name in STORED_HEADERS if headers.get(name)},
-        metadata=_metadata(headers, request.header_names),
+        metadata=metadata_from_headers(headers, request.header_names),
         expires_at=expiry_from_headers(headers),
     )
 
 
-def _metadata(headers: Mapping[str, str], names: list[str] | None) -> dict[str, str]:
-    prefix = META_PREFIX.lower()
+def metadata_from_headers(headers: Mapping[str, str], names: list[str] | None,
+                          header_prefix: str = META_PREFIX) -> dict[str, str]:
+    """User metadata from the headers named ``header_prefix`` + name."""
+    prefix = header_prefix.lower()
     spelled = names if names is not None else list(headers)
     metadata: dict[str, str] = {}
     keys: set[str] = set()

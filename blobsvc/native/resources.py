@@ -14,13 +14,13 @@ import dataclasses
 import json
 import logging
 import re
-from typing import Callable, Iterator, Mapping, NoReturn
+from typing import Callable, Iterator, NoReturn
 from urllib.parse import quote
 
 from blobsvc.auth import AuthDenied
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, exchange, preconditions
-from blobsvc.http.bodies import RequestBody, body_chunks
+from blobsvc.http.bodies import RequestBody, declared_length, read_capped
 from blobsvc.http.dates import http_date
 from blobsvc.http.errors import ApiError
 from blobsvc.http.ranges import ByteRange, Unsatisfiable, parse_range
@@ -109,9 +109,12 @@ def object_headers(info: ObjectInfo, inline_active: bool = False) -> None:
 class ObjectResource:
     """``/v1/objects/{path}``: one object."""
 
-    def __init__(self, driver: StorageDriver, settings: ServerSettings) -> None:
+    def __init__(self, driver: StorageDriver, settings: ServerSettings,
+                 read_meta: Callable[[], ObjectMeta] = meta_from_request) -> None:
         self.driver = driver
         self.settings = settings
+        #: How a write's metadata is spelled in the request (X-Object-Meta-* here).
+        self.read_meta = read_meta
 
     def GET(self, path: str) -> Iterator[bytes] | bytes:
         headers = exchange.request().headers
@@ -197,7 +200,7 @@ class ObjectResource:
         upload = None
         try:
             paths.validate_path(path)
-            upload = self._upload_from_request(path)
+            upload = self.upload_from_request(path)
             info = self.driver.put_object(path, upload)
         finally:
             if upload is not None:
@@ -230,20 +233,20 @@ class ObjectResource:
         response.status = 204
         response.headers.pop("Content-Type", None)
 
-    def _upload_from_request(self, path: str) -> Upload:
+    def upload_from_request(self, path: str) -> Upload:
         """Everything decidable before the body is read is decided here, so a
         refused upload costs the client no bytes (and ``100 Continue`` is
         only sent for one that may succeed)."""
         request = exchange.request()
         headers = request.headers
-        content_length = _content_length(headers)
+        content_length = declared_length(headers)
         max_size = self.settings.max_object_size
         if max_size is not None and content_length is not None and content_length > max_size:
             raise ApiError(413, f"object larger than the limit of {max_size} bytes")
         precondition = preconditions.write_precondition(headers, "PUT")
         if precondition is not None:
             precondition(self._current(path))  # checked again, atomically, at commit
-        meta = meta_from_request()
+        meta = self.read_meta()
         return Upload(
             RequestBody(request.rfile, content_length),
             precondition=precondition,
@@ -555,16 +558,7 @@ def read_json_body() -> dict:
     """The request's JSON object, read only up to :data:`MAX_JSON_BODY` bytes
     whatever the client declares (a bigger one is refused mid-read and its
     connection closed)."""
-    request = exchange.request()
-    content_length = _content_length(request.headers)
-    too_large = ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes")
-    if content_length is not None and content_length > MAX_JSON_BODY:
-        raise too_large
-    raw = bytearray()
-    for chunk in body_chunks(request.rfile, content_length, 64 * 1024):
-        raw += chunk
-        if len(raw) > MAX_JSON_BODY:
-            raise too_large
+    raw = read_capped(MAX_JSON_BODY, ApiError(413, f"JSON body larger than {MAX_JSON_BODY} bytes"))
     try:
         document = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
@@ -606,22 +600,6 @@ def _string_field(document: dict, name: str) -> str:
     if not isinstance(value, str):
         raise ApiError(400, f"'{name}' must be a string path")
     return value
-
-
-def _content_length(headers: Mapping[str, str]) -> int | None:
-    """The announced body length; None for a chunked body."""
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        return None
-    raw = headers.get("Content-Length")
-    if raw is None:
-        if exchange.request().method in ("PUT", "POST"):
-            raise ApiError(411, "Content-Length or Transfer-Encoding: chunked is required")
-        return 0
-    if not (raw.isascii() and raw.isdigit()):
-        raise ApiError(400, "Content-Length must be a non-negative integer")
-    if len(raw) > 18:  # beyond any storage, and beyond int() of a sane size
-        raise ApiError(413, "Content-Length larger than any object can be")
-    return int(raw)
 
 
 def _content_md5(raw: str | None) -> bytes | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from blobsvc.auth import LEVELS, AuthDenied, Authenticator, Principal
 from blobsvc.config import Config
 from blobsvc.http import context, exchange
-from blobsvc.http.dispatch import Route, decode_path
+from blobsvc.http.dispatch import Failure, Route, decode_path, render_json_error
 from blobsvc.metrics import Metrics
 from blobsvc.native.openapi import OpenApiResource
 from blobsvc.native.resources import (
@@ -113,6 +113,10 @@ class NativeApi:
             # The paths are in the body (see require_write); before a byte of
             # it is read, the client must at least be able to write somewhere.
             self._require_some_write(principal)
+
+    def render_error(self, failure: Failure) -> bytes:
+        """Errors are JSON here (see API.md)."""
+        return render_json_error(failure)
 
     def _require_some_write(self, principal: Principal) -> None:
         best = max(LEVELS[principal.access], LEVELS[self.auth.settings.anonymous])
