@@ -52,6 +52,10 @@ Contract, for every driver alike:
   the kernel (sendfile) instead of reading them through Python. The region
   is valid until the stream is closed, and holds exactly the bytes the
   stream would yield; every other stream has ``region`` None.
+* Nothing under the reserved prefix is ever listed, whatever a driver's
+  own listing returns. The service keeps small records of its own there
+  (S3 buckets: ``put_record`` and the rest), through the same hooks as
+  objects, so every driver stores them and none needs code of its own.
 """
 
 from __future__ import annotations
@@ -420,6 +424,41 @@ class StorageDriver(abc.ABC):
     def close(self) -> None:
         """Release connections and background resources."""
 
+    # -- the service's own records, out of the API's sight ------------------
+
+    def put_record(self, kind: str, name: str, data: bytes = b"",
+                   precondition: Precondition | None = None) -> None:
+        """Store a record (``precondition`` as for a PUT: None = replace)."""
+        path = _record_path(kind, name)
+        upload = Upload(data, precondition=precondition)
+        with _Call(self, "put", path, upload):
+            self._put(path, upload)
+
+    def record_info(self, kind: str, name: str) -> ObjectInfo | None:
+        """The record's info (its ctime, size...), or None when there is none."""
+        path = _record_path(kind, name)
+        with _Call(self, "stat", path):
+            try:
+                return self._stat(path)
+            except NotFound:
+                return None
+
+    def delete_record(self, kind: str, name: str) -> None:
+        """Remove a record; NotFound when there is none."""
+        path = _record_path(kind, name)
+        with _Call(self, "delete", path):
+            self._delete(path, None)
+
+    def list_records(self, kind: str) -> list[ObjectInfo]:
+        """Every record of ``kind``, sorted by name."""
+        directory = _record_path(kind)
+        with _Call(self, "list", directory):
+            try:
+                return [info for info in self._list(directory, None, None, None)
+                        if not info.isdir]
+            except NotFound:
+                return []
+
     def _normalised_reads(self, stream: ObjectStream, path: str) -> Iterator[bytes]:
         """``stream``'s bytes, with what reading them raises normalised: a
         stream is read after the call that opened it has returned."""
@@ -477,6 +516,22 @@ def check_alive(info: ObjectInfo) -> ObjectInfo:
     return _alive(info)
 
 
+#: Where records live: under the reserved prefix, one directory per kind.
+RECORDS_DIR = f"{paths.RESERVED_PREFIX}/records"
+
+
+def _record_path(kind: str, name: str | None = None) -> str:
+    """``.blobsvc/records/KIND[/NAME]``: each one valid path segment."""
+    for part in (kind, name):
+        if part is not None and ("/" in part or paths.validate_path(part) != part):
+            raise ValueError(f"a record's kind and name are one path segment each: {part!r}")
+    return f"{RECORDS_DIR}/{kind}" if name is None else f"{RECORDS_DIR}/{kind}/{name}"
+
+
+def _is_private(info: ObjectInfo) -> bool:
+    return info.path == paths.RESERVED_PREFIX or info.path.startswith(f"{paths.RESERVED_PREFIX}/")
+
+
 def _alive(info: ObjectInfo) -> ObjectInfo:
     if is_expired(info):
         raise NotFound(f"no object at {info.path}", info.path)
@@ -510,12 +565,13 @@ def _unexpired_page(read: Callable[[str | None, int | None], list[ObjectInfo]],
                     marker: str | None, limit: int | None,
                     key: Callable[[ObjectInfo], str]) -> list[ObjectInfo]:
     """Up to ``limit`` unexpired entries after ``marker``; pages are read
-    again from the last entry seen while expired ones left a page short."""
+    again from the last entry seen while expired (or private) ones left a
+    page short."""
     entries: list[ObjectInfo] = []
     while True:
         want = None if limit is None else limit - len(entries)
         page = read(marker, want)
-        entries.extend(info for info in page if not is_expired(info))
+        entries.extend(info for info in page if not is_expired(info) and not _is_private(info))
         if want is None or len(page) < want or not page or len(entries) >= limit:  # type: ignore[operator]
             return entries
         marker = key(page[-1])
