@@ -14,6 +14,8 @@ setup(
         "cheroot>=9.0",
         "PyYAML>=6.0",
         "prometheus-client>=0.16",
+        # The S3 API parses clients' XML bodies: no DTDs, entities or external references.
+        "defusedxml>=0.7",
     ],
     extras_require={
         "swift": ["python-swiftclient>=4.1"],
@@ -46,6 +48,9 @@ setup(
             "fsspec>=2024.12.0",
             "pandas>=2.2.3",
             "pyarrow>=16.0",
+            # The S3 API is tested with the SDK S3 users use; 1.36 has the
+            # request_checksum_calculation option the tests set.
+            "boto3>=1.36",
         ],
     },
     entry_points={

@@ -26,6 +26,7 @@ from blobsvc.http.dispatch import Dispatcher, Failure, FrontEnd
 from blobsvc.http.exchange import SECURITY_HEADERS, Request, Response
 from blobsvc.metrics import Metrics
 from blobsvc.native.routes import NativeApi
+from blobsvc.s3.routes import S3Api
 from blobsvc.storage import StorageDriver
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,8 @@ def build_app(config: Config, driver: StorageDriver,
     metrics = metrics or Metrics()
     driver.metrics = metrics  # every storage call is timed and its errors counted
     auth = Authenticator(config.auth)
-    front_ends: list[FrontEnd] = [NativeApi(driver, config, metrics, auth)]
+    # The native API first: its paths keep their meaning, and S3 takes the rest.
+    front_ends: list[FrontEnd] = [NativeApi(driver, config, metrics, auth), S3Api(driver, config, auth)]
     return Application(Dispatcher(front_ends, metrics), metrics, config.log.access_log,
                        Cors(config.cors))
 

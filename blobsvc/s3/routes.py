@@ -1,0 +1,189 @@
+"""The S3 front end: from method, path and query to an S3 operation.
+
+Path-style addressing: ``/`` is the service, ``/{bucket}`` a bucket,
+``/{bucket}/{key}`` an object (the key percent-decoded once). Paths whose
+first segment is the native API's (``/v1/...``, ``/healthz``...), or holds
+a percent-escape, are left to it, so they keep their meaning. Which
+operation a request is follows S3: the method, then the subresource in
+the query (``?location``, ``?delete``, ``?list-type=2``...), then
+``x-amz-copy-source``. Subresources blobsvc does not implement (ACLs,
+policies, lifecycle, tagging, CORS, website, versioning on, multipart)
+answer ``501 NotImplemented``; a canned ``x-amz-acl: private`` is accepted.
+
+The route name in logs and metrics is ``s3:`` and the operation's name
+(``s3:PutObject``). Every error is S3's XML (:meth:`S3Api.render_error`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from blobsvc.auth import Authenticator
+from blobsvc.config import Config
+from blobsvc.http import context, exchange
+from blobsvc.http.dispatch import Failure, Route, decode_path
+from blobsvc.native.resources import query_param
+from blobsvc.s3 import xmldoc
+from blobsvc.s3.access import S3Access
+from blobsvc.s3.bucketops import BucketOperations
+from blobsvc.s3.buckets import Buckets
+from blobsvc.s3.errors import STATUS, S3Error, s3_code_of
+from blobsvc.s3.names import NATIVE_NAMES, check_bucket_name
+from blobsvc.s3.objects import S3Objects, copy_source
+from blobsvc.storage import StorageDriver
+
+#: Subresources (query parameters) of S3 features blobsvc has not.
+UNSUPPORTED = frozenset({
+    "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+    "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
+    "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock",
+    "replication", "requestPayment", "restore", "retention", "select", "tagging", "torrent",
+    "uploadId", "uploads", "website",
+})
+
+#: Operations on a bucket as a whole (a missing one is NoSuchBucket).
+BUCKET_OPERATIONS = frozenset({
+    "CreateBucket", "HeadBucket", "DeleteBucket", "GetBucketLocation", "GetBucketVersioning",
+    "ListObjects", "ListObjectsV2", "ListObjectVersions", "DeleteObjects",
+})
+#: Refusals decided from the request alone, raised by the route's handler.
+REFUSALS = frozenset({"NotImplemented", "MethodNotAllowed"})
+
+Handler = Callable[[str, str], object]
+
+
+class Operation:
+    """One S3 operation as the dispatcher calls a resource: by the verb."""
+
+    def __init__(self, method: str, handler: Handler) -> None:
+        setattr(self, method, handler)
+
+
+class S3Api:
+    """S3's API as a front end of the dispatcher (see blobsvc.http.dispatch)."""
+
+    #: S3 never challenges: a refusal is 403 AccessDenied.
+    challenge = ""
+
+    def __init__(self, driver: StorageDriver, config: Config, auth: Authenticator) -> None:
+        self.access = S3Access(auth)
+        buckets = Buckets(driver)
+        self.objects = S3Objects(driver, config.server, buckets, self.access)
+        self.bucket_ops = BucketOperations(buckets, self.access)
+        self.handlers: dict[str, Handler] = {
+            "ListBuckets": self.bucket_ops.list_buckets,
+            "CreateBucket": self.bucket_ops.create_bucket,
+            "HeadBucket": self.bucket_ops.head_bucket,
+            "DeleteBucket": self.bucket_ops.delete_bucket,
+            "GetBucketLocation": self.bucket_ops.get_bucket_location,
+            "GetBucketVersioning": self.bucket_ops.get_bucket_versioning,
+            "PutObject": self.objects.put_object,
+            "GetObject": self.objects.get_object,
+            "HeadObject": self.objects.head_object,
+            "DeleteObject": self.objects.delete_object,
+            "CopyObject": self.objects.copy_object,
+            "NotImplemented": _not_implemented,
+            "MethodNotAllowed": _method_not_allowed,
+        }
+
+    def match(self, raw_path: str) -> Route | None:
+        bucket, _, rest = raw_path[1:].partition("/")
+        if bucket in NATIVE_NAMES or "%" in bucket:
+            # No bucket name needs an escape: one that has one is no route
+            # (``/%6detrics`` must not be /metrics by another name).
+            return None
+        request = exchange.request()
+        key = decode_path(rest) if rest else ""
+        name = operation(bucket, key, request.method, request.params, request.headers)
+        handler = self.handlers.get(name, _not_implemented)
+        return Route(Operation(request.method, handler), f"s3:{name}", (bucket, key))
+
+    def authorize(self, route: Route) -> None:
+        """Decide access before any storage is touched or body read."""
+        exchange.response().headers["X-Amz-Request-Id"] = context.current().request_id
+        name = route.name.removeprefix("s3:")
+        bucket, key = route.args
+        if bucket or key:  # "//key" names no bucket
+            check_bucket_name(bucket)
+        self.access.identify()
+        if name in REFUSALS:
+            return
+        if name == "ListBuckets":
+            self.access.require_some("read")
+        elif name in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
+            self.access.require("read", f"{bucket}/{query_param('prefix') or ''}")
+        elif name in ("HeadBucket", "GetBucketLocation", "GetBucketVersioning"):
+            self.access.require("read", f"{bucket}/")
+        elif name in ("CreateBucket", "DeleteBucket"):
+            self.access.require("write", f"{bucket}/")
+        elif name == "DeleteObjects":
+            self.access.require_some("write")  # and each key as the body names it
+        elif name in ("GetObject", "HeadObject"):
+            self.access.require("read", f"{bucket}/{key}")
+        elif name == "CopyObject":
+            source_bucket, source_key = copy_source()
+            self.access.require("read", f"{source_bucket}/{source_key}")
+            self.access.require("write", f"{bucket}/{key}")
+        else:
+            self.access.require("write", f"{bucket}/{key}")
+
+    def render_error(self, failure: Failure) -> bytes:
+        """S3's error document: Code, Message, Resource, RequestId."""
+        exc = failure.exception
+        code = exc.s3_code if isinstance(exc, S3Error) else s3_code_of(failure.code)
+        if code == "NoSuchKey" and context.current().route.removeprefix("s3:") in BUCKET_OPERATIONS:
+            code = "NoSuchBucket"
+        status = exc.s3_status if isinstance(exc, S3Error) else STATUS[code]
+        request_id = context.current().request_id
+        response = exchange.response()
+        response.headers.pop("WWW-Authenticate", None)
+        response.headers.pop("Content-Length", None)
+        response.headers["X-Amz-Request-Id"] = request_id
+        root = xmldoc.Element("Error")
+        xmldoc.add_all(root, [("Code", code), ("Message", failure.message),
+                              ("Resource", exchange.request().path_info),
+                              ("RequestId", request_id)])
+        response.status = status
+        response.headers["Content-Type"] = "application/xml"
+        return xmldoc.to_bytes(root)
+
+
+def operation(bucket: str, key: str, method: str, params: Mapping[str, object],
+              headers: Mapping[str, str]) -> str:
+    """The S3 operation a request is (or the refusal it gets)."""
+    if not bucket:
+        return "ListBuckets" if method in ("GET", "HEAD") else "MethodNotAllowed"
+    if UNSUPPORTED & params.keys() or not _acl_supported(headers):
+        return "NotImplemented"
+    if key:
+        if method == "PUT":
+            return "CopyObject" if "X-Amz-Copy-Source" in headers else "PutObject"
+        return {"GET": "GetObject", "HEAD": "HeadObject",
+                "DELETE": "DeleteObject"}.get(method, "MethodNotAllowed")
+    if method == "GET":
+        for subresource, name in (("location", "GetBucketLocation"),
+                                  ("versioning", "GetBucketVersioning"),
+                                  ("versions", "ListObjectVersions")):
+            if subresource in params:
+                return name
+        return "ListObjectsV2" if params.get("list-type") == "2" else "ListObjects"
+    if method == "PUT":
+        return "NotImplemented" if "versioning" in params else "CreateBucket"
+    if method == "POST":
+        return "DeleteObjects" if "delete" in params else "MethodNotAllowed"
+    return {"HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(method, "MethodNotAllowed")
+
+
+def _acl_supported(headers: Mapping[str, str]) -> bool:
+    """Only the ACL everything here has: private (and no grants)."""
+    if headers.get("X-Amz-Acl", "private") != "private":
+        return False
+    return not any(name.lower().startswith("x-amz-grant-") for name in headers)
+
+
+def _not_implemented(bucket: str, key: str) -> object:
+    raise S3Error("NotImplemented", "this S3 feature is not implemented by blobsvc")
+
+
+def _method_not_allowed(bucket: str, key: str) -> object:
+    raise S3Error("MethodNotAllowed", f"{exchange.request().method} is not allowed here")
