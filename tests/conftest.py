@@ -216,6 +216,24 @@ def client(transport, driver_name, tmp_path, servers):
 
 
 @pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[ServerProcess]:
+    """The service the S3 API suites talk to: filesystem driver, no auth, loopback."""
+    from s3_helpers import filesystem_s3_server
+
+    server = filesystem_s3_server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(s3_server):
+    """A boto3 client on :func:`s3_server` (see tests/s3_helpers)."""
+    from s3_helpers import s3_client
+
+    return s3_client(s3_server.url)
+
+
+@pytest.fixture(scope="session")
 def certificate(tmp_path_factory):
     """A self-signed certificate for IP 127.0.0.1: (cert, key) paths. Under
     CI a missing openssl fails the tests that need it (.ci/run installs it)."""

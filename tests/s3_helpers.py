@@ -8,9 +8,11 @@ plain bodies (no aws-chunked framing).
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import requests
+from api_client import ServerProcess
 from defusedxml import ElementTree
 from live_server import python_package
 
@@ -50,3 +52,13 @@ def boto_code(exc: Exception) -> str:
 
 def boto_status(exc: Exception) -> int:
     return exc.response["ResponseMetadata"]["HTTPStatusCode"]  # type: ignore[attr-defined]
+
+
+def filesystem_s3_server(workdir: Path, max_object_size: int = 4 * 1024 * 1024) -> ServerProcess:
+    """``blobsvc serve`` on 127.0.0.1 (port 0), the filesystem driver, no auth."""
+    return ServerProcess(workdir, {
+        "server": {"host": "127.0.0.1", "port": 0, "max_object_size": max_object_size,
+                   "chunk_size": 64 * 1024},
+        "storage": {"driver": "filesystem", "root": str(workdir / "data"), "fsync": False},
+        "log": {"access_log": False},
+    }).start()

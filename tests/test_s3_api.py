@@ -14,29 +14,19 @@ import uuid
 
 import pytest
 import requests
-from api_client import ServerProcess
 from defusedxml import ElementTree
-from s3_helpers import S3_NAMESPACE, boto_code, boto_status, error_of, new_bucket_name, s3_client
-
-MAX_OBJECT_SIZE = 4 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("s3")
-    server = ServerProcess(workdir, {
-        "server": {"host": "127.0.0.1", "port": 0, "max_object_size": MAX_OBJECT_SIZE,
-                   "chunk_size": 64 * 1024},
-        "storage": {"driver": "filesystem", "root": str(workdir / "data"), "fsync": False},
-        "log": {"access_log": False},
-    }).start()
-    yield server
-    server.stop()
+from s3_helpers import (
+    S3_NAMESPACE,
+    boto_code,
+    boto_status,
+    error_of,
+    new_bucket_name,
+)
 
 
-@pytest.fixture(scope="module")
-def s3(server):
-    return s3_client(server.url)
+@pytest.fixture
+def server(s3_server):
+    return s3_server
 
 
 @pytest.fixture

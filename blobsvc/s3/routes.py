@@ -25,8 +25,10 @@ from blobsvc.http.dispatch import Failure, Route, decode_path
 from blobsvc.native.resources import query_param
 from blobsvc.s3 import xmldoc
 from blobsvc.s3.access import S3Access
+from blobsvc.s3.bucketlists import BucketListings
 from blobsvc.s3.bucketops import BucketOperations
 from blobsvc.s3.buckets import Buckets
+from blobsvc.s3.bulk import DeleteObjects
 from blobsvc.s3.errors import STATUS, S3Error, s3_code_of
 from blobsvc.s3.names import NATIVE_NAMES, check_bucket_name
 from blobsvc.s3.objects import S3Objects, copy_source
@@ -70,6 +72,8 @@ class S3Api:
         buckets = Buckets(driver)
         self.objects = S3Objects(driver, config.server, buckets, self.access)
         self.bucket_ops = BucketOperations(buckets, self.access)
+        listings = BucketListings(driver, buckets)
+        bulk = DeleteObjects(driver, buckets, self.access)
         self.handlers: dict[str, Handler] = {
             "ListBuckets": self.bucket_ops.list_buckets,
             "CreateBucket": self.bucket_ops.create_bucket,
@@ -77,6 +81,10 @@ class S3Api:
             "DeleteBucket": self.bucket_ops.delete_bucket,
             "GetBucketLocation": self.bucket_ops.get_bucket_location,
             "GetBucketVersioning": self.bucket_ops.get_bucket_versioning,
+            "ListObjectsV2": listings.list_objects_v2,
+            "ListObjects": listings.list_objects,
+            "ListObjectVersions": listings.list_object_versions,
+            "DeleteObjects": bulk.delete_objects,
             "PutObject": self.objects.put_object,
             "GetObject": self.objects.get_object,
             "HeadObject": self.objects.head_object,

@@ -9,6 +9,9 @@ built with ElementTree, which escapes every text it is given.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import xml.etree.ElementTree as ElementTree
 from typing import Iterable
 from xml.etree.ElementTree import Element, SubElement
@@ -30,8 +33,14 @@ MAX_XML_BODY = 2 * 1024 * 1024
 
 def read_xml_body(limit: int = MAX_XML_BODY) -> Element:
     """The request body as an XML element tree; MalformedXML when it is not
-    plain XML under ``limit`` bytes."""
+    plain XML under ``limit`` bytes, BadDigest when it does not match the
+    Content-MD5 sent with it."""
     raw = read_capped(limit, S3Error("MalformedXML", f"the XML body is larger than {limit} bytes"))
+    expected = exchange.request().headers.get("Content-MD5")
+    if expected is not None:
+        actual = base64.b64encode(hashlib.md5(raw).digest()).decode("ascii")
+        if not hmac.compare_digest(actual, expected.strip()):
+            raise S3Error("BadDigest", "the body does not match its Content-MD5")
     try:
         root: Element = SafeElementTree.fromstring(raw, forbid_dtd=True, forbid_entities=True,
                                                    forbid_external=True)

@@ -1,0 +1,208 @@
+"""ListObjectsV2, ListObjects, ListObjectVersions and DeleteObjects on a
+live server (filesystem driver), through boto3 and raw HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+import requests
+from defusedxml import ElementTree
+from s3_helpers import (
+    S3_NAMESPACE,
+    boto_code,
+    boto_status,
+    error_of,
+    new_bucket_name,
+)
+
+#: Keys whose S3 order (UTF-8 bytes) puts "a.txt" before "a/b".
+KEYS = ["a.txt", "a/b", "a/c/d", "a/c/e", "b", "z y+%&<.txt", "\u00e9/\u00fc"]
+
+
+@pytest.fixture
+def server(s3_server):
+    return s3_server
+
+
+@pytest.fixture(scope="module")
+def filled(s3):
+    """A bucket holding KEYS, each key's bytes its own name."""
+    name = new_bucket_name()
+    s3.create_bucket(Bucket=name)
+    for key in KEYS:
+        s3.put_object(Bucket=name, Key=key, Body=key.encode())
+    return name
+
+
+def s3_order(keys):
+    return sorted(keys, key=lambda key: key.encode("utf-8"))
+
+
+def all_pages(s3, operation, **arguments):
+    """Keys and common prefixes of every page, in the order they came."""
+    keys, prefixes = [], []
+    for page in s3.get_paginator(operation).paginate(**arguments):
+        keys += [entry["Key"] for entry in page.get("Contents", page.get("Versions", []))]
+        prefixes += [entry["Prefix"] for entry in page.get("CommonPrefixes", [])]
+    return keys, prefixes
+
+
+def test_v2_lists_every_key_in_s3_order(s3, filled):
+    page = s3.list_objects_v2(Bucket=filled)
+    assert [entry["Key"] for entry in page["Contents"]] == s3_order(KEYS)
+    assert page["KeyCount"] == len(KEYS) and page["IsTruncated"] is False
+    entry = page["Contents"][0]
+    assert entry["Size"] == len(entry["Key"].encode())
+    assert entry["ETag"] == f'"{hashlib.md5(entry["Key"].encode()).hexdigest()}"'
+
+
+@pytest.mark.parametrize("operation", ["list_objects_v2", "list_objects"])
+@pytest.mark.parametrize("page_size", [1, 2, 3])
+def test_pages_hold_every_key_once_in_order(s3, filled, operation, page_size):
+    keys, _ = all_pages(s3, operation, Bucket=filled, PaginationConfig={"PageSize": page_size})
+    assert keys == s3_order(KEYS)
+
+
+def test_a_prefix_selects_keys(s3, filled):
+    page = s3.list_objects_v2(Bucket=filled, Prefix="a/c")
+    assert [entry["Key"] for entry in page["Contents"]] == ["a/c/d", "a/c/e"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=filled, Prefix="nothing")
+
+
+def test_start_after(s3, filled):
+    page = s3.list_objects_v2(Bucket=filled, StartAfter="a/c/d")
+    assert [entry["Key"] for entry in page["Contents"]] == s3_order(KEYS)[3:]
+
+
+def test_the_delimiter_groups_common_prefixes(s3, filled):
+    page = s3.list_objects_v2(Bucket=filled, Delimiter="/")
+    assert sorted(entry["Key"] for entry in page["Contents"]) == ["a.txt", "b", "z y+%&<.txt"]
+    assert sorted(entry["Prefix"] for entry in page["CommonPrefixes"]) == ["a/", "\u00e9/"]
+    page = s3.list_objects_v2(Bucket=filled, Delimiter="/", Prefix="a/")
+    assert [entry["Key"] for entry in page["Contents"]] == ["a/b"]
+    assert [entry["Prefix"] for entry in page["CommonPrefixes"]] == ["a/c/"]
+    page = s3.list_objects_v2(Bucket=filled, Delimiter="/", Prefix="a/c")
+    assert "Contents" not in page
+    assert [entry["Prefix"] for entry in page["CommonPrefixes"]] == ["a/c/"]
+
+
+@pytest.mark.parametrize("operation", ["list_objects_v2", "list_objects"])
+def test_delimiter_pages_hold_every_entry_once(s3, filled, operation):
+    keys, prefixes = all_pages(s3, operation, Bucket=filled, Delimiter="/",
+                               PaginationConfig={"PageSize": 1})
+    assert sorted(keys) == ["a.txt", "b", "z y+%&<.txt"]
+    assert sorted(prefixes) == ["a/", "\u00e9/"]
+
+
+def test_other_delimiters_are_not_implemented(s3, filled):
+    with pytest.raises(Exception) as caught:
+        s3.list_objects_v2(Bucket=filled, Delimiter="-")
+    assert boto_code(caught.value) == "NotImplemented" and boto_status(caught.value) == 501
+
+
+def test_url_encoding_of_keys(server, filled):
+    answer = requests.get(f"{server.url}/{filled}?list-type=2&encoding-type=url&prefix=z")
+    root = ElementTree.fromstring(answer.content)
+    key = root.find(f"{S3_NAMESPACE}Contents/{S3_NAMESPACE}Key").text
+    assert key == "z%20y%2B%25%26%3C.txt"
+    assert root.find(f"{S3_NAMESPACE}EncodingType").text == "url"
+
+
+def test_unencoded_keys_are_escaped_xml(server, filled):
+    answer = requests.get(f"{server.url}/{filled}?list-type=2&prefix=z")
+    root = ElementTree.fromstring(answer.content)
+    assert root.find(f"{S3_NAMESPACE}Contents/{S3_NAMESPACE}Key").text == "z y+%&<.txt"
+
+
+def test_max_keys_zero_and_a_bad_token(s3, server, filled):
+    page = s3.list_objects_v2(Bucket=filled, MaxKeys=0)
+    assert page["KeyCount"] == 0 and page["IsTruncated"] is False
+    answer = requests.get(f"{server.url}/{filled}?list-type=2&continuation-token=%%%")
+    assert answer.status_code == 400 and error_of(answer)["Code"] == "InvalidArgument"
+
+
+def test_v1_marker(s3, filled):
+    page = s3.list_objects(Bucket=filled, Marker="a/c/e", MaxKeys=2)
+    assert [entry["Key"] for entry in page["Contents"]] == s3_order(KEYS)[4:6]
+    assert page["IsTruncated"] is True
+
+
+def test_object_versions_are_each_the_null_version(s3, filled):
+    page = s3.list_object_versions(Bucket=filled)
+    assert [entry["Key"] for entry in page["Versions"]] == s3_order(KEYS)
+    assert {entry["VersionId"] for entry in page["Versions"]} == {"null"}
+    assert all(entry["IsLatest"] for entry in page["Versions"])
+    keys, _ = all_pages(s3, "list_object_versions", Bucket=filled,
+                        PaginationConfig={"PageSize": 2})
+    assert keys == s3_order(KEYS)
+
+
+def test_an_empty_bucket_and_a_missing_one(s3, server):
+    name = new_bucket_name()
+    s3.create_bucket(Bucket=name)
+    assert s3.list_objects_v2(Bucket=name)["KeyCount"] == 0
+    assert "CommonPrefixes" not in s3.list_objects_v2(Bucket=name, Delimiter="/")
+    answer = requests.get(f"{server.url}/{new_bucket_name()}?list-type=2")
+    assert answer.status_code == 404 and error_of(answer)["Code"] == "NoSuchBucket"
+
+
+# -- DeleteObjects ---------------------------------------------------------------------
+
+
+def delete_body(keys, quiet=False) -> bytes:
+    objects = "".join(f"<Object><Key>{key}</Key></Object>" for key in keys)
+    return f"<Delete><Quiet>{str(quiet).lower()}</Quiet>{objects}</Delete>".encode()
+
+
+def with_md5(body: bytes) -> dict:
+    return {"Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+
+
+def test_delete_objects_deletes_and_reports_each_key(s3, server):
+    name = new_bucket_name()
+    s3.create_bucket(Bucket=name)
+    for key in ("x/1", "x/2", "y"):
+        s3.put_object(Bucket=name, Key=key, Body=b"data")
+    answer = s3.delete_objects(Bucket=name, Delete={"Objects": [
+        {"Key": "x/1"}, {"Key": "y"}, {"Key": "absent"}, {"Key": "x"}]})
+    assert sorted(entry["Key"] for entry in answer["Deleted"]) == ["absent", "x", "x/1", "y"]
+    assert "Errors" not in answer
+    assert [entry["Key"] for entry in s3.list_objects_v2(Bucket=name)["Contents"]] == ["x/2"]
+    answer = s3.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "x/2"}], "Quiet": True})
+    assert "Deleted" not in answer and "Errors" not in answer
+    assert requests.get(f"{server.url}/v1/objects/{name}/x/2").status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    b"<Delete/>", b"<Other><Object><Key>k</Key></Object></Other>", b"<Delete><Object/></Delete>",
+    b"<Delete><Quiet>maybe</Quiet><Object><Key>k</Key></Object></Delete>",
+    b'<!DOCTYPE d [<!ENTITY e "k">]><Delete><Object><Key>&e;</Key></Object></Delete>',
+    delete_body(f"k{index}" for index in range(1001)),
+], ids=["no-object", "wrong-root", "no-key", "bad-quiet", "entity", "over-1000-keys"])
+def test_malformed_delete_bodies_delete_nothing(s3, server, body):
+    name = new_bucket_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"kept")
+    answer = requests.post(f"{server.url}/{name}?delete", data=body, headers=with_md5(body))
+    assert answer.status_code == 400 and error_of(answer)["Code"] == "MalformedXML"
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"kept"
+
+
+def test_a_delete_body_that_does_not_match_its_md5_deletes_nothing(s3, server):
+    name = new_bucket_name()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"kept")
+    body = delete_body(["k"])
+    answer = requests.post(f"{server.url}/{name}?delete", data=body,
+                           headers=with_md5(body + b" "))
+    assert answer.status_code == 400 and error_of(answer)["Code"] == "BadDigest"
+    assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"kept"
+
+
+def test_an_oversized_delete_body_is_refused_before_it_is_read(server, s3):
+    name = new_bucket_name()
+    s3.create_bucket(Bucket=name)
+    answer = requests.post(f"{server.url}/{name}?delete", data=b" " * (3 * 1024 * 1024))
+    assert answer.status_code == 400 and error_of(answer)["Code"] == "MalformedXML"
