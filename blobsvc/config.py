@@ -139,6 +139,29 @@ class CorsSettings:
 
 
 
+@dataclass(frozen=True)
+class S3Settings:
+    """The ``s3`` section: the S3-compatible API, on the same port."""
+
+    #: Serve the S3 API (path style: ``/{bucket}/{key}``).
+    enabled: bool = True
+    #: Virtual-hosted style too: a Host ``{bucket}.{domain}`` names the
+    #: bucket, and the whole path is the key. None: path style only.
+    domain: str | None = None
+    #: The region GetBucketLocation names (and clients sign for).
+    region: str = "us-east-1"
+
+    def validate(self) -> None:
+        if self.domain is not None and not _HOST_NAME.match(self.domain):
+            raise ValueError(f"s3.domain: {self.domain!r} is not a host name such as s3.example.org")
+        if not _REGION.match(self.region):
+            raise ValueError(f"s3.region: {self.region!r} is not a region name such as us-east-1")
+
+
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_REGION = re.compile(r"^[a-z0-9-]{1,32}$")
+
+
 def setting_items(value: list[str] | str) -> list[str]:
     """A list setting, given as a list or as comma-separated text."""
     if isinstance(value, str):
@@ -171,10 +194,11 @@ class Config:
     auth: auth.AuthSettings = field(default_factory=auth.AuthSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     cors: CorsSettings = field(default_factory=CorsSettings)
+    s3: S3Settings = field(default_factory=S3Settings)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-SECTIONS = ("server", "storage", "log", "auth", "tls", "cors")
+SECTIONS = ("server", "storage", "log", "auth", "tls", "cors", "s3")
 ENV_PREFIX = "BLOBSVC_"
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -284,6 +308,11 @@ def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
         cors.validate()
     except ValueError as exc:
         raise ConfigError(f"config: {exc}") from None
+    s3 = _build_section(S3Settings, document.get("s3"), "s3")
+    try:
+        s3.validate()
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
     storage = _build_storage(document.get("storage"))
     if storage.driver == "memory":
         if server.workers not in (None, 1):
@@ -291,7 +320,7 @@ def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
                               "(each process would hold different objects)")
         server = dataclasses.replace(server, workers=1)
     return Config(server=server, storage=storage, log=log, auth=auth_settings, tls=tls,
-                  cors=cors)
+                  cors=cors, s3=s3)
 
 
 def is_loopback(host: str) -> bool:

@@ -145,8 +145,12 @@ def build_app(config: Config, driver: StorageDriver,
     metrics = metrics or Metrics()
     driver.metrics = metrics  # every storage call is timed and its errors counted
     auth = Authenticator(config.auth)
-    # The native API first: its paths keep their meaning, and S3 takes the rest.
-    front_ends: list[FrontEnd] = [NativeApi(driver, config, metrics, auth), S3Api(driver, config, auth)]
+    front_ends: list[FrontEnd] = [NativeApi(driver, config, metrics, auth)]
+    if config.s3.enabled:
+        # Tried first, for a virtual-hosted request's path is all key (even
+        # /healthz); path style declines every native path, so for it the
+        # order changes nothing.
+        front_ends.insert(0, S3Api(driver, config, auth))
     return Application(Dispatcher(front_ends, metrics), metrics, config.log.access_log,
                        Cors(config.cors))
 

@@ -2,8 +2,8 @@
 DeleteBucket, GetBucketLocation and GetBucketVersioning.
 
 One owner holds every bucket here (access is decided per path, see
-:mod:`blobsvc.s3.access`), there is one region, whatever a client names,
-and versioning is never on.
+:mod:`blobsvc.s3.access`), there is one region (``s3.region``), whatever
+a client names on creation, and versioning is never on.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ MAX_CONFIGURATION = 64 * 1024
 
 
 class BucketOperations:
-    def __init__(self, buckets: Buckets, access: S3Access) -> None:
+    def __init__(self, buckets: Buckets, access: S3Access, region: str) -> None:
         self.buckets = buckets
         self.access = access
+        self.region = region
 
     def list_buckets(self, bucket: str, key: str) -> bytes:
         """The buckets the client may read (a prefix grant sees its own)."""
@@ -60,9 +61,12 @@ class BucketOperations:
         response.headers.pop("Content-Type", None)
 
     def get_bucket_location(self, bucket: str, key: str) -> bytes:
-        """Empty: S3's way of naming its first region, which every SDK accepts."""
+        """The one region (us-east-1 is named by no text, as S3 has it)."""
         self.buckets.require(bucket)
-        return xmldoc.send_xml(xmldoc.document("LocationConstraint"))
+        root = xmldoc.document("LocationConstraint")
+        if self.region != "us-east-1":
+            root.text = self.region
+        return xmldoc.send_xml(root)
 
     def get_bucket_versioning(self, bucket: str, key: str) -> bytes:
         """No Status: versioning was never enabled."""

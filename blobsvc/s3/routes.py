@@ -3,7 +3,9 @@
 Path-style addressing: ``/`` is the service, ``/{bucket}`` a bucket,
 ``/{bucket}/{key}`` an object (the key percent-decoded once). Paths whose
 first segment is the native API's (``/v1/...``, ``/healthz``...), or holds
-a percent-escape, are left to it, so they keep their meaning. Which
+a percent-escape, are left to it, so they keep their meaning. With
+``s3.domain`` set, a request whose Host is ``{bucket}.{domain}`` is
+virtual-hosted: its whole path is the key, ``/healthz`` included. Which
 operation a request is follows S3: the method, then the subresource in
 the query (``?location``, ``?delete``, ``?list-type=2``...), then
 ``x-amz-copy-source``. Subresources blobsvc does not implement (ACLs,
@@ -69,9 +71,10 @@ class S3Api:
 
     def __init__(self, driver: StorageDriver, config: Config, auth: Authenticator) -> None:
         self.access = S3Access(auth)
+        self.domain = config.s3.domain
         buckets = Buckets(driver)
         self.objects = S3Objects(driver, config.server, buckets, self.access)
-        self.bucket_ops = BucketOperations(buckets, self.access)
+        self.bucket_ops = BucketOperations(buckets, self.access, config.s3.region)
         listings = BucketListings(driver, buckets)
         bulk = DeleteObjects(driver, buckets, self.access)
         self.handlers: dict[str, Handler] = {
@@ -95,16 +98,30 @@ class S3Api:
         }
 
     def match(self, raw_path: str) -> Route | None:
-        bucket, _, rest = raw_path[1:].partition("/")
-        if bucket in NATIVE_NAMES or "%" in bucket:
-            # No bucket name needs an escape: one that has one is no route
-            # (``/%6detrics`` must not be /metrics by another name).
-            return None
         request = exchange.request()
+        hosted = self._bucket_of_host(request.headers.get("Host", ""))
+        if hosted is not None:
+            bucket, rest = hosted, raw_path[1:]
+        else:
+            bucket, _, rest = raw_path[1:].partition("/")
+            if bucket in NATIVE_NAMES or "%" in bucket:
+                # No bucket name needs an escape: one that has one is no route
+                # (``/%6detrics`` must not be /metrics by another name).
+                return None
         key = decode_path(rest) if rest else ""
         name = operation(bucket, key, request.method, request.params, request.headers)
         handler = self.handlers.get(name, _not_implemented)
         return Route(Operation(request.method, handler), f"s3:{name}", (bucket, key))
+
+    def _bucket_of_host(self, host: str) -> str | None:
+        """The bucket a virtual-hosted request names in its Host, if any."""
+        if self.domain is None:
+            return None
+        name, _, port = host.lower().rpartition(":")
+        if not port.isdigit():
+            name = host.lower()
+        suffix = f".{self.domain}"
+        return name[:-len(suffix)] if name.endswith(suffix) else None
 
     def authorize(self, route: Route) -> None:
         """Decide access before any storage is touched or body read."""
