@@ -14,7 +14,7 @@ import dataclasses
 import json
 import logging
 import re
-from typing import Callable, Iterator, NoReturn
+from typing import Callable, Iterator, NoReturn, Union
 from urllib.parse import quote
 
 from blobsvc.auth import AuthDenied
@@ -36,6 +36,7 @@ from blobsvc.native.metaheaders import (
 )
 from blobsvc.storage import ObjectInfo, ObjectMeta, ObjectStream, StorageDriver, Upload, paths
 from blobsvc.storage.errors import NotFound
+from blobsvc.storage.upload import UploadData
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +111,14 @@ class ObjectResource:
     """``/v1/objects/{path}``: one object."""
 
     def __init__(self, driver: StorageDriver, settings: ServerSettings,
-                 read_meta: Callable[[], ObjectMeta] = meta_from_request) -> None:
+                 read_meta: Callable[[], ObjectMeta] = meta_from_request,
+                 read_body: BodyReader | None = None) -> None:
         self.driver = driver
         self.settings = settings
         #: How a write's metadata is spelled in the request (X-Object-Meta-* here).
         self.read_meta = read_meta
+        #: What a write's bytes are, and their announced length (the body as sent here).
+        self.read_body = read_body or request_body
 
     def GET(self, path: str) -> Iterator[bytes] | bytes:
         headers = exchange.request().headers
@@ -237,9 +241,8 @@ class ObjectResource:
         """Everything decidable before the body is read is decided here, so a
         refused upload costs the client no bytes (and ``100 Continue`` is
         only sent for one that may succeed)."""
-        request = exchange.request()
-        headers = request.headers
-        content_length = declared_length(headers)
+        headers = exchange.request().headers
+        body, content_length = self.read_body()
         max_size = self.settings.max_object_size
         if max_size is not None and content_length is not None and content_length > max_size:
             raise ApiError(413, f"object larger than the limit of {max_size} bytes")
@@ -248,7 +251,7 @@ class ObjectResource:
             precondition(self._current(path))  # checked again, atomically, at commit
         meta = self.read_meta()
         return Upload(
-            RequestBody(request.rfile, content_length),
+            body,
             precondition=precondition,
             meta=meta,
             expected_size=content_length,
@@ -259,6 +262,19 @@ class ObjectResource:
             compute_sha256=self.settings.always_sha256,
             chunk_size=self.settings.chunk_size,
         )
+
+
+#: A write's bytes as the request carries them, and their announced length
+#: (None: unknown until the end).
+BodyReader = Callable[[], tuple[UploadData, Union[int, None]]]
+
+
+def request_body() -> tuple[UploadData, int | None]:
+    """The body as it arrives (Content-Length or chunked framing), read
+    into the upload's buffers as it goes."""
+    request = exchange.request()
+    content_length = declared_length(request.headers)
+    return RequestBody(request.rfile, content_length), content_length
 
 
 def created(path: str) -> None:

@@ -14,9 +14,16 @@ do natively.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 from blobsvc.auth import LEVELS, OPEN, AuthDenied, Authenticator, Principal
 from blobsvc.http import context, exchange
+from blobsvc.http.bodies import read_capped
+from blobsvc.native.resources import request_body
 from blobsvc.s3.errors import S3Error
+from blobsvc.storage.upload import UploadData
 
 #: Query parameters of a presigned URL, in either signature version.
 _PRESIGNED = ("X-Amz-Signature", "X-Amz-Credential", "Signature", "AWSAccessKeyId")
@@ -73,13 +80,29 @@ class S3Access:
         principal = context.current().principal
         return not self.auth.settings.enabled or (principal is not None and principal.authenticated)
 
-    def check_payload(self) -> None:
-        """Refuse a body framed in aws-chunked (signed chunks, trailing
-        checksums) before it is read: stored as sent, its framing would
-        become the object's bytes."""
+    def upload_body(self) -> tuple[UploadData, int | None]:
+        """An object's bytes from the request body, and their length.
+
+        A body framed in aws-chunked (signed chunks, trailing checksums) is
+        refused before it is read: stored as sent, its framing would become
+        the object's bytes.
+        """
         headers = exchange.request().headers
         if (headers.get("X-Amz-Content-Sha256", "").startswith("STREAMING-")
                 or "aws-chunked" in headers.get("Content-Encoding", "").lower()
                 or "X-Amz-Decoded-Content-Length" in headers):
             raise S3Error("NotImplemented", "aws-chunked request bodies are not accepted yet; "
                                             "send the body as it is")
+        return request_body()
+
+    def read_document(self, limit: int) -> bytes:
+        """A small request body (an XML document) whole, read only up to
+        ``limit`` bytes whatever the client declares, and checked against
+        the Content-MD5 sent with it."""
+        raw = read_capped(limit, S3Error("MalformedXML", f"the body is larger than {limit} bytes"))
+        expected = exchange.request().headers.get("Content-MD5")
+        if expected is not None:
+            actual = base64.b64encode(hashlib.md5(raw).digest()).decode("ascii")
+            if not hmac.compare_digest(actual, expected.strip()):
+                raise S3Error("BadDigest", "the body does not match its Content-MD5")
+        return raw

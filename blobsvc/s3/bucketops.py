@@ -43,7 +43,7 @@ class BucketOperations:
         if _has_body():
             # Only a region could be asked for, and there is one: read to
             # refuse malformed XML, not to act on it.
-            root = xmldoc.read_xml_body(MAX_CONFIGURATION)
+            root = xmldoc.parse_xml(self.access.read_document(MAX_CONFIGURATION))
             if xmldoc.local_name(root) != "CreateBucketConfiguration":
                 raise S3Error("MalformedXML", "expected <CreateBucketConfiguration>")
         self.buckets.create(bucket)

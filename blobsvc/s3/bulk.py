@@ -18,7 +18,7 @@ from blobsvc.s3.access import S3Access
 from blobsvc.s3.buckets import Buckets
 from blobsvc.s3.errors import S3Error, s3_code_of
 from blobsvc.s3.names import can_be_stored, object_path
-from blobsvc.s3.xmldoc import read_xml_body
+from blobsvc.s3.xmldoc import MAX_XML_BODY, parse_xml
 from blobsvc.storage import StorageDriver
 from blobsvc.storage.errors import Conflict
 
@@ -33,7 +33,7 @@ class DeleteObjects:
         self.access = access
 
     def delete_objects(self, bucket: str, key: str) -> bytes:
-        root = read_xml_body()
+        root = parse_xml(self.access.read_document(MAX_XML_BODY))
         quiet, keys = _parse(root)
         self.buckets.require(bucket)
         errors: list[tuple[str, str, str]] = []

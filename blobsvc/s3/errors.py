@@ -73,10 +73,12 @@ class S3Error(ApiError):
     """An error answer in S3's words; its native code follows its status,
     so logs, metrics and the shared error handling treat it as any other."""
 
-    def __init__(self, s3_code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(self, s3_code: str, message: str, headers: dict[str, str] | None = None,
+                 status: int | None = None) -> None:
+        """``status`` only for a code not in :data:`STATUS` (one a signature
+        check names, say)."""
         self.s3_code = s3_code
-        self.s3_status = STATUS[s3_code]
+        self.s3_status = status if status is not None else STATUS[s3_code]
         super().__init__(self.s3_status, message, CODE_BY_STATUS[self.s3_status], headers)
 
 

@@ -42,12 +42,12 @@ class S3Objects:
         self.settings = settings
         self.buckets = buckets
         self.access = access
-        self.native = ObjectResource(driver, settings, read_meta=meta_from_s3_request)
+        self.native = ObjectResource(driver, settings, read_meta=meta_from_s3_request,
+                                     read_body=access.upload_body)
 
     def put_object(self, bucket: str, key: str) -> bytes:
         path = object_path(bucket, key)
         _check_content_md5()
-        self.access.check_payload()
         self.buckets.require(bucket)
         upload = self.native.upload_from_request(path)
         try:

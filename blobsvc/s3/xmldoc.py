@@ -1,17 +1,16 @@
 """XML both ways: request bodies parsed safely, answers built and sent.
 
 A request body is a client's document to distrust: it is read only up to
-a size cap whatever the client declares, and parsed by defusedxml with
-every DTD, entity and external reference refused, so a billion-laughs
-body or an external entity costs nothing and reaches nothing. Answers are
+a size cap whatever the client declares (see
+:meth:`blobsvc.s3.access.S3Access.read_document`), and parsed by
+defusedxml with every DTD, entity and external reference refused, so a
+billion-laughs body or an external entity costs nothing and reaches
+nothing. Answers are
 built with ElementTree, which escapes every text it is given.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import xml.etree.ElementTree as ElementTree
 from typing import Iterable
 from xml.etree.ElementTree import Element, SubElement
@@ -20,7 +19,6 @@ import defusedxml
 import defusedxml.ElementTree as SafeElementTree
 
 from blobsvc.http import exchange
-from blobsvc.http.bodies import read_capped
 from blobsvc.s3.errors import S3Error
 
 #: S3's namespace on every answer document.
@@ -31,16 +29,9 @@ NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 MAX_XML_BODY = 2 * 1024 * 1024
 
 
-def read_xml_body(limit: int = MAX_XML_BODY) -> Element:
-    """The request body as an XML element tree; MalformedXML when it is not
-    plain XML under ``limit`` bytes, BadDigest when it does not match the
-    Content-MD5 sent with it."""
-    raw = read_capped(limit, S3Error("MalformedXML", f"the XML body is larger than {limit} bytes"))
-    expected = exchange.request().headers.get("Content-MD5")
-    if expected is not None:
-        actual = base64.b64encode(hashlib.md5(raw).digest()).decode("ascii")
-        if not hmac.compare_digest(actual, expected.strip()):
-            raise S3Error("BadDigest", "the body does not match its Content-MD5")
+def parse_xml(raw: bytes) -> Element:
+    """A request body as an XML element tree; MalformedXML when it is not
+    plain XML (a DTD, an entity, an external reference, or not well-formed)."""
     try:
         root: Element = SafeElementTree.fromstring(raw, forbid_dtd=True, forbid_entities=True,
                                                    forbid_external=True)
