@@ -327,6 +327,16 @@ def test_unsupported_subresources_are_501_not_implemented(server, bucket, query)
     assert answer.status_code == 501 and error_of(answer)["Code"] == "NotImplemented"
 
 
+@pytest.mark.parametrize("headers", [{"x-amz-server-side-encryption": "AES256"},
+                                     {"x-amz-tagging": "a=b"},
+                                     {"x-amz-object-lock-mode": "GOVERNANCE"}],
+                         ids=["encryption", "tagging", "object-lock"])
+def test_headers_asking_for_what_is_not_done_are_refused(server, bucket, headers):
+    answer = requests.put(f"{server.url}/{bucket}/refused", data=b"x", headers=headers)
+    assert answer.status_code == 501 and error_of(answer)["Code"] == "NotImplemented"
+    assert requests.get(native(server, f"{bucket}/refused")).status_code == 404
+
+
 def test_enabling_versioning_is_not_implemented(s3, bucket):
     with pytest.raises(Exception) as caught:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

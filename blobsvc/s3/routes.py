@@ -9,7 +9,8 @@ virtual-hosted: its whole path is the key, ``/healthz`` included. Which
 operation a request is follows S3: the method, then the subresource in
 the query (``?location``, ``?delete``, ``?list-type=2``...), then
 ``x-amz-copy-source``. Subresources blobsvc does not implement (ACLs,
-policies, lifecycle, tagging, CORS, website, versioning on, multipart)
+policies, lifecycle, tagging, CORS, website, versioning on, multipart),
+and headers asking for encryption, object lock, tags or a redirect,
 answer ``501 NotImplemented``; a canned ``x-amz-acl: private`` is accepted.
 
 The route name in logs and metrics is ``s3:`` and the operation's name
@@ -44,6 +45,12 @@ UNSUPPORTED = frozenset({
     "replication", "requestPayment", "restore", "retention", "select", "tagging", "torrent",
     "uploadId", "uploads", "website",
 })
+
+#: Request headers asking for what blobsvc would not do (encryption at
+#: rest, object lock, tags, redirects): refused rather than ignored, so no
+#: client believes it got them.
+UNSUPPORTED_HEADERS = ("x-amz-server-side-encryption", "x-amz-object-lock-", "x-amz-tagging",
+                       "x-amz-website-redirect-location", "x-amz-bucket-object-lock-enabled")
 
 #: Operations on a bucket as a whole (a missing one is NoSuchBucket).
 BUCKET_OPERATIONS = frozenset({
@@ -178,7 +185,8 @@ def operation(bucket: str, key: str, method: str, params: Mapping[str, object],
     """The S3 operation a request is (or the refusal it gets)."""
     if not bucket:
         return "ListBuckets" if method in ("GET", "HEAD") else "MethodNotAllowed"
-    if UNSUPPORTED & params.keys() or not _acl_supported(headers):
+    if UNSUPPORTED & params.keys() or not _acl_supported(headers) or any(
+            name.lower().startswith(UNSUPPORTED_HEADERS) for name in headers):
         return "NotImplemented"
     if key:
         if method == "PUT":

@@ -5,8 +5,8 @@ a size cap whatever the client declares (see
 :meth:`blobsvc.s3.access.S3Access.read_document`), and parsed by
 defusedxml with every DTD, entity and external reference refused, so a
 billion-laughs body or an external entity costs nothing and reaches
-nothing. Answers are
-built with ElementTree, which escapes every text it is given.
+nothing. Answers are built with ElementTree, which escapes every text it
+is given.
 """
 
 from __future__ import annotations
