@@ -215,6 +215,9 @@ def test_missing_key_and_missing_bucket(server, bucket):
     answer = requests.get(f"{server.url}/{missing}/nothing")
     assert answer.status_code == 404 and error_of(answer)["Code"] == "NoSuchBucket"
     assert requests.delete(f"{server.url}/{missing}/nothing").status_code == 404
+    assert requests.delete(f"{server.url}/{missing}/dir/").status_code == 404
+    assert requests.delete(f"{server.url}/{bucket}/dir/").status_code == 204
+    assert requests.get(f"{server.url}/{bucket}/dir/").status_code == 404
 
 
 def test_put_into_a_missing_bucket_stores_nothing(server):

@@ -91,8 +91,9 @@ class S3Objects:
     def delete_object(self, bucket: str, key: str) -> None:
         """204 whether or not the key existed, as S3 answers."""
         try:
-            if can_be_stored(bucket, key):
-                self.native.DELETE(object_path(bucket, key))
+            if not can_be_stored(bucket, key):
+                raise NotFound(f"no object with key {key}")
+            self.native.DELETE(object_path(bucket, key))
         except (NotFound, Conflict):  # a "directory" is no key either
             self.buckets.require(bucket)
         response = exchange.response()
