@@ -92,3 +92,18 @@ def test_a_missing_key_is_404_with_or_without_a_body(method):
     answer = client.request(method, "/bkt/absent")
     assert answer.status == 404
     assert (answer.body == b"") == (method == "HEAD")
+
+
+@pytest.mark.parametrize("sent, stored", [("aws-chunked", None), ("aws-chunked,gzip", "gzip"),
+                                          ("gzip", "gzip"), ("AWS-Chunked, br", "br")])
+def test_aws_chunked_is_never_stored_as_the_object_content_encoding(sent, stored):
+    from blobsvc.http import exchange
+    from blobsvc.http.exchange import Request, Response
+    from blobsvc.s3.headers import meta_from_s3_request
+
+    environ = {"REQUEST_METHOD": "PUT", "HTTP_CONTENT_ENCODING": sent, "wsgi.input": None}
+    exchange.begin(Request(environ), Response(0.0))
+    try:
+        assert meta_from_s3_request().headers.get("Content-Encoding") == stored
+    finally:
+        exchange.end()

@@ -36,12 +36,23 @@ def meta_from_s3_request() -> ObjectMeta:
     """What a PutObject (or a CopyObject that replaces metadata) stores."""
     request = exchange.request()
     headers = request.headers
+    stored = {name: headers[name] for name in STORED_HEADERS if headers.get(name)}
+    encoding = _without_aws_chunked(stored.pop("Content-Encoding", ""))
+    if encoding:
+        stored["Content-Encoding"] = encoding
     return ObjectMeta(
         content_type=headers.get("Content-Type") or None,
-        headers={name: headers[name] for name in STORED_HEADERS if headers.get(name)},
+        headers=stored,
         metadata=metadata_from_headers(headers, request.header_names, AMZ_META_PREFIX),
         expires_at=None,
     )
+
+
+def _without_aws_chunked(encoding: str) -> str:
+    """Content-Encoding less ``aws-chunked``: the framing of the request,
+    not a coding of the object (``aws-chunked,gzip`` stores ``gzip``)."""
+    codings = [coding.strip() for coding in encoding.split(",")]
+    return ", ".join(coding for coding in codings if coding and coding.lower() != "aws-chunked")
 
 
 def to_s3_headers() -> None:
