@@ -206,3 +206,14 @@ def test_an_oversized_delete_body_is_refused_before_it_is_read(server, s3):
     s3.create_bucket(Bucket=name)
     answer = requests.post(f"{server.url}/{name}?delete", data=b" " * (3 * 1024 * 1024))
     assert answer.status_code == 400 and error_of(answer)["Code"] == "MalformedXML"
+
+
+def test_a_huge_declared_delete_body_is_refused_without_waiting_for_it(server, s3):
+    from live_server import raw_exchange, request_bytes
+
+    name = new_bucket_name()
+    s3.create_bucket(Bucket=name)
+    answer = raw_exchange("127.0.0.1", server.port, request_bytes(
+        "POST", f"/{name}?delete", {"Content-Length": str(10 ** 12)}), timeout=5)
+    assert answer.status == 400
+    assert ElementTree.fromstring(answer.body).findtext("Code") == "MalformedXML"
