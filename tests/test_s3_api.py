@@ -372,6 +372,13 @@ def test_aws_chunked_bodies_are_refused_until_they_can_be_decoded(server, bucket
     assert requests.get(native(server, f"{bucket}/chunked")).status_code == 404
 
 
+def test_the_only_version_is_null(s3, server, bucket):
+    s3.put_object(Bucket=bucket, Key="v", Body=b"x")
+    assert s3.get_object(Bucket=bucket, Key="v", VersionId="null")["Body"].read() == b"x"
+    answer = requests.get(f"{server.url}/{bucket}/v?versionId=3HL4kqtJlcpXroDTDmJ")
+    assert answer.status_code == 400 and error_of(answer)["Code"] == "InvalidArgument"
+
+
 def test_method_not_allowed_is_s3_xml(server, bucket):
     answer = requests.post(f"{server.url}/{bucket}/k", data=b"")
     assert answer.status_code == 405 and error_of(answer)["Code"] == "MethodNotAllowed"

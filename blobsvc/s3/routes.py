@@ -58,7 +58,7 @@ BUCKET_OPERATIONS = frozenset({
     "ListObjects", "ListObjectsV2", "ListObjectVersions", "DeleteObjects",
 })
 #: Refusals decided from the request alone, raised by the route's handler.
-REFUSALS = frozenset({"NotImplemented", "MethodNotAllowed"})
+REFUSALS = frozenset({"NotImplemented", "MethodNotAllowed", "InvalidVersion"})
 
 Handler = Callable[[str, str], object]
 
@@ -102,6 +102,7 @@ class S3Api:
             "CopyObject": self.objects.copy_object,
             "NotImplemented": _not_implemented,
             "MethodNotAllowed": _method_not_allowed,
+            "InvalidVersion": _invalid_version,
         }
 
     def match(self, raw_path: str) -> Route | None:
@@ -189,6 +190,8 @@ def operation(bucket: str, key: str, method: str, params: Mapping[str, object],
             name.lower().startswith(UNSUPPORTED_HEADERS) for name in headers):
         return "NotImplemented"
     if key:
+        if params.get("versionId", "null") != "null":
+            return "InvalidVersion"
         if method == "PUT":
             return "CopyObject" if "X-Amz-Copy-Source" in headers else "PutObject"
         return {"GET": "GetObject", "HEAD": "HeadObject",
@@ -220,3 +223,7 @@ def _not_implemented(bucket: str, key: str) -> object:
 
 def _method_not_allowed(bucket: str, key: str) -> object:
     raise S3Error("MethodNotAllowed", f"{exchange.request().method} is not allowed here")
+
+
+def _invalid_version(bucket: str, key: str) -> object:
+    raise S3Error("InvalidArgument", "an object's only version is null")
