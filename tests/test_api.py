@@ -637,9 +637,18 @@ def test_segment_of_255_bytes_is_valid(client):
 # -- routes and errors ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/nope", "/", "/v1", "/v1/other", "/v1/objectsX", "/v2/objects/a"])
+@pytest.mark.parametrize("path", ["/v1", "/v1/other", "/v1/objectsX", "/healthz/x"])
 def test_unknown_route_is_404_json(client, path):
     assert_json_error(client.request("GET", path), 404, "not_found")
+
+
+@pytest.mark.parametrize("path", ["/nope", "/v2/objects/a"])
+def test_other_first_segments_are_s3_buckets_answered_in_xml(client, path):
+    """The S3 API shares the port: a path outside the native ones names a bucket."""
+    res = client.request("GET", path)
+    assert res.status in (400, 404)
+    assert res.headers["Content-Type"] == "application/xml"
+    assert b"<Code>NoSuchBucket</Code>" in res.body or b"<Code>InvalidBucketName</Code>" in res.body
 
 
 @pytest.mark.parametrize("method, path, allowed", [
