@@ -46,6 +46,9 @@ setup(
             "fsspec>=2024.12.0",
             "pandas>=2.2.3",
             "pyarrow>=16.0",
+            # The reference SigV4 signer the S3 front end's verification is
+            # tested against, and the S3 client it must serve.
+            "boto3>=1.34",
         ],
     },
     entry_points={
