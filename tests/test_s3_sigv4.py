@@ -9,11 +9,15 @@ place and must be refused with the error code S3 uses.
 
 from __future__ import annotations
 
+import base64
 import calendar
+import hashlib
+import hmac
 import io
 import time
+import tracemalloc
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import boto3
@@ -21,7 +25,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 
-from blobsvc.s3.sigv4 import S3AuthError, Signed, canonical_path, verify
+from blobsvc.s3.sigv4 import S3AuthError, Signed, canonical_path, verify, verify_payload
 
 KEY, SECRET = "blob-user", "blob-user-secret-0123456789"
 SECRETS = {KEY: SECRET, "other-user": "other-user-secret-0123456789"}
@@ -454,3 +458,329 @@ def test_a_presigned_url_missing_a_parameter_is_refused(drop: str) -> None:
 def test_a_presigned_url_without_a_signed_host_is_refused() -> None:
     query = AWS_PRESIGNED.query.replace("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=x-amz-date")
     refused(replace(AWS_PRESIGNED, query=query), "AccessDenied", 403, secrets=AWS_SECRETS, now=AWS_NOW)
+
+
+# --- bodies: hex payload hashes -----------------------------------------------------------------
+
+def drain(body: Any) -> tuple[list[bytes], S3AuthError | None]:
+    """The pieces a body yields before it ends or is refused, and the refusal."""
+    pieces: list[bytes] = []
+    try:
+        for piece in body:
+            pieces.append(piece)
+    except S3AuthError as exc:
+        return pieces, exc
+    return pieces, None
+
+
+def pieces_of(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def test_a_signed_payload_hash_passes_the_body_through() -> None:
+    wire = boto_wire(lambda c: c.put_object(Bucket="b", Key="k", Body=b"0123456789" * 1000))
+    signed = wire.verify()
+    body = verify_payload(signed, iter(pieces_of(wire.body, 333)), wire.headers)
+    assert b"".join(body) == wire.body
+    assert body.checksums == {"CRC32": wire.headers["x-amz-checksum-crc32"]}
+
+
+def test_a_body_that_does_not_match_its_hash_is_refused_before_its_last_piece() -> None:
+    wire = boto_wire(lambda c: c.put_object(Bucket="b", Key="k", Body=b"0123456789" * 1000))
+    signed = wire.verify()
+    tampered = wire.body[:5000] + b"X" + wire.body[5001:]
+    pieces, error = drain(verify_payload(signed, iter(pieces_of(tampered, 1000)), wire.headers))
+    assert error is not None and error.code == "XAmzContentSHA256Mismatch" and error.status == 400
+    assert b"".join(pieces) == tampered[:9000]  # the last piece was never handed over
+    pieces, error = drain(verify_payload(signed, iter(pieces_of(wire.body[:-1], 1000)), wire.headers))
+    assert error is not None and error.code == "XAmzContentSHA256Mismatch"
+
+
+def test_content_md5_is_checked() -> None:
+    data = b"some object bytes"
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    headers = {"Content-MD5": md5, "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    assert b"".join(verify_payload(None, iter([data]), headers)) == data
+    _, error = drain(verify_payload(None, iter([data + b"!"]), headers))
+    assert error is not None and error.code == "BadDigest"
+    with pytest.raises(S3AuthError) as caught:
+        verify_payload(None, iter([data]), {"Content-MD5": "not base64!"})
+    assert caught.value.code == "InvalidDigest"
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
+def test_a_checksum_header_is_checked_and_returned(algorithm: str) -> None:
+    wire = boto_wire(lambda c: c.put_object(Bucket="b", Key="k", Body=b"checksummed" * 100,
+                                            ChecksumAlgorithm=algorithm))
+    signed = wire.verify()
+    header = f"x-amz-checksum-{algorithm.lower()}"
+    value = {k.lower(): v for k, v in wire.headers.items()}[header]
+    body = verify_payload(signed, iter([wire.body]), wire.headers)
+    assert b"".join(body) == wire.body and body.checksums == {algorithm: value}
+    unsigned = {header: value, "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    _, error = drain(verify_payload(None, iter([wire.body[:-1] + b"?"]), unsigned))
+    assert error is not None and error.code == "BadDigest" and algorithm in error.message
+
+
+def test_a_malformed_or_second_checksum_header_is_refused() -> None:
+    for headers in ({"x-amz-checksum-crc32": "not-base64"}, {"x-amz-checksum-sha256": "AAAAAA=="},
+                    {"x-amz-checksum-crc32": "AAAAAA==", "x-amz-checksum-crc32c": "AAAAAA=="}):
+        with pytest.raises(S3AuthError) as caught:
+            verify_payload(None, iter([b""]), headers)
+        assert caught.value.code == "InvalidRequest"
+
+
+# --- bodies: aws-chunked ------------------------------------------------------------------------
+
+def chunk_signature(key: bytes, timestamp: str, scope: str, previous: str, data: bytes) -> str:
+    """A chunk's signature, per AWS's 'Transferring Payload in Multiple Chunks'."""
+    string_to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", timestamp, scope, previous, EMPTY,
+                                hashlib.sha256(data).hexdigest()])
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def trailer_signature(key: bytes, timestamp: str, scope: str, previous: str, trailer: str) -> str:
+    """The trailer's signature, per AWS's 'Signature calculations for trailing headers'."""
+    string_to_sign = "\n".join(["AWS4-HMAC-SHA256-TRAILER", timestamp, scope, previous,
+                                hashlib.sha256(trailer.encode()).hexdigest()])
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def derived_key(secret: str, date: str) -> bytes:
+    key = ("AWS4" + secret).encode()
+    for part in (date, "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def signed_chunks(key: bytes, timestamp: str, seed: str, chunks: list[bytes],
+                  trailer: str | None = None) -> Iterator[bytes]:
+    """An aws-chunked body, each chunk signed in the chain from ``seed``; a signed trailer if given."""
+    scope = f"{timestamp[:8]}/us-east-1/s3/aws4_request"
+    previous = seed
+    for data in [*chunks, b""]:
+        previous = chunk_signature(key, timestamp, scope, previous, data)
+        yield b"%x;chunk-signature=%s\r\n" % (len(data), previous.encode())
+        if data:
+            yield data
+            yield b"\r\n"
+    if trailer is not None:
+        signature = trailer_signature(key, timestamp, scope, previous, trailer + "\n")
+        yield f"{trailer}\r\nx-amz-trailer-signature:{signature}\r\n".encode()
+    yield b"\r\n"
+
+
+DOC_CHUNKS = [b"a" * 65536, b"a" * 1024]
+DOC_STREAM_HEADERS = {
+    "Host": "s3.amazonaws.com", "x-amz-date": "20130524T000000Z", "x-amz-storage-class": "REDUCED_REDUNDANCY",
+    "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "Content-Encoding": "aws-chunked",
+    "x-amz-decoded-content-length": "66560", "Content-Length": "66824",
+    "Authorization": aws_auth("content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;"
+                              "x-amz-decoded-content-length;x-amz-storage-class",
+                              "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9")}
+DOC_STREAM_BODY = (
+    b"10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n"
+    + DOC_CHUNKS[0] + b"\r\n"
+    b"400;chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497\r\n"
+    + DOC_CHUNKS[1] + b"\r\n"
+    b"0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9\r\n\r\n")
+DOC_TRAILER_HEADERS = {
+    **DOC_STREAM_HEADERS, "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+    "x-amz-trailer": "x-amz-checksum-crc32c",
+    "Authorization": aws_auth("content-encoding;host;x-amz-content-sha256;x-amz-date;"
+                              "x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer",
+                              "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e")}
+DOC_TRAILER_BODY = (
+    b"10000;chunk-signature=b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2\r\n"
+    + DOC_CHUNKS[0] + b"\r\n"
+    b"400;chunk-signature=1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7\r\n"
+    + DOC_CHUNKS[1] + b"\r\n"
+    b"0;chunk-signature=2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992\r\n"
+    b"x-amz-checksum-crc32c:sOO8/Q==\r\n"
+    b"x-amz-trailer-signature:d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435\r\n\r\n")
+
+
+def doc_stream(trailer: bool = False) -> tuple[Signed, dict[str, str], bytes]:
+    headers = DOC_TRAILER_HEADERS if trailer else DOC_STREAM_HEADERS
+    signed = Wire("PUT", "/examplebucket/chunkObject.txt", "", headers).verify(AWS_SECRETS, AWS_NOW)
+    assert signed is not None
+    return signed, headers, DOC_TRAILER_BODY if trailer else DOC_STREAM_BODY
+
+
+def test_the_test_signer_reproduces_the_documented_chunk_signatures() -> None:
+    key = derived_key(AWS_SECRET, "20130524")
+    seed = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+    assert b"".join(signed_chunks(key, "20130524T000000Z", seed, DOC_CHUNKS)) == DOC_STREAM_BODY
+    seed = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e"
+    trailer = "x-amz-checksum-crc32c:sOO8/Q=="
+    assert b"".join(signed_chunks(key, "20130524T000000Z", seed, DOC_CHUNKS, trailer)) == DOC_TRAILER_BODY
+
+
+@pytest.mark.parametrize("piece_size", [1, 7, 4096, 65536 + 90, 1 << 20])
+def test_the_documented_chunked_upload_decodes_in_pieces_of_any_size(piece_size: int) -> None:
+    signed, headers, body = doc_stream()
+    assert signed.signature == "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+    assert len(body) == int(headers["Content-Length"])
+    decoded = verify_payload(signed, iter(pieces_of(body, piece_size)), headers)
+    assert b"".join(decoded) == b"a" * 66560
+    assert decoded.checksums == {}
+
+
+def test_the_documented_chunked_upload_with_a_signed_trailer_decodes() -> None:
+    signed, headers, body = doc_stream(trailer=True)
+    decoded = verify_payload(signed, iter(pieces_of(body, 1000)), headers)
+    assert b"".join(decoded) == b"a" * 66560
+    assert decoded.checksums == {"CRC32C": "sOO8/Q=="}
+
+
+def refused_body(signed: Signed | None, body: bytes, headers: dict[str, str], code: str) -> list[bytes]:
+    pieces, error = drain(verify_payload(signed, iter(pieces_of(body, 4096)), headers))
+    assert error is not None, "the body was accepted"
+    assert error.code == code, error.message
+    return pieces
+
+
+def test_a_changed_chunk_byte_is_refused() -> None:
+    signed, headers, body = doc_stream()
+    at = body.index(b"a" * 10) + 100
+    pieces = refused_body(signed, body[:at] + b"b" + body[at + 1:], headers, "SignatureDoesNotMatch")
+    assert len(b"".join(pieces)) < 66560
+    at = body.rindex(b"a")
+    refused_body(signed, body[:at] + b"b" + body[at + 1:], headers, "SignatureDoesNotMatch")
+
+
+def test_a_changed_chunk_signature_is_refused() -> None:
+    signed, headers, body = doc_stream()
+    for signature in (b"ad80c730", b"0055627c", b"b6c6ea8a"):
+        refused_body(signed, body.replace(signature, b"ad80c731"), headers, "SignatureDoesNotMatch")
+
+
+def test_chunks_out_of_their_chain_are_refused() -> None:
+    signed, headers, body = doc_stream()
+    first_end = body.index(b"\r\n400;") + 2
+    last = body.index(b"0;chunk-signature=b6c6")
+    reordered = body[first_end:last] + body[:first_end] + body[last:]
+    refused_body(signed, reordered, headers, "SignatureDoesNotMatch")
+    other_seed = replace(signed, signature="0" * 64)
+    refused_body(other_seed, body, headers, "SignatureDoesNotMatch")
+
+
+def test_a_missing_chunk_signature_is_refused() -> None:
+    signed, headers, body = doc_stream()
+    unsigned = body.replace(
+        b";chunk-signature=0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497", b"")
+    refused_body(signed, unsigned, headers, "SignatureDoesNotMatch")
+
+
+def test_a_changed_trailer_checksum_is_refused() -> None:
+    signed, headers, body = doc_stream(trailer=True)
+    refused_body(signed, body.replace(b"sOO8/Q==", b"sOO8/R=="), headers, "SignatureDoesNotMatch")
+    # Re-signed by the key holder, a wrong checksum still fails as a checksum.
+    key = derived_key(AWS_SECRET, "20130524")
+    resigned = b"".join(signed_chunks(key, "20130524T000000Z", signed.signature, DOC_CHUNKS,
+                                      "x-amz-checksum-crc32c:AAAAAA=="))
+    refused_body(signed, resigned, headers, "BadDigest")
+
+
+def test_a_changed_or_missing_trailer_signature_is_refused() -> None:
+    signed, headers, body = doc_stream(trailer=True)
+    refused_body(signed, body.replace(b"d81f82fc", b"d81f82fd"), headers, "SignatureDoesNotMatch")
+    without = body.replace(
+        b"x-amz-trailer-signature:d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435\r\n", b"")
+    refused_body(signed, without, headers, "SignatureDoesNotMatch")
+
+
+def test_a_missing_trailer_is_refused() -> None:
+    signed, headers, body = doc_stream(trailer=True)
+    refused_body(signed, body[:body.index(b"x-amz-checksum")] + b"\r\n", headers, "IncompleteBody")
+
+
+def test_the_decoded_length_must_be_the_declared_one() -> None:
+    signed, headers, body = doc_stream()
+    key = derived_key(AWS_SECRET, "20130524")
+    shorter = b"".join(signed_chunks(key, "20130524T000000Z", signed.signature, [b"a" * 65536]))
+    refused_body(signed, shorter, headers, "IncompleteBody")
+    longer = b"".join(signed_chunks(key, "20130524T000000Z", signed.signature, [*DOC_CHUNKS, b"a"]))
+    pieces = refused_body(signed, longer, headers, "InvalidRequest")
+    assert len(b"".join(pieces)) <= 66560
+    with pytest.raises(S3AuthError) as caught:
+        verify_payload(signed, iter([body]), {**headers, "x-amz-decoded-content-length": "-1"})
+    assert caught.value.code == "MissingContentLength"
+
+
+@pytest.mark.parametrize("cut", [10, 100, 66000, 66600, -40])
+def test_a_truncated_chunked_body_is_refused(cut: int) -> None:
+    signed, headers, body = doc_stream()
+    refused_body(signed, body[:cut], headers, "IncompleteBody")
+
+
+def test_a_chunked_body_may_end_without_its_final_blank_line() -> None:
+    """Every byte and signature is there: only the closing CRLF is missing."""
+    signed, headers, body = doc_stream()
+    assert b"".join(verify_payload(signed, iter([body[:-2]]), headers)) == b"a" * 66560
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda body: body.replace(b"10000;", b"1000g;", 1),
+    lambda body: body.replace(b"\r\n400;", b"\n400;", 1),
+    lambda body: body.replace(b"10000;", b"ffff;", 1),
+    lambda body: b"x" * 5000 + body,
+    lambda body: body + b"trailing garbage",
+])
+def test_malformed_framing_is_refused(mangle: Callable[[bytes], bytes]) -> None:
+    signed, headers, body = doc_stream()
+    refused_body(signed, mangle(body), headers, "InvalidRequest")
+
+
+# --- boto3's streaming uploads: unsigned chunks, a checksum trailer -----------------------------
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
+def test_boto3s_trailer_uploads_decode_and_their_checksum_is_checked(algorithm: str) -> None:
+    data = bytes(range(256)) * 5000  # more than one of boto3's 1 MiB chunks
+    wire = boto_wire(lambda c: c.put_object(Bucket="b", Key="k", Body=io.BytesIO(data),
+                                            ChecksumAlgorithm=algorithm), https=True)
+    signed = wire.verify()
+    assert signed is not None and signed.payload == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    body = verify_payload(signed, iter(pieces_of(wire.body, 8192)), wire.headers)
+    assert b"".join(body) == data
+    trailer = wire.body[wire.body.index(b"x-amz-checksum-"):].split(b"\r\n")[0].decode()
+    assert body.checksums == {algorithm: trailer.split(":")[1]}
+    at = 700_000  # inside the first chunk
+    _, error = drain(verify_payload(signed, iter(pieces_of(wire.body[:at] + b"!" + wire.body[at + 1:], 8192)),
+                                    wire.headers))
+    assert error is not None and error.code == "BadDigest"
+
+
+def test_an_unsigned_trailer_upload_needs_its_trailer() -> None:
+    wire = boto_wire(lambda c: c.put_object(Bucket="b", Key="k", Body=io.BytesIO(b"data")), https=True)
+    signed = wire.verify()
+    refused_body(signed, wire.body[:wire.body.index(b"x-amz-checksum")] + b"\r\n", wire.headers,
+                 "IncompleteBody")
+
+
+# --- memory -------------------------------------------------------------------------------------
+
+def test_a_64_mib_chunked_body_passes_in_flat_memory() -> None:
+    """Chunks pass through piece by piece: nothing holds the body, or even a whole chunk."""
+    chunk = bytes(range(256)) * 256  # 64 KiB
+    count = 1024
+    timestamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    headers = {"x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+               "x-amz-decoded-content-length": str(len(chunk) * count)}
+    key = derived_key(SECRET, timestamp[:8])
+    signed = Signed(access_key=KEY, payload=headers["x-amz-content-sha256"], region="us-east-1",
+                    timestamp=timestamp, scope=f"{timestamp[:8]}/us-east-1/s3/aws4_request",
+                    signature="5" * 64, signing_key=key)
+
+    def body() -> Iterator[bytes]:
+        for framed in signed_chunks(key, timestamp, signed.signature, [chunk] * count):
+            yield from pieces_of(framed, 16384)
+
+    tracemalloc.start()
+    try:
+        total = sum(len(piece) for piece in verify_payload(signed, body(), headers))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 64 * 1024 * 1024
+    assert peak < 1024 * 1024, f"peak {peak} bytes"
