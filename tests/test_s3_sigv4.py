@@ -784,3 +784,78 @@ def test_a_64_mib_chunked_body_passes_in_flat_memory() -> None:
         tracemalloc.stop()
     assert total == 64 * 1024 * 1024
     assert peak < 1024 * 1024, f"peak {peak} bytes"
+
+
+# --- Signature Version 2: what boto3 presigns with unless told 's3v4' -------------------------
+
+AWS_V2_EXAMPLES = {
+    "Object GET": ("GET", "/johnsmith/photos/puppy.jpg", "", "Tue, 27 Mar 2007 19:36:42 +0000", {},
+                   "bWq2s1WEIj+Ydj0vQ697zp+IXMU="),
+    "Object PUT": ("PUT", "/johnsmith/photos/puppy.jpg", "", "Tue, 27 Mar 2007 21:15:45 +0000",
+                   {"Content-Type": "image/jpeg", "Content-Length": "94328"}, "MyyxeRY7whkBe+bq8fHCL/2kKUg="),
+    "List": ("GET", "/johnsmith/", "prefix=photos&max-keys=50&marker=puppy",
+             "Tue, 27 Mar 2007 19:42:41 +0000", {}, "htDYFYduRNen8P9ZfE/s9SuKy0U="),
+    "Fetch": ("GET", "/johnsmith/", "acl", "Tue, 27 Mar 2007 19:44:46 +0000", {},
+              "c2WLPFtWHVgbEmeEG93a4cG37dM="),
+}
+
+
+def aws_v2_example(name: str) -> tuple[Wire, float]:
+    method, path, query, date, headers, signature = AWS_V2_EXAMPLES[name]
+    wire = Wire(method, path, query, {"Host": "s3.amazonaws.com", "Date": date, **headers,
+                                      "Authorization": f"AWS {AWS_KEY}:{signature}"})
+    return wire, float(calendar.timegm(time.strptime(date, "%a, %d %b %Y %H:%M:%S +0000")))
+
+
+@pytest.mark.parametrize("name", sorted(AWS_V2_EXAMPLES))
+def test_the_documented_v2_examples_verify_and_only_with_their_secret(name: str) -> None:
+    wire, now = aws_v2_example(name)
+    signed = wire.verify(AWS_SECRETS, now)
+    assert signed is not None and signed.access_key == AWS_KEY and signed.payload == "UNSIGNED-PAYLOAD"
+    refused(wire, "SignatureDoesNotMatch", 403, secrets={AWS_KEY: AWS_SECRET + "x"}, now=now)
+    refused(replace(wire, method="DELETE"), "SignatureDoesNotMatch", secrets=AWS_SECRETS, now=now)
+    refused(wire, "RequestTimeTooSkewed", 403, secrets=AWS_SECRETS, now=now + 901)
+
+
+def test_the_documented_v2_presigned_url_verifies_until_it_expires() -> None:
+    query = ("AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D"
+             "&Expires=1175139620")
+    wire = Wire("GET", "/johnsmith/photos/puppy.jpg", query, {"Host": "s3.amazonaws.com"})
+    signed = wire.verify(AWS_SECRETS, 1175139620 - 3600)
+    assert signed is not None and signed.presigned
+    error = refused(wire, "AccessDenied", 403, secrets=AWS_SECRETS, now=1175139621)
+    assert error.message == "Request has expired"
+
+
+def test_boto3s_default_presigned_urls_are_v2_and_verify() -> None:
+    for key in KEYS:
+        wire = presigned_wire("get_object", {"Bucket": "bucket", "Key": key}, signature_version="s3")
+        assert "AWSAccessKeyId=" in wire.query
+        signed = wire.verify()
+        assert signed is not None and signed.presigned and signed.access_key == KEY
+    wire = presigned_wire("get_object", {"Bucket": "b", "Key": "k", "ResponseContentType": "text/plain"},
+                          signature_version="s3")
+    assert wire.verify() is not None
+    refused(replace(wire, query=wire.query.replace("text%2Fplain", "text%2Fhtml")), "SignatureDoesNotMatch")
+    refused(replace(wire, path="/b/j"), "SignatureDoesNotMatch")
+    refused(replace(wire, method="PUT"), "SignatureDoesNotMatch")
+    refused(wire, "AccessDenied", now=time.time() + 7200)
+
+
+def test_a_v2_presigned_url_may_not_outlive_seven_days() -> None:
+    wire = presigned_wire("get_object", {"Bucket": "b", "Key": "k"}, expires=604800 + 600,
+                          signature_version="s3")
+    refused(wire, "AuthorizationQueryParametersError", 400)
+
+
+def test_boto3s_v2_signed_requests_verify_and_cover_amz_headers() -> None:
+    wire = boto_wire(lambda c: c.put_object(Bucket="b", Key="dir/a b+é", Body=b"data",
+                                            Metadata={"m": "v"}), signature_version="s3")
+    assert wire.headers["Authorization"].startswith(f"AWS {KEY}:")
+    signed = wire.verify()
+    assert signed is not None and not signed.presigned
+    refused(wire.with_header("x-amz-meta-m", "w"), "SignatureDoesNotMatch")
+    refused(wire.with_header("x-amz-acl", "public-read"), "SignatureDoesNotMatch")
+    refused(replace(wire, path="/b/dir/a b+e"), "SignatureDoesNotMatch")
+    refused(boto_wire(lambda c: c.get_object(Bucket="b", Key="k"), signature_version="s3", key="nobody"),
+            "InvalidAccessKeyId", 403)

@@ -12,8 +12,11 @@ AWS services'):
 * header values are trimmed, inner runs of white space become one space.
 
 Both forms are accepted: the ``Authorization`` header and presigned query
-strings (``X-Amz-Algorithm`` …, at most seven days). A request's time may
-be 15 minutes off the server's. Signatures are compared in constant time.
+strings (``X-Amz-Algorithm`` …, at most seven days). Signature Version 2
+is accepted too (``AWS key:signature``, ``AWSAccessKeyId``/``Expires``):
+boto3 still presigns with it unless configured otherwise. A request's
+time may be 15 minutes off the server's. Signatures are compared in
+constant time.
 Errors carry the code and status S3 itself answers with, so S3 clients
 show their usual messages.
 """
@@ -69,6 +72,20 @@ def signature_mismatch() -> S3AuthError:
                        "provided. Check your key and signing method.")
 
 
+def _unknown_key() -> S3AuthError:
+    return S3AuthError("InvalidAccessKeyId", 403,
+                       "The AWS Access Key Id you provided does not exist in our records.")
+
+
+def _skewed() -> S3AuthError:
+    return S3AuthError("RequestTimeTooSkewed", 403,
+                       "The difference between the request time and the current time is too large.")
+
+
+def _no_date() -> S3AuthError:
+    return S3AuthError("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header")
+
+
 @dataclass(frozen=True)
 class Signed:
     """A request whose signature checked out, and what its body's checks need."""
@@ -112,19 +129,20 @@ def verify(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str
                           "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
                           "Signature query string parameter or the Authorization header should be "
                           "specified")
+    if authorization is not None and authorization.startswith("AWS "):
+        return _verify_v2(method, raw_path, raw_query, lowered, secret_for, now,
+                          _text(_raw_bytes(authorization[4:])))
     if authorization is not None:
         request = _from_header(_text(_raw_bytes(authorization)), lowered)
     elif presigned:
         request = _from_query(query, lowered)
     elif "Signature" in names or "AWSAccessKeyId" in names:
-        raise S3AuthError("InvalidArgument", 400, "Signature Version 2 is not supported; "
-                                                  "use Signature Version 4")
+        return _verify_v2(method, raw_path, raw_query, lowered, secret_for, now, None)
     else:
         return None
     secret = secret_for(request.access_key)
     if secret is None:
-        raise S3AuthError("InvalidAccessKeyId", 403,
-                          "The AWS Access Key Id you provided does not exist in our records.")
+        raise _unknown_key()
     _check_time(request, now)
     _check_signed_headers(request, lowered)
     canonical = canonical_request(method, raw_path, _without_signature(query, request.presigned),
@@ -256,7 +274,7 @@ def _request_timestamp(headers: Mapping[str, str]) -> str:
         if parsed is not None:
             seconds = calendar.timegm(parsed[:9]) - (parsed[9] or 0)
             return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
-    raise S3AuthError("AccessDenied", 403, "AWS authentication requires a valid Date or x-amz-date header")
+    raise _no_date()
 
 
 def _epoch(timestamp: str) -> int | None:
@@ -288,8 +306,7 @@ def _check_time(request: _Claimed, now: float) -> None:
         if now > signed_at + request.expires:
             raise S3AuthError("AccessDenied", 403, "Request has expired")
     elif abs(now - signed_at) > MAX_SKEW_SECONDS:
-        raise S3AuthError("RequestTimeTooSkewed", 403,
-                          "The difference between the request time and the current time is too large.")
+        raise _skewed()
 
 
 def _check_signed_headers(request: _Claimed, headers: Mapping[str, str]) -> None:
@@ -369,6 +386,93 @@ def _raw_bytes(text: str | bytes) -> bytes:
 
 def _trim(value: bytes) -> bytes:
     return b" ".join(value.split())
+
+
+# --- Signature Version 2 --------------------------------------------------------------------------
+# Still what boto3 presigns with unless told 's3v4', and what older tools send.
+
+#: The query parameters SigV2 signs as part of the resource (S3's list).
+_V2_SUBRESOURCES = frozenset({
+    "accelerate", "acl", "analytics", "cors", "defaultObjectAcl", "delete", "inventory", "lifecycle",
+    "location", "logging", "metrics", "notification", "object-lock", "partNumber", "policy",
+    "replication", "requestPayment", "response-cache-control", "response-content-disposition",
+    "response-content-encoding", "response-content-language", "response-content-type",
+    "response-expires", "restore", "select", "select-type", "storageClass", "tagging", "torrent",
+    "uploadId", "uploads", "versionId", "versioning", "versions", "website",
+})
+
+
+def _verify_v2(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str],
+               secret_for: Callable[[str], str | None], now: float, credential: str | None) -> Signed:
+    """Check a SigV2 signature: ``Authorization: AWS key:signature`` or a query with Expires."""
+    query = [(_text(unquote_to_bytes(name)), _text(unquote_to_bytes(value)) if equals else None)
+             for name, equals, value in (part.partition(b"=") for part in _raw_bytes(raw_query).split(b"&")
+                                         if part)]
+    amz = {name: " ".join(value.split()) for name, value in headers.items() if name.startswith("x-amz-")}
+    if credential is not None:
+        access_key, colon, signature = credential.strip().rpartition(":")
+        if not colon or not access_key:
+            raise S3AuthError("InvalidArgument", 400,
+                              "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature")
+        when = "" if "x-amz-date" in amz else headers.get("date", "").strip()
+        _check_v2_time(amz.get("x-amz-date", when), now)
+        content_type = headers.get("content-type", "")
+    else:
+        params = _v2_query_params(query)
+        access_key, signature, when = params["AWSAccessKeyId"], params["Signature"], params["Expires"]
+        _check_v2_expiry(when, now)
+        amz.update((name.lower(), value or "") for name, value in query if name.lower().startswith("x-amz-"))
+        content_type = headers.get("content-type", params.get("content-type", ""))
+    secret = secret_for(access_key)
+    if secret is None:
+        raise _unknown_key()
+    subresources = sorted((name, value) for name, value in query if name in _V2_SUBRESOURCES)
+    resource = canonical_path(raw_path)
+    if subresources:
+        resource += "?" + "&".join(name if value is None else f"{name}={value}"
+                                   for name, value in subresources)
+    string_to_sign = "\n".join([method, headers.get("content-md5", "").strip(), content_type.strip(), when,
+                                *(f"{name}:{amz[name]}" for name in sorted(amz)), resource])
+    digest = hmac.new(secret.encode("utf-8"), string_to_sign.encode("utf-8", "surrogateescape"),
+                      hashlib.sha1).digest()
+    if not hmac.compare_digest(base64.b64encode(digest), signature.encode("utf-8", "surrogateescape")):
+        raise signature_mismatch()
+    payload = headers.get("x-amz-content-sha256", "")
+    if not _HEX_SHA256.fullmatch(payload):
+        payload = UNSIGNED_PAYLOAD  # SigV2 does not sign the body; a stated hash is still checked
+    return Signed(access_key=access_key, payload=payload, presigned=credential is None)
+
+
+def _v2_query_params(query: list[tuple[str, str | None]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in query:
+        if name in ("AWSAccessKeyId", "Signature", "Expires", "content-type"):
+            if name in params:
+                raise S3AuthError("InvalidArgument", 400, f"{name} is given more than once")
+            params[name] = value or ""
+    if not all(params.get(name) for name in ("AWSAccessKeyId", "Signature", "Expires")):
+        raise S3AuthError("AccessDenied", 403, "Query-string authentication requires the Signature, "
+                                               "Expires and AWSAccessKeyId parameters")
+    return params
+
+
+def _check_v2_time(date: str, now: float) -> None:
+    parsed = parsedate_tz(date) if date else None
+    if parsed is None:
+        raise _no_date()
+    if abs(calendar.timegm(parsed[:9]) - (parsed[9] or 0) - now) > MAX_SKEW_SECONDS:
+        raise _skewed()
+
+
+def _check_v2_expiry(expires: str, now: float) -> None:
+    expires_at = canonical_int(expires)
+    if expires_at is None:
+        raise S3AuthError("AccessDenied", 403, "Expires must be a number of seconds since the epoch")
+    if now > expires_at:
+        raise S3AuthError("AccessDenied", 403, "Request has expired")
+    if expires_at - now > MAX_EXPIRES_SECONDS:
+        raise S3AuthError("AuthorizationQueryParametersError", 400,
+                          "Expires must be less than a week (in seconds) from now, that is 604800")
 
 
 # --- the body -----------------------------------------------------------------------------------
