@@ -14,9 +14,9 @@ setup(
         "cheroot>=9.0",
         "PyYAML>=6.0",
         "prometheus-client>=0.16",
-        # CRC32C and CRC64NVME for S3's x-amz-checksum-*, from the library
-        # AWS's SDKs compute them with; 0.23.4 added CRC64NVME.
-        "awscrt>=0.23.4",
+        # CRC32C (and, from 0.23.4, CRC64NVME) for S3's x-amz-checksum-*,
+        # from the library AWS's SDKs compute them with; 0.16.8 is Debian 12's.
+        "awscrt>=0.16.8",
     ],
     extras_require={
         "swift": ["python-swiftclient>=4.1"],

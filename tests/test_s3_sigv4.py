@@ -25,6 +25,7 @@ import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 
+from blobsvc.s3 import checksums
 from blobsvc.s3.sigv4 import S3AuthError, Signed, canonical_path, verify, verify_payload
 
 KEY, SECRET = "blob-user", "blob-user-secret-0123456789"
@@ -859,3 +860,16 @@ def test_boto3s_v2_signed_requests_verify_and_cover_amz_headers() -> None:
     refused(replace(wire, path="/b/dir/a b+e"), "SignatureDoesNotMatch")
     refused(boto_wire(lambda c: c.get_object(Bucket="b", Key="k"), signature_version="s3", key="nobody"),
             "InvalidAccessKeyId", 403)
+
+
+def test_a_checksum_this_installation_cannot_compute_is_refused_not_skipped(monkeypatch: Any) -> None:
+    """With an awscrt too old for CRC64NVME, such an upload is refused rather than taken unchecked."""
+    monkeypatch.setattr(checksums, "AVAILABLE", ("CRC32", "CRC32C", "SHA1", "SHA256"))
+    with pytest.raises(S3AuthError) as caught:
+        verify_payload(None, iter([b"x"]), {"x-amz-checksum-crc64nvme": "AAAAAAAAAAA="})
+    assert caught.value.code == "InvalidRequest" and "CRC64NVME" in caught.value.message
+    headers = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+               "x-amz-decoded-content-length": "1", "x-amz-trailer": "x-amz-checksum-crc64nvme"}
+    with pytest.raises(S3AuthError) as caught:
+        verify_payload(None, iter([b"1\r\nx\r\n0\r\n\r\n"]), headers)
+    assert caught.value.code == "InvalidRequest"

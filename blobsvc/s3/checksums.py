@@ -2,7 +2,9 @@
 
 A value is the big-endian digest in standard base64, as S3 returns it.
 CRC32C and CRC64NVME come from awscrt, the library AWS's own SDKs compute
-them with, so a value we return is the one a client computed.
+them with, so a value we return is the one a client computed. CRC64NVME
+needs awscrt 0.23.4 (Debian 12 ships 0.16.8): with an older one, or none,
+an upload naming a missing algorithm is refused, never taken unchecked.
 """
 
 from __future__ import annotations
@@ -10,14 +12,33 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import importlib
 import zlib
 from typing import Callable, Protocol
-
-from awscrt import checksums as crt
 
 #: Algorithm names as S3 spells them (x-amz-checksum-algorithm, x-amz-sdk-checksum-algorithm).
 ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 HEADER_PREFIX = "x-amz-checksum-"
+_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
+
+
+def _crt_crc(name: str) -> Callable[[bytes, int], int] | None:
+    """awscrt's ``name`` CRC (data, previous) -> value, if the installed awscrt has it."""
+    try:
+        module = importlib.import_module("awscrt.checksums")
+    except ImportError:
+        return None
+    function: Callable[[bytes, int], int] | None = getattr(module, name, None)
+    return function
+
+
+_CRCS: dict[str, Callable[[bytes, int], int] | None] = {
+    "CRC32": lambda data, value: zlib.crc32(data, value),
+    "CRC32C": _crt_crc("crc32c"),
+    "CRC64NVME": _crt_crc("crc64nvme"),
+}
+#: The algorithms this installation can compute.
+AVAILABLE = tuple(name for name in ALGORITHMS if _CRCS.get(name, True) is not None)
 
 
 class Checksum(Protocol):
@@ -57,17 +78,19 @@ class _Hash:
 
 
 def new_checksum(algorithm: str) -> Checksum:
-    """A running checksum of ``algorithm`` (any case); ValueError for one S3 does not know."""
+    """A running checksum of ``algorithm`` (any case).
+
+    ValueError for one S3 does not know, or this installation cannot compute.
+    """
     name = algorithm.upper()
-    if name == "CRC32":
-        return _Crc(name, lambda data, value: zlib.crc32(data, value), 4)
-    if name == "CRC32C":
-        return _Crc(name, lambda data, value: crt.crc32c(data, value), 4)
-    if name == "CRC64NVME":
-        return _Crc(name, lambda data, value: crt.crc64nvme(data, value), 8)
+    if name not in AVAILABLE:
+        raise ValueError(f"checksum algorithm {algorithm!r} is not available here "
+                         f"(available: {', '.join(AVAILABLE)})")
     if name in ("SHA1", "SHA256"):
         return _Hash(name, name.lower())
-    raise ValueError(f"unknown checksum algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})")
+    step = _CRCS[name]
+    assert step is not None
+    return _Crc(name, step, _SIZES[name])
 
 
 def header_name(algorithm: str) -> str:
@@ -85,7 +108,7 @@ def algorithm_of(header: str) -> str | None:
 
 
 def digest_size(algorithm: str) -> int:
-    return {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}[algorithm.upper()]
+    return _SIZES[algorithm.upper()]
 
 
 def is_well_formed(algorithm: str, value: str) -> bool:

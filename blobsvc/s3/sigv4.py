@@ -580,7 +580,7 @@ def _declared_checksums(headers: Mapping[str, str], digests: _Digests) -> dict[s
         raise S3AuthError("InvalidRequest", 400, "Expecting a single x-amz-checksum- header. "
                                                  "Multiple checksum Types are not allowed.")
     for algorithm in expected:
-        digests.checksums[algorithm] = checksums.new_checksum(algorithm)
+        digests.checksums[algorithm] = _new_checksum(algorithm)
     md5 = headers.get("content-md5")
     if md5 is not None:
         try:
@@ -591,6 +591,14 @@ def _declared_checksums(headers: Mapping[str, str], digests: _Digests) -> dict[s
             raise S3AuthError("InvalidDigest", 400, "The Content-MD5 you specified was not valid.")
         digests.md5 = hashlib.md5(usedforsecurity=False)
     return expected
+
+
+def _new_checksum(algorithm: str) -> checksums.Checksum:
+    try:
+        return checksums.new_checksum(algorithm)
+    except ValueError:
+        raise S3AuthError("InvalidRequest", 400, f"The {algorithm} checksum is not supported by this "
+                                                 f"server (supported: {', '.join(checksums.AVAILABLE)}).")
 
 
 def _check_digests(digests: _Digests, expected: Mapping[str, str]) -> None:
@@ -681,7 +689,7 @@ def _declared_trailer(headers: Mapping[str, str], mode: str, expected: dict[str,
     if expected:
         raise S3AuthError("InvalidRequest", 400, "Expecting a single x-amz-checksum- header. "
                                                  "Multiple checksum Types are not allowed.")
-    digests.checksums[algorithm] = checksums.new_checksum(algorithm)
+    digests.checksums[algorithm] = _new_checksum(algorithm)
     return algorithm
 
 
