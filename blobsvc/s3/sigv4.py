@@ -111,7 +111,7 @@ class Signed:
 
 def verify(method: str, raw_path: str, raw_query: str, headers: Mapping[str, str],
            secret_for: Callable[[str], str | None], now: float | None = None) -> Signed | None:
-    """Check a request's SigV4 signature; None when it carries none (anonymous).
+    """Check a request's signature (SigV4, or SigV2); None when it carries none (anonymous).
 
     ``raw_path`` and ``raw_query`` are as sent (still percent-encoded; WSGI
     strings, whose characters are the bytes received). Header names are
@@ -175,10 +175,6 @@ class _Claimed:
     @property
     def scope(self) -> str:
         return f"{self.date}/{self.region}/s3/aws4_request"
-
-    @property
-    def error_code(self) -> str:
-        return "AuthorizationQueryParametersError" if self.presigned else "AuthorizationHeaderMalformed"
 
 
 def _from_header(authorization: str, headers: Mapping[str, str]) -> _Claimed:
@@ -331,7 +327,7 @@ def signing_key(secret: str, date: str, region: str) -> bytes:
 def canonical_request(method: str, raw_path: str, query: list[tuple[bytes, bytes]],
                       headers: Mapping[str, str], signed_headers: tuple[str, ...], payload: str) -> bytes:
     """S3's canonical request, as bytes (header values are the bytes received)."""
-    lines = [method.encode("ascii", "surrogateescape"), canonical_path(raw_path).encode(),
+    lines = [_raw_bytes(method), canonical_path(raw_path).encode(),
              canonical_query(query).encode()]
     for name in signed_headers:
         lines.append(name.encode() + b":" + _trim(_raw_bytes(headers.get(name, ""))))
@@ -341,8 +337,8 @@ def canonical_request(method: str, raw_path: str, query: list[tuple[bytes, bytes
 
 def canonical_path(raw_path: str) -> str:
     """The path as S3 signs it: each segment decoded and encoded once, nothing normalised."""
-    return "/".join(_encode(unquote_to_bytes(segment)) for segment in _raw_bytes(raw_path).split(b"/")) \
-        or "/"
+    segments = _raw_bytes(raw_path).split(b"/")
+    return "/".join(_encode(unquote_to_bytes(segment)) for segment in segments) or "/"
 
 
 def canonical_query(query: list[tuple[bytes, bytes]]) -> str:
