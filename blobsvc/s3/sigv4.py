@@ -482,9 +482,10 @@ class VerifiedBody(Iterator[bytes]):
     algorithm the client sent (header or trailer) to its verified value.
     """
 
-    def __init__(self, pieces: Iterator[bytes]) -> None:
+    def __init__(self, pieces: Iterator[bytes], checksums: dict[str, str]) -> None:
         self._pieces = pieces
-        self.checksums: dict[str, str] = {}
+        #: Filled in when the body has been read and checked.
+        self.checksums = checksums
 
     def __next__(self) -> bytes:
         return next(self._pieces)
@@ -524,7 +525,7 @@ def verify_payload(signed: Signed | None, body: Iterator[bytes],
     expected = _declared_checksums(lowered, digests)
     if _HEX_SHA256.fullmatch(mode):
         digests.sha256 = hashlib.sha256()
-    result = VerifiedBody(iter(()))
+    verified: dict[str, str] = {}
     if mode in STREAMING_PAYLOADS:
         # The headers are checked now, before the caller reads or writes anything.
         framing = _streaming_framing(signed, mode, lowered, expected, digests)
@@ -537,10 +538,9 @@ def verify_payload(signed: Signed | None, body: Iterator[bytes],
             raise S3AuthError("XAmzContentSHA256Mismatch", 400,
                               "The provided 'x-amz-content-sha256' header does not match what was computed.")
         _check_digests(digests, expected)
-        result.checksums.update(expected)
+        verified.update(expected)
 
-    result._pieces = _held_back(pieces, check)
-    return result
+    return VerifiedBody(_held_back(pieces, check), verified)
 
 
 def _counted(body: Iterator[bytes], digests: _Digests) -> Iterator[bytes]:
