@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from test_s3_sigv4 import boto_wire
 
-from blobsvc.auth import AuthSettings, Grant, parse_settings
-from blobsvc.s3.credentials import ENV_ACCESS_KEY, ENV_SECRET_KEY, environment_key_pair, s3_key_pairs
+from blobsvc.auth import ENV_ACCESS_KEY, ENV_SECRET_KEY, AuthSettings, Grant, environment_user, parse_settings
+from blobsvc.s3.credentials import s3_key_pairs
 from blobsvc.s3.sigv4 import S3AuthError, verify
 from blobsvc.secrets import hash_secret
 
@@ -21,12 +21,13 @@ USERS = {
 ENV = {ENV_ACCESS_KEY: "ci-uploader", ENV_SECRET_KEY: "ci-uploader-secret-0123"}
 
 
-def settings(users: dict[str, Any] | None = None) -> AuthSettings:
-    return parse_settings({"users": USERS if users is None else users}, {})
+def settings(users: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+             ) -> AuthSettings:
+    return parse_settings({"users": USERS if users is None else users}, environ or {})
 
 
 def test_every_plain_password_user_is_a_key_pair_with_its_grant() -> None:
-    pairs = s3_key_pairs(settings(), {})
+    pairs = s3_key_pairs(settings())
     assert pairs == {
         "reader": Grant(name="reader", secret="reader-password", access="read"),
         "builds": Grant(name="builds", secret="builds-password", access="write", prefix="builds/"),
@@ -34,30 +35,32 @@ def test_every_plain_password_user_is_a_key_pair_with_its_grant() -> None:
 
 
 def test_a_hashed_password_cannot_sign_and_is_no_key_pair() -> None:
-    assert "hashed" not in s3_key_pairs(settings(), {})
+    assert "hashed" not in s3_key_pairs(settings())
 
 
 def test_no_users_and_no_environment_mean_no_key_pairs() -> None:
-    assert s3_key_pairs(AuthSettings(), {}) == {}
-    assert s3_key_pairs(AuthSettings(), {"BLOBSVC_TOKEN": "a-token-of-some-length"}) == {}
+    assert s3_key_pairs(parse_settings(None, {})) == {}
+    assert s3_key_pairs(parse_settings(None, {"BLOBSVC_TOKEN": "a-token-of-some-length"})) == {}
 
 
 def test_the_environment_adds_one_write_user() -> None:
-    pairs = s3_key_pairs(settings(), ENV)
+    pairs = s3_key_pairs(settings(environ=ENV))
     assert pairs["ci-uploader"] == Grant(name="ci-uploader", secret="ci-uploader-secret-0123", access="write")
     assert set(pairs) == {"reader", "builds", "ci-uploader"}
-    assert s3_key_pairs(AuthSettings(), ENV) == {"ci-uploader": pairs["ci-uploader"]}
+    alone = parse_settings(None, ENV)
+    assert alone.enabled and alone.anonymous == "none"  # as BLOBSVC_TOKEN alone: auth on
+    assert s3_key_pairs(alone) == {"ci-uploader": pairs["ci-uploader"]}
 
 
 def test_the_environment_user_may_already_be_among_the_users() -> None:
     """Whether the config lists it or not, the environment user is the same key pair."""
     env_user = {"ci-uploader": {"password": ENV[ENV_SECRET_KEY], "access": "write"}}
-    assert s3_key_pairs(settings(env_user), ENV) == s3_key_pairs(AuthSettings(), ENV)
+    assert s3_key_pairs(settings(env_user, ENV)) == s3_key_pairs(parse_settings(None, ENV))
 
 
 def test_the_environment_user_may_not_shadow_another_user() -> None:
     with pytest.raises(ValueError, match=ENV_ACCESS_KEY):
-        s3_key_pairs(settings(), {ENV_ACCESS_KEY: "reader", ENV_SECRET_KEY: "another-secret-0123456"})
+        settings(environ={ENV_ACCESS_KEY: "reader", ENV_SECRET_KEY: "another-secret-0123456"})
 
 
 @pytest.mark.parametrize("environ, names", [
@@ -71,11 +74,11 @@ def test_the_environment_user_may_not_shadow_another_user() -> None:
 ])
 def test_a_half_or_weak_environment_key_pair_fails_loudly(environ: dict[str, str], names: str) -> None:
     with pytest.raises(ValueError, match=names):
-        environment_key_pair(environ)
+        environment_user(environ)
 
 
 def test_empty_environment_variables_add_nothing() -> None:
-    assert environment_key_pair({ENV_ACCESS_KEY: "", ENV_SECRET_KEY: ""}) is None
+    assert environment_user({ENV_ACCESS_KEY: "", ENV_SECRET_KEY: ""}) is None
 
 
 def _signed_get(access_key: str, secret: str) -> tuple[str, str, str, dict[str, str]]:
@@ -84,7 +87,7 @@ def _signed_get(access_key: str, secret: str) -> tuple[str, str, str, dict[str, 
 
 
 def test_key_pairs_sign_requests_that_verify_as_their_user() -> None:
-    pairs = s3_key_pairs(settings(), ENV)
+    pairs = s3_key_pairs(settings(environ=ENV))
 
     def secret_for(access_key: str) -> str | None:
         grant = pairs.get(access_key)
@@ -96,3 +99,9 @@ def test_key_pairs_sign_requests_that_verify_as_their_user() -> None:
     with pytest.raises(S3AuthError) as caught:
         verify(*_signed_get("hashed", "hashed-password"), secret_for, time.time())
     assert caught.value.code == "InvalidAccessKeyId"
+
+
+def test_the_environment_user_signs_in_with_basic_too() -> None:
+    """One user, whichever API it speaks: the key pair is also a Basic login."""
+    grant = next(user for user in settings(environ=ENV).users if user.name == "ci-uploader")
+    assert (grant.secret, grant.access, grant.prefix) == (ENV[ENV_SECRET_KEY], "write", "")
