@@ -16,6 +16,9 @@ setup(
         "prometheus-client>=0.16",
         # The S3 API parses clients' XML bodies: no DTDs, entities or external references.
         "defusedxml>=0.7",
+        # CRC32C (and, from 0.23.4, CRC64NVME) for S3's x-amz-checksum-*,
+        # from the library AWS's SDKs compute them with; 0.16.8 is Debian 12's.
+        "awscrt>=0.16.8",
     ],
     extras_require={
         "swift": ["python-swiftclient>=4.1"],
@@ -48,8 +51,9 @@ setup(
             "fsspec>=2024.12.0",
             "pandas>=2.2.3",
             "pyarrow>=16.0",
-            # The S3 API is tested with the SDK S3 users use; 1.36 has the
-            # request_checksum_calculation option the tests set.
+            # The reference SigV4 signer the S3 front end's verification is
+            # tested against, and the S3 client it must serve; 1.36 has the
+            # request_checksum_calculation option the S3 API tests set.
             "boto3>=1.36",
         ],
     },

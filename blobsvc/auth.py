@@ -28,6 +28,9 @@ from blobsvc.secrets import MIN_ITERATIONS, PasswordChecker, TokenTable, is_hash
 
 LEVELS = {"none": 0, "read": 1, "write": 2}
 ENV_TOKEN = "BLOBSVC_TOKEN"
+#: An S3 key pair from the environment: one more write user (see environment_user).
+ENV_ACCESS_KEY = "BLOBSVC_ACCESS_KEY"
+ENV_SECRET_KEY = "BLOBSVC_SECRET_KEY"
 #: Weakest secrets accepted: a token or key a guess could find is refused at start.
 MIN_TOKEN_LENGTH = 16
 MIN_SIGNING_KEY_BYTES = 32
@@ -102,10 +105,12 @@ def parse_settings(section: object, environ: Mapping[str, str]) -> AuthSettings:
     """AuthSettings from the config's ``auth`` section (None: absent).
 
     Raises ValueError naming the key. ``BLOBSVC_TOKEN`` in the environment
-    adds a write token, so a container needs nothing else to be safe.
+    adds a write token, and ``BLOBSVC_ACCESS_KEY`` with ``BLOBSVC_SECRET_KEY``
+    a write user (an S3 key pair), so a container needs nothing else to be safe.
     """
     env_token = environ.get(ENV_TOKEN)
-    if section is None and not env_token:
+    env_user = environment_user(environ)
+    if section is None and not env_token and env_user is None:
         return AuthSettings(enabled=False)
     if section is None:
         section = {}
@@ -116,7 +121,7 @@ def parse_settings(section: object, environ: Mapping[str, str]) -> AuthSettings:
         if key not in known:
             raise ValueError(f"unknown key auth.{key}")
     anonymous = _level(section.get("anonymous", "none"), "auth.anonymous", allow_none=True)
-    users = tuple(_user_grants(section.get("users") or {}))
+    users = tuple(_with_environment_user(_user_grants(section.get("users") or {}), env_user))
     tokens = list(_token_grants(section.get("tokens") or []))
     wheres = [f"auth.tokens[{index}].token" for index in range(len(tokens))]
     if env_token:
@@ -135,6 +140,42 @@ def parse_settings(section: object, environ: Mapping[str, str]) -> AuthSettings:
         raise ValueError("auth.realm must be a string without quotes")
     return AuthSettings(enabled=True, anonymous=anonymous, users=users, tokens=tuple(tokens),
                         signing_key=signing_key, public_metrics=public_metrics, realm=realm)
+
+
+def environment_user(environ: Mapping[str, str]) -> Grant | None:
+    """The write user ``BLOBSVC_ACCESS_KEY``/``BLOBSVC_SECRET_KEY`` add, if set.
+
+    The secret stays plain: an S3 signature is an HMAC keyed by it, so the
+    service needs the secret itself. Both or neither: one alone is a mistake
+    worth failing on at start.
+    """
+    access_key, secret = environ.get(ENV_ACCESS_KEY), environ.get(ENV_SECRET_KEY)
+    if not access_key and not secret:
+        return None
+    if not access_key or not secret:
+        missing = ENV_ACCESS_KEY if not access_key else ENV_SECRET_KEY
+        raise ValueError(f"{missing} is not set: {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} go together")
+    if any(char in ":/," or char.isspace() for char in access_key):
+        raise ValueError(f"{ENV_ACCESS_KEY} may not contain ':', '/', ',' or white space")
+    if is_hashed(secret):
+        raise ValueError(f"{ENV_SECRET_KEY} must be the secret itself: S3 signatures need it, not a hash")
+    if len(secret) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{ENV_SECRET_KEY} is too short: a secret key needs at least "
+                         f"{MIN_TOKEN_LENGTH} characters")
+    return Grant(name=access_key, secret=secret, access="write")
+
+
+def _with_environment_user(users: Iterator[Grant], env_user: Grant | None) -> Iterator[Grant]:
+    """The configured users, and the environment's unless the config lists it already."""
+    for grant in users:
+        if env_user is not None and grant.name == env_user.name:
+            if grant != env_user:
+                raise ValueError(f"{ENV_ACCESS_KEY} names the user {grant.name!r} of auth.users; "
+                                 "choose another access key id")
+            env_user = None  # the same user, listed in the config too
+        yield grant
+    if env_user is not None:
+        yield env_user
 
 
 def _user_grants(users: object) -> Iterator[Grant]:

@@ -295,7 +295,8 @@ def build(document: dict, environ: Mapping[str, str] | None = None) -> Config:
     if not auth_settings.enabled and not is_loopback(server.host):
         raise ConfigError(
             f"config: refusing to serve {server.host} without authentication; set "
-            f"{auth.ENV_TOKEN} or an auth section, or auth.anonymous: write to serve openly on purpose")
+            f"{auth.ENV_TOKEN}, {auth.ENV_ACCESS_KEY} with {auth.ENV_SECRET_KEY}, or an auth "
+            "section, or auth.anonymous: write to serve openly on purpose")
     tls = _build_section(TlsSettings, document.get("tls"), "tls")
     if bool(tls.cert) != bool(tls.key):
         raise ConfigError("config: tls.cert and tls.key go together")

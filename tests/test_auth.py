@@ -670,6 +670,19 @@ def test_check_config_on_all_interfaces_accepts_blobsvc_token(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_check_config_on_all_interfaces_accepts_an_s3_key_pair_from_the_environment(tmp_path):
+    result = run_cli(["check-config", "-c", write_config(tmp_path, open_config("0.0.0.0"))], tmp_path,
+                     {"BLOBSVC_ACCESS_KEY": "ci-uploader", "BLOBSVC_SECRET_KEY": "a-secret-key-of-length"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_config_refuses_half_an_s3_key_pair(tmp_path):
+    result = run_cli(["check-config", "-c", write_config(tmp_path, open_config("127.0.0.1"))], tmp_path,
+                     {"BLOBSVC_ACCESS_KEY": "ci-uploader"})
+    assert result.returncode == 2
+    assert "BLOBSVC_SECRET_KEY is not set" in result.stderr
+
+
 def test_check_config_on_all_interfaces_accepts_anonymous_write_on_purpose(tmp_path):
     config = open_config("0.0.0.0", auth={"anonymous": "write"})
     result = run_cli(["check-config", "-c", write_config(tmp_path, config)], tmp_path)
