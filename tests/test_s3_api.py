@@ -364,12 +364,27 @@ def test_response_overrides_and_active_types_stay_sandboxed(s3, server, bucket):
     assert "sandbox" in answer.headers["Content-Security-Policy"]
 
 
-def test_aws_chunked_bodies_are_refused_until_they_can_be_decoded(server, bucket):
-    answer = requests.put(f"{server.url}/{bucket}/chunked", data=b"5\r\nhello\r\n0\r\n\r\n",
-                          headers={"Content-Encoding": "aws-chunked",
-                                   "X-Amz-Decoded-Content-Length": "5"})
-    assert answer.status_code == 501 and error_of(answer)["Code"] == "NotImplemented"
-    assert requests.get(native(server, f"{bucket}/chunked")).status_code == 404
+def test_an_unsigned_aws_chunked_body_is_decoded_and_its_trailer_checked(server, bucket):
+    import zlib
+
+    checksum = base64.b64encode(zlib.crc32(b"hello").to_bytes(4, "big")).decode()
+    headers = {"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": "5",
+               "X-Amz-Content-Sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+               "X-Amz-Trailer": "x-amz-checksum-crc32"}
+    for key, trailer, status in (("good", checksum, 200), ("bad", "AAAAAA==", 400)):
+        body = f"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:{trailer}\r\n\r\n".encode()
+        answer = requests.put(f"{server.url}/{bucket}/{key}", data=body, headers=headers)
+        assert answer.status_code == status, answer.text
+    stored = requests.get(native(server, f"{bucket}/good"))
+    assert stored.content == b"hello" and "Content-Encoding" not in stored.headers
+    assert requests.get(native(server, f"{bucket}/bad")).status_code == 404
+
+
+def test_aws_chunked_framing_without_a_streaming_payload_is_refused(server, bucket):
+    answer = requests.put(f"{server.url}/{bucket}/framed", data=b"5\r\nhello\r\n0\r\n\r\n",
+                          headers={"Content-Encoding": "aws-chunked"})
+    assert answer.status_code == 400 and error_of(answer)["Code"] == "InvalidRequest"
+    assert requests.get(native(server, f"{bucket}/framed")).status_code == 404
 
 
 def test_the_only_version_is_null(s3, server, bucket):

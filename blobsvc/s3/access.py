@@ -1,11 +1,19 @@
 """Who the client of an S3 request is, and what it may do.
 
-The one place the S3 front end meets authentication, so that signature
-verification (AWS SigV4) plugs in here and nowhere else. Until it does, a
-request is anonymous unless it carries the native API's Basic or Bearer
-credentials; a SigV4-signed request is refused on a service with ``auth``
-(it cannot be verified), and taken as anyone's on an open one, as the
-native API takes every request there.
+The one place the S3 front end meets authentication. A request signed
+with an S3 key pair (SigV4 or SigV2, header or presigned URL; see
+:mod:`blobsvc.s3.sigv4`) is that key pair's user, with its access and
+prefix (:mod:`blobsvc.s3.credentials`); a signature that does not verify
+is refused, on an open service too, since the signature also guards the
+body. An unsigned request is anonymous, or the native API's Basic or
+Bearer credentials. On a service without ``auth`` everyone may write, as
+natively.
+
+Every body the S3 API reads comes through here (:meth:`upload_body`,
+:meth:`read_document`), decoded from aws-chunked framing and checked
+against the payload hash, chunk signatures, Content-MD5 and
+``x-amz-checksum-*`` the request declares, as it streams: nothing is
+stored from a body that fails them.
 
 Decisions reuse :mod:`blobsvc.auth`: bucket ``b``, key ``k`` is the path
 ``b/k``, and a bucket as a whole is ``b/``, so prefix grants hold as they
@@ -14,24 +22,32 @@ do natively.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import time
+from typing import Iterator, Mapping
 
 from blobsvc.auth import LEVELS, OPEN, AuthDenied, Authenticator, Principal
 from blobsvc.http import context, exchange
-from blobsvc.http.bodies import read_capped
-from blobsvc.native.resources import request_body
+from blobsvc.http.bodies import body_chunks, declared_length, read_capped
+from blobsvc.http.dispatch import raw_path_info
+from blobsvc.s3.credentials import s3_key_pairs
 from blobsvc.s3.errors import S3Error
+from blobsvc.s3.sigv4 import STREAMING_PAYLOADS, S3AuthError, Signed, verify, verify_payload
 from blobsvc.storage.upload import UploadData
 
-#: Query parameters of a presigned URL, in either signature version.
-_PRESIGNED = ("X-Amz-Signature", "X-Amz-Credential", "Signature", "AWSAccessKeyId")
+#: Where a request's verified signature is kept, in its WSGI environ.
+SIGNED = "blobsvc.s3.signed"
+#: Bytes of request body read at a time.
+READ_SIZE = 1024 * 1024
 
 
 class S3Access:
     def __init__(self, auth: Authenticator) -> None:
         self.auth = auth
+        self.key_pairs = s3_key_pairs(auth.settings)
+
+    def _secret_for(self, access_key: str) -> str | None:
+        grant = self.key_pairs.get(access_key)
+        return grant.secret if grant is not None else None
 
     def identify(self) -> Principal:
         """The request's principal, kept on its context for the access log."""
@@ -41,13 +57,26 @@ class S3Access:
 
     def _identify(self) -> Principal:
         request = exchange.request()
+        environ = request.environ
+        headers: Mapping[str, str] = request.headers
+        if _native_scheme(headers):
+            # Basic or Bearer: the native API's credentials, not a signature.
+            headers = {name: value for name, value in headers.items() if name != "Authorization"}
+        try:
+            signed = verify(request.method, raw_path_info(environ, request.path_info),
+                            environ.get("QUERY_STRING", ""), headers, self._secret_for, time.time())
+        except S3AuthError as exc:
+            raise _s3_error(exc) from None
+        environ[SIGNED] = signed
         if not self.auth.settings.enabled:
             return OPEN
-        header = request.headers.get("Authorization", "")
-        if header.startswith("AWS") or any(name in request.params for name in _PRESIGNED):
-            raise S3Error("AccessDenied", "S3 signatures are not accepted by this service yet")
+        if signed is not None:
+            grant = self.key_pairs[signed.access_key]
+            return Principal(name=grant.name, access=grant.access, prefix=grant.prefix,
+                             authenticated=True)
         # Basic and Bearer as on the native API; a signed native URL is not S3's.
         return self.auth.identify(request.headers, {}, request.method, None)
+
 
     def require(self, access: str, path: str) -> None:
         """AuthDenied unless the request's principal may ``access`` ``path``."""
@@ -81,28 +110,56 @@ class S3Access:
         return not self.auth.settings.enabled or (principal is not None and principal.authenticated)
 
     def upload_body(self) -> tuple[UploadData, int | None]:
-        """An object's bytes from the request body, and their length.
-
-        A body framed in aws-chunked (signed chunks, trailing checksums) is
-        refused before it is read: stored as sent, its framing would become
-        the object's bytes.
-        """
-        headers = exchange.request().headers
-        if (headers.get("X-Amz-Content-Sha256", "").startswith("STREAMING-")
-                or "aws-chunked" in headers.get("Content-Encoding", "").lower()
-                or "X-Amz-Decoded-Content-Length" in headers):
-            raise S3Error("NotImplemented", "aws-chunked request bodies are not accepted yet; "
-                                            "send the body as it is")
-        return request_body()
+        """An object's bytes from the request body, checked as they stream,
+        and their length (an aws-chunked body's decoded length)."""
+        request = exchange.request()
+        headers = request.headers
+        content_length = declared_length(headers)
+        expected = content_length
+        streaming = _payload_mode(request.environ.get(SIGNED), headers) in STREAMING_PAYLOADS
+        if "aws-chunked" in headers.get("Content-Encoding", "").lower() and not streaming:
+            # Its framing would be stored as the object's bytes.
+            raise S3Error("InvalidRequest", "an aws-chunked body needs a STREAMING-* "
+                                            "x-amz-content-sha256")
+        if streaming:
+            decoded = headers.get("X-Amz-Decoded-Content-Length", "")
+            expected = int(decoded) if decoded.isascii() and decoded.isdigit() and len(decoded) < 19 \
+                else None  # verify_payload refuses it
+        return self._verified(body_chunks(request.rfile, content_length, READ_SIZE)), expected
 
     def read_document(self, limit: int) -> bytes:
         """A small request body (an XML document) whole, read only up to
-        ``limit`` bytes whatever the client declares, and checked against
-        the Content-MD5 sent with it."""
+        ``limit`` bytes whatever the client declares, and checked as an
+        object's bytes are."""
         raw = read_capped(limit, S3Error("MalformedXML", f"the body is larger than {limit} bytes"))
-        expected = exchange.request().headers.get("Content-MD5")
-        if expected is not None:
-            actual = base64.b64encode(hashlib.md5(raw).digest()).decode("ascii")
-            if not hmac.compare_digest(actual, expected.strip()):
-                raise S3Error("BadDigest", "the body does not match its Content-MD5")
-        return raw
+        return b"".join(self._verified(iter((raw,))))
+
+    def _verified(self, body: Iterator[bytes]) -> Iterator[bytes]:
+        """``body`` decoded and checked; the headers are judged before a byte is read."""
+        request = exchange.request()
+        try:
+            pieces = verify_payload(request.environ.get(SIGNED), body, request.headers)
+        except S3AuthError as exc:
+            raise _s3_error(exc) from None
+        return _translated(pieces)
+
+
+def _translated(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """A verified body whose refusals are S3 errors (raised while it is read)."""
+    try:
+        yield from pieces
+    except S3AuthError as exc:
+        raise _s3_error(exc) from None
+
+
+def _payload_mode(signed: Signed | None, headers: Mapping[str, str]) -> str:
+    return signed.payload if signed is not None else headers.get("X-Amz-Content-Sha256", "")
+
+
+def _s3_error(exc: S3AuthError) -> S3Error:
+    return S3Error(exc.code, exc.message, status=exc.status)
+
+
+def _native_scheme(headers: Mapping[str, str]) -> bool:
+    scheme = headers.get("Authorization", "").partition(" ")[0].lower()
+    return scheme in ("basic", "bearer")
