@@ -141,3 +141,15 @@ def test_a_signed_tampered_chunked_body_stores_nothing(server, bucket):
     assert answer.status in (400, 403), answer.describe()
     assert requests.get(f"{server.url}/v1/objects/{bucket}/tampered",
                         auth=(WRITER, WRITER_SECRET)).status_code == 404
+
+
+def test_a_key_pair_from_the_environment_is_all_a_container_needs(tmp_path):
+    env = {"BLOBSVC_ACCESS_KEY": "container", "BLOBSVC_SECRET_KEY": "container-secret-0123456789"}
+    with running_server(tmp_path, filesystem_config(tmp_path / "data"), env=env) as server:
+        s3 = client(server, "container", env["BLOBSVC_SECRET_KEY"])
+        name = new_bucket_name()
+        s3.create_bucket(Bucket=name)
+        s3.put_object(Bucket=name, Key="k", Body=b"from a container")
+        assert s3.get_object(Bucket=name, Key="k")["Body"].read() == b"from a container"
+        answer = requests.get(f"{server.url}/{name}/k")
+        assert answer.status_code == 403 and error_of(answer)["Code"] == "AccessDenied"
