@@ -107,3 +107,17 @@ def test_aws_chunked_is_never_stored_as_the_object_content_encoding(sent, stored
         assert meta_from_s3_request().headers.get("Content-Encoding") == stored
     finally:
         exchange.end()
+
+
+def test_the_access_log_names_the_s3_operation(caplog):
+    import logging
+
+    config = blobsvc.config.build({"storage": {"driver": "memory"}, "log": {"access_log": True}})
+    client = WebTestClient(build_app(config, create_driver("memory", {})))
+    with caplog.at_level(logging.INFO, logger="blobsvc.access"):
+        client.request("PUT", "/logged")
+        client.request("PUT", "/logged/key", b"x")
+        client.request("GET", "/logged?list-type=2")
+        client.request("DELETE", "/logged/key")
+    routes = [record.route for record in caplog.records if record.name == "blobsvc.access"]
+    assert routes == ["s3:CreateBucket", "s3:PutObject", "s3:ListObjectsV2", "s3:DeleteObject"]
