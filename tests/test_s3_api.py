@@ -240,9 +240,12 @@ def test_a_wrong_content_md5_is_bad_digest_and_stores_nothing(server, bucket):
     ("a%2F%2Fb", "InvalidArgument"), ("dir%2F", "InvalidArgument"),
     ("x/./y", "InvalidArgument"), ("x/../y", "InvalidArgument"),
     ("k/" * 512 + "k", "KeyTooLongError"), ("k/" * 505 + "k", "KeyTooLongError"),
-    ("k" * 256, "InvalidArgument"),
+    ("k" * 256, "InvalidArgument"), ("e%CC%81", "InvalidArgument"),
+    ("a%E2%80%AEb", "InvalidArgument"), ("a%5Cb", "InvalidArgument"), ("a%01b", "InvalidArgument"),
+    ("a%FFb", "InvalidArgument"),
 ], ids=["empty-segment", "trailing-slash", "dot", "dot-dot", "over-1024-bytes",
-        "over-the-path-limit", "segment-over-255-bytes"])
+        "over-the-path-limit", "segment-over-255-bytes", "not-nfc", "bidi-control", "backslash",
+        "control-character", "not-utf-8"])
 def test_keys_no_native_path_can_hold_are_refused_before_the_body(server, bucket, key, code):
     from live_server import raw_exchange, request_bytes
 
@@ -253,6 +256,19 @@ def test_keys_no_native_path_can_hold_are_refused_before_the_body(server, bucket
     assert root.findtext("Code") == code
     listing = requests.get(f"{server.url}/v1/objects/{bucket}/?recursive=true")
     assert listing.status_code == 404  # the bucket holds nothing at all
+
+
+@pytest.mark.parametrize("target", ["/{bucket}/a%01b", "/{bucket}/a%ED%A0%80b", "/{bucket}%01/k"])
+def test_error_documents_stay_xml_whatever_the_path_holds(server, bucket, target):
+    from live_server import raw_exchange, request_bytes
+
+    answer = raw_exchange("127.0.0.1", server.port,
+                          request_bytes("GET", target.format(bucket=bucket)))
+    assert answer.status in (400, 404), answer.describe()
+    if answer.headers["Content-Type"] == "application/xml":
+        assert ElementTree.fromstring(answer.body).findtext("Code")
+    else:  # an escaped bucket name is no S3 route: the native API's JSON
+        assert answer.json()["error"]["code"] == "not_found"
 
 
 def test_an_object_and_a_prefix_never_share_a_name(s3, server, bucket):

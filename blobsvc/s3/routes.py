@@ -25,6 +25,7 @@ from blobsvc.auth import Authenticator
 from blobsvc.config import Config
 from blobsvc.http import context, exchange
 from blobsvc.http.dispatch import Failure, Route, decode_path
+from blobsvc.http.errors import ApiError
 from blobsvc.native.resources import query_param
 from blobsvc.s3 import xmldoc
 from blobsvc.s3.access import S3Access
@@ -58,7 +59,7 @@ BUCKET_OPERATIONS = frozenset({
     "ListObjects", "ListObjectsV2", "ListObjectVersions", "DeleteObjects",
 })
 #: Refusals decided from the request alone, raised by the route's handler.
-REFUSALS = frozenset({"NotImplemented", "MethodNotAllowed", "InvalidVersion"})
+REFUSALS = frozenset({"NotImplemented", "MethodNotAllowed", "InvalidVersion", "InvalidKey"})
 
 Handler = Callable[[str, str], object]
 
@@ -103,6 +104,7 @@ class S3Api:
             "NotImplemented": _not_implemented,
             "MethodNotAllowed": _method_not_allowed,
             "InvalidVersion": _invalid_version,
+            "InvalidKey": _invalid_key,
         }
 
     def match(self, raw_path: str) -> Route | None:
@@ -116,8 +118,12 @@ class S3Api:
                 # No bucket name needs an escape: one that has one is no route
                 # (``/%6detrics`` must not be /metrics by another name).
                 return None
-        key = decode_path(rest) if rest else ""
-        name = operation(bucket, key, request.method, request.params, request.headers)
+        try:
+            key = decode_path(rest) if rest else ""
+        except ApiError:  # not UTF-8: refused in S3's words, by the route's handler
+            key, name = rest, "InvalidKey"
+        else:
+            name = operation(bucket, key, request.method, request.params, request.headers)
         handler = self.handlers.get(name, _not_implemented)
         return Route(Operation(request.method, handler), f"s3:{name}", (bucket, key))
 
@@ -227,3 +233,7 @@ def _method_not_allowed(bucket: str, key: str) -> object:
 
 def _invalid_version(bucket: str, key: str) -> object:
     raise S3Error("InvalidArgument", "an object's only version is null")
+
+
+def _invalid_key(bucket: str, key: str) -> object:
+    raise S3Error("InvalidArgument", "an object key is UTF-8 text, percent-encoded once")

@@ -11,6 +11,7 @@ is given.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ElementTree
 from typing import Iterable
 from xml.etree.ElementTree import Element, SubElement
@@ -64,13 +65,30 @@ def document(tag: str) -> Element:
 
 
 def add(parent: Element, tag: str, text: object = None) -> Element:
-    """A child element; ``text`` as given (bool as S3 spells it)."""
+    """A child element; ``text`` as given (bool as S3 spells it), but for
+    characters XML 1.0 cannot hold at all."""
     child = SubElement(parent, tag)
     if isinstance(text, bool):
         child.text = "true" if text else "false"
     elif text is not None:
-        child.text = str(text)
+        child.text = xml_text(str(text))
     return child
+
+
+#: Characters no XML 1.0 document may contain, even escaped.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with every character XML cannot hold written as ``\\xNN``
+    (or ``\\uNNNN``): a client's path in an error message (``%01``, a lone
+    surrogate) must not make the document unreadable."""
+    return _NOT_XML.sub(lambda match: _escaped(match.group()), text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def add_all(parent: Element, fields: Iterable[tuple[str, object]]) -> None:
