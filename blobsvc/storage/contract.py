@@ -54,8 +54,10 @@ Contract, for every driver alike:
   stream would yield; every other stream has ``region`` None.
 * Nothing under the reserved prefix is ever listed, whatever a driver's
   own listing returns. The service keeps small records of its own there
-  (S3 buckets: ``put_record`` and the rest), through the same hooks as
-  objects, so every driver stores them and none needs code of its own.
+  (S3 buckets: ``put_record`` and the rest), and private objects of any
+  size (S3 multipart parts: ``put_private``, joined into a public object by
+  ``cat_private``), through the same hooks as objects, so every driver
+  stores them and none needs code of its own.
 """
 
 from __future__ import annotations
@@ -459,6 +461,67 @@ class StorageDriver(abc.ABC):
             except NotFound:
                 return []
 
+    # -- private objects: service data of any size, out of the API's sight ---
+
+    def put_private(self, name: str, upload: Upload) -> ObjectInfo:
+        """Store a private object (``name`` as :func:`private_path` takes it),
+        streamed and checked as ``put_object`` stores a public one."""
+        path = private_path(name)
+        with _Call(self, "put", path, upload):
+            return self._put(path, upload)
+
+    def private_info(self, name: str) -> ObjectInfo | None:
+        """A private object's info, or None when there is none."""
+        path = private_path(name)
+        with _Call(self, "stat", path):
+            try:
+                return self._stat(path)
+            except NotFound:
+                return None
+
+    def read_private(self, name: str) -> bytes | None:
+        """A small private object whole, or None when there is none."""
+        path = private_path(name)
+        with _Call(self, "open", path):
+            try:
+                _, stream = self._open(path, 0, None)
+            except NotFound:
+                return None
+            with stream:
+                return b"".join(stream)
+
+    def delete_private(self, name: str) -> bool:
+        """Remove a private object; False when there was none."""
+        path = private_path(name)
+        with _Call(self, "delete", path):
+            try:
+                self._delete(path, None)
+            except NotFound:
+                return False
+            return True
+
+    def list_private(self, directory: str, marker: str | None = None,
+                     limit: int | None = None) -> list[ObjectInfo]:
+        """One level of a private directory, sorted by name (empty when missing)."""
+        path = private_path(directory)
+        with _Call(self, "list", path):
+            try:
+                return self._list(path, marker, limit, None)
+            except NotFound:
+                return []
+
+    def cat_private(self, path: str, chunks: list[str], max_size: int | None = None,
+                    precondition: Precondition | None = None,
+                    meta: ObjectMeta | None = None) -> ObjectInfo:
+        """``cat_objects`` of private chunks into the public ``path``: the
+        result appears whole or not at all, and the chunks are consumed."""
+        path = paths.validate_path(path)
+        private = [private_path(chunk) for chunk in chunks]
+        with _Call(self, "cat", path) as call:
+            return self._cat(path, private, max_size,
+                             _seeing_expired_as_absent(call.callers(precondition)),
+                             meta or ObjectMeta())
+
     def _normalised_reads(self, stream: ObjectStream, path: str) -> Iterator[bytes]:
         """``stream``'s bytes, with what reading them raises normalised: a
         stream is read after the call that opened it has returned."""
@@ -518,6 +581,18 @@ def check_alive(info: ObjectInfo) -> ObjectInfo:
 
 #: Where records live: under the reserved prefix, one directory per kind.
 RECORDS_DIR = f"{paths.RESERVED_PREFIX}/records"
+
+
+#: The areas of the reserved prefix the private-object API may use; the
+#: others (records, temporary files, Swift's segments) are the drivers' own.
+PRIVATE_AREAS = frozenset({"multipart"})
+
+
+def private_path(name: str) -> str:
+    """``.blobsvc/NAME``, where NAME is a valid path in one of :data:`PRIVATE_AREAS`."""
+    if paths.validate_path(name).split("/", 1)[0] not in PRIVATE_AREAS:
+        raise ValueError(f"a private object lives in one of {sorted(PRIVATE_AREAS)}: {name!r}")
+    return f"{paths.RESERVED_PREFIX}/{name}"
 
 
 def _record_path(kind: str, name: str | None = None) -> str:
