@@ -150,8 +150,13 @@ class S3Settings:
     domain: str | None = None
     #: The region GetBucketLocation names (and clients sign for).
     region: str = "us-east-1"
+    #: Seconds a multipart upload may stay neither completed nor aborted;
+    #: older ones are removed with their parts.
+    multipart_expiry: int = 7 * 24 * 3600
 
     def validate(self) -> None:
+        if self.multipart_expiry < 1:
+            raise ValueError("s3.multipart_expiry: must be at least 1 second")
         if self.domain is not None and not _HOST_NAME.match(self.domain):
             raise ValueError(f"s3.domain: {self.domain!r} is not a host name such as s3.example.org")
         if not _REGION.match(self.region):
