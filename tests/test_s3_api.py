@@ -340,7 +340,7 @@ def test_copy_source_conditions_and_missing_source(s3, bucket):
 
 
 @pytest.mark.parametrize("query", ["acl", "policy", "lifecycle", "tagging", "cors", "website",
-                                   "uploads"])
+                                   "analytics"])
 def test_unsupported_subresources_are_501_not_implemented(server, bucket, query):
     answer = requests.get(f"{server.url}/{bucket}?{query}")
     assert answer.status_code == 501 and error_of(answer)["Code"] == "NotImplemented"

@@ -256,7 +256,7 @@ class ObjectResource:
             meta=meta,
             expected_size=content_length,
             max_size=max_size,
-            content_md5=_content_md5(headers.get("Content-MD5")),
+            content_md5=content_md5(headers.get("Content-MD5")),
             sha256_hex=_sha256(headers.get("X-Checksum-Sha256")),
             # SHA-256 costs as much as MD5 again: only when asked for.
             compute_sha256=self.settings.always_sha256,
@@ -618,7 +618,8 @@ def _string_field(document: dict, name: str) -> str:
     return value
 
 
-def _content_md5(raw: str | None) -> bytes | None:
+def content_md5(raw: str | None) -> bytes | None:
+    """A Content-MD5 header's digest; 400 when it is not one."""
     if raw is None:
         return None
     try:

@@ -18,12 +18,15 @@ STATUS: dict[str, int] = {
     "BucketAlreadyOwnedByYou": 409,
     "BucketNotEmpty": 409,
     "EntityTooLarge": 400,
+    "EntityTooSmall": 400,
     "IncompleteBody": 400,
     "InsufficientStorage": 507,
     "InternalError": 500,
     "InvalidArgument": 400,
     "InvalidBucketName": 400,
     "InvalidDigest": 400,
+    "InvalidPart": 400,
+    "InvalidPartOrder": 400,
     "InvalidRange": 416,
     "InvalidRequest": 400,
     "KeyTooLongError": 400,
@@ -33,6 +36,7 @@ STATUS: dict[str, int] = {
     "MissingContentLength": 411,
     "NoSuchBucket": 404,
     "NoSuchKey": 404,
+    "NoSuchUpload": 404,
     "NotImplemented": 501,
     #: An object and a "directory" would share a name (blobsvc's own code:
     #: S3 has none, as its keys are not paths).

@@ -16,6 +16,7 @@ from typing import Mapping
 from blobsvc.http import exchange
 from blobsvc.native.metaheaders import DELETE_AT, META_PREFIX, metadata_from_headers
 from blobsvc.native.resources import is_active_type
+from blobsvc.s3 import etags
 from blobsvc.storage import ObjectMeta
 from blobsvc.storage.metadata import STORED_HEADERS
 
@@ -59,7 +60,9 @@ def to_s3_headers() -> None:
     """The native GET/HEAD answer's headers as S3 names them. Metadata
     names go out in lower case, as stored and as S3 sends them (SDKs take
     the name after the prefix as it is spelled): set past the header map,
-    which would title-case them."""
+    which would title-case them. A multipart object's ETag is S3's (see
+    :mod:`blobsvc.s3.etags`)."""
+    etags.report_in_headers()
     headers = exchange.response().headers
     for name in list(headers):
         if name.lower().startswith(META_PREFIX.lower()):

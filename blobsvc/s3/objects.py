@@ -15,7 +15,7 @@ from urllib.parse import unquote
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, exchange, preconditions
 from blobsvc.native.resources import ObjectResource
-from blobsvc.s3 import xmldoc
+from blobsvc.s3 import etags, xmldoc
 from blobsvc.s3.access import S3Access
 from blobsvc.s3.buckets import Buckets
 from blobsvc.s3.errors import S3Error
@@ -79,8 +79,10 @@ class S3Objects:
         if not can_be_stored(bucket, key):
             self.buckets.require(bucket)
             raise _no_such_key(key)
+        path = object_path(bucket, key)
+        etags.translate_conditions(self.driver, path)
         try:
-            return read(object_path(bucket, key))
+            return read(path)
         except (NotFound, Conflict):
             self.buckets.require(bucket)
             raise _no_such_key(key) from None
@@ -108,7 +110,7 @@ class S3Objects:
             raise S3Error("InvalidRequest", "copying an object onto itself needs "
                                             "x-amz-metadata-directive: REPLACE")
         self.buckets.require(bucket)
-        self._check_source_conditions(source_bucket, source_key, source)
+        self.check_source_conditions(source_bucket, source_key, source)
         headers = exchange.request().headers
         precondition = preconditions.write_precondition(headers, "PUT")
         meta = meta_from_s3_request() if directive == "REPLACE" else None
@@ -124,7 +126,7 @@ class S3Objects:
         xmldoc.add_all(result, [("LastModified", iso_time(info.ctime)), ("ETag", f'"{info.etag}"')])
         return xmldoc.send_xml(result)
 
-    def _check_source_conditions(self, bucket: str, key: str, source: str) -> None:
+    def check_source_conditions(self, bucket: str, key: str, source: str) -> None:
         """x-amz-copy-source-if-*: judged on the source as found now; any
         that fails is a 412, as S3 answers."""
         headers = exchange.request().headers

@@ -9,7 +9,8 @@ virtual-hosted: its whole path is the key, ``/healthz`` included. Which
 operation a request is follows S3: the method, then the subresource in
 the query (``?location``, ``?delete``, ``?list-type=2``...), then
 ``x-amz-copy-source``. Subresources blobsvc does not implement (ACLs,
-policies, lifecycle, tagging, CORS, website, versioning on, multipart),
+policies, lifecycle, tagging, CORS, website, versioning on, a GetObject
+of one part),
 and headers asking for encryption, object lock, tags or a redirect,
 answer ``501 NotImplemented``; a canned ``x-amz-acl: private`` is accepted.
 
@@ -34,18 +35,27 @@ from blobsvc.s3.bucketops import BucketOperations
 from blobsvc.s3.buckets import Buckets
 from blobsvc.s3.bulk import DeleteObjects
 from blobsvc.s3.errors import STATUS, S3Error, s3_code_of
+from blobsvc.s3.multipart import Multipart
 from blobsvc.s3.names import NATIVE_NAMES, check_bucket_name
 from blobsvc.s3.objects import S3Objects, copy_source
+from blobsvc.s3.uploads import Uploads
 from blobsvc.storage import StorageDriver
 
 #: Subresources (query parameters) of S3 features blobsvc has not.
 UNSUPPORTED = frozenset({
     "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
     "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
-    "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock",
+    "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
     "replication", "requestPayment", "restore", "retention", "select", "tagging", "torrent",
-    "uploadId", "uploads", "website",
+    "website",
 })
+
+#: Operations on one multipart upload: by the method, with ``?uploadId``.
+UPLOAD_OPERATIONS = {"PUT": "UploadPart", "POST": "CompleteMultipartUpload",
+                     "DELETE": "AbortMultipartUpload", "GET": "ListParts"}
+#: Operations that need write access to the key they name.
+MULTIPART_WRITES = frozenset({"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
+                              "AbortMultipartUpload", "ListParts"})
 
 #: Request headers asking for what blobsvc would not do (encryption at
 #: rest, object lock, tags, redirects): refused rather than ignored, so no
@@ -57,6 +67,7 @@ UNSUPPORTED_HEADERS = ("x-amz-server-side-encryption", "x-amz-object-lock-", "x-
 BUCKET_OPERATIONS = frozenset({
     "CreateBucket", "HeadBucket", "DeleteBucket", "GetBucketLocation", "GetBucketVersioning",
     "ListObjects", "ListObjectsV2", "ListObjectVersions", "DeleteObjects",
+    "ListMultipartUploads",
 })
 #: Refusals decided from the request alone, raised by the route's handler.
 REFUSALS = frozenset({"NotImplemented", "MethodNotAllowed", "InvalidVersion", "InvalidKey"})
@@ -85,6 +96,8 @@ class S3Api:
         self.bucket_ops = BucketOperations(buckets, self.access, config.s3.region)
         listings = BucketListings(driver, buckets)
         bulk = DeleteObjects(driver, buckets, self.access)
+        multipart = Multipart(driver, config.server, buckets, self.access, self.objects,
+                              Uploads(driver, config.s3.multipart_expiry))
         self.handlers: dict[str, Handler] = {
             "ListBuckets": self.bucket_ops.list_buckets,
             "CreateBucket": self.bucket_ops.create_bucket,
@@ -101,6 +114,13 @@ class S3Api:
             "HeadObject": self.objects.head_object,
             "DeleteObject": self.objects.delete_object,
             "CopyObject": self.objects.copy_object,
+            "CreateMultipartUpload": multipart.create,
+            "UploadPart": multipart.upload_part,
+            "UploadPartCopy": multipart.upload_part_copy,
+            "CompleteMultipartUpload": multipart.complete,
+            "AbortMultipartUpload": multipart.abort,
+            "ListParts": multipart.list_parts,
+            "ListMultipartUploads": multipart.list_uploads,
             "NotImplemented": _not_implemented,
             "MethodNotAllowed": _method_not_allowed,
             "InvalidVersion": _invalid_version,
@@ -149,7 +169,8 @@ class S3Api:
             return
         if name == "ListBuckets":
             self.access.require_some("read")
-        elif name in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
+        elif name in ("ListObjects", "ListObjectsV2", "ListObjectVersions",
+                      "ListMultipartUploads"):
             self.access.require("read", f"{bucket}/{query_param('prefix') or ''}")
         elif name in ("HeadBucket", "GetBucketLocation", "GetBucketVersioning"):
             self.access.require("read", f"{bucket}/")
@@ -159,7 +180,7 @@ class S3Api:
             self.access.require_some("write")  # and each key as the body names it
         elif name in ("GetObject", "HeadObject"):
             self.access.require("read", f"{bucket}/{key}")
-        elif name == "CopyObject":
+        elif name in ("CopyObject", "UploadPartCopy"):
             source_bucket, source_key = copy_source()
             self.access.require("read", f"{source_bucket}/{source_key}")
             self.access.require("write", f"{bucket}/{key}")
@@ -198,12 +219,21 @@ def operation(bucket: str, key: str, method: str, params: Mapping[str, object],
     if key:
         if params.get("versionId", "null") != "null":
             return "InvalidVersion"
+        if "uploadId" in params:
+            return _upload_operation(method, headers)
+        if "partNumber" in params:  # a GetObject of one part
+            return "NotImplemented"
+        if "uploads" in params:
+            return "CreateMultipartUpload" if method == "POST" else "MethodNotAllowed"
         if method == "PUT":
             return "CopyObject" if "X-Amz-Copy-Source" in headers else "PutObject"
         return {"GET": "GetObject", "HEAD": "HeadObject",
                 "DELETE": "DeleteObject"}.get(method, "MethodNotAllowed")
+    if "uploadId" in params or "partNumber" in params:
+        return "MethodNotAllowed"
     if method == "GET":
-        for subresource, name in (("location", "GetBucketLocation"),
+        for subresource, name in (("uploads", "ListMultipartUploads"),
+                                  ("location", "GetBucketLocation"),
                                   ("versioning", "GetBucketVersioning"),
                                   ("versions", "ListObjectVersions")):
             if subresource in params:
@@ -214,6 +244,11 @@ def operation(bucket: str, key: str, method: str, params: Mapping[str, object],
     if method == "POST":
         return "DeleteObjects" if "delete" in params else "MethodNotAllowed"
     return {"HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(method, "MethodNotAllowed")
+
+
+def _upload_operation(method: str, headers: Mapping[str, str]) -> str:
+    name = UPLOAD_OPERATIONS.get(method, "MethodNotAllowed")
+    return "UploadPartCopy" if name == "UploadPart" and "X-Amz-Copy-Source" in headers else name
 
 
 def _acl_supported(headers: Mapping[str, str]) -> bool:
