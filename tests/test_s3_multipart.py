@@ -23,16 +23,11 @@ from s3_helpers import boto_code, new_bucket_name
 KEY, SECRET = "uploader", "uploader-secret-0123456789"
 AUTH = (KEY, SECRET)
 PART = 5 * MiB
-#: Seconds an unfinished upload lives on the test server.
-EXPIRY = 3
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp("s3-multipart")
     config = filesystem_config(workdir / "data")
     config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
-    config["s3"] = {"multipart_expiry": EXPIRY}
     with running_server(workdir, config) as server:
         yield server
 
@@ -174,3 +169,203 @@ def test_abort_removes_the_upload_and_its_parts(s3, server, bucket):
         == "NoSuchUpload"
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert not list((server.workdir / "data" / ".blobsvc" / "multipart" / bucket).glob("*/*"))
+
+
+def test_upload_part_copy_takes_a_whole_object_or_a_range(s3, bucket):
+    source = os.urandom(PART + 100)
+    s3.put_object(Bucket=bucket, Key="src", Body=source)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="copied")["UploadId"]
+    whole = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=upload_id, PartNumber=1,
+                                CopySource={"Bucket": bucket, "Key": "src"})["CopyPartResult"]
+    ranged = s3.upload_part_copy(Bucket=bucket, Key="copied", UploadId=upload_id, PartNumber=2,
+                                 CopySource={"Bucket": bucket, "Key": "src"},
+                                 CopySourceRange="bytes=10-19")["CopyPartResult"]
+    assert whole["ETag"] == f'"{hashlib.md5(source).hexdigest()}"'
+    assert ranged["ETag"] == f'"{hashlib.md5(source[10:20]).hexdigest()}"'
+    complete(s3, bucket, "copied", upload_id, [{"PartNumber": 1, "ETag": whole["ETag"]},
+                                               {"PartNumber": 2, "ETag": ranged["ETag"]}])
+    assert s3.get_object(Bucket=bucket, Key="copied")["Body"].read() == source + source[10:20]
+    assert error_code(s3.upload_part_copy, Bucket=bucket, Key="copied", UploadId=upload_id,
+                      PartNumber=1, CopySource={"Bucket": bucket, "Key": "src"}) \
+        == "NoSuchUpload"
+
+
+def test_list_multipart_uploads_names_each_upload_in_progress(s3, bucket):
+    ids = {key: s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+           for key in ("a/1", "a/2", "b")}
+    listed = s3.list_multipart_uploads(Bucket=bucket)
+    assert [(u["Key"], u["UploadId"]) for u in listed["Uploads"]] == sorted(ids.items())
+    assert listed["Uploads"][0]["Initiator"]["ID"] == KEY
+    prefixed = s3.list_multipart_uploads(Bucket=bucket, Prefix="a/")
+    assert [u["Key"] for u in prefixed["Uploads"]] == ["a/1", "a/2"]
+    grouped = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/")
+    assert [u["Key"] for u in grouped["Uploads"]] == ["b"]
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["a/"]
+    first = s3.list_multipart_uploads(Bucket=bucket, MaxUploads=2)
+    assert first["IsTruncated"] and [u["Key"] for u in first["Uploads"]] == ["a/1", "a/2"]
+    rest = s3.list_multipart_uploads(Bucket=bucket, KeyMarker=first["NextKeyMarker"],
+                                     UploadIdMarker=first["NextUploadIdMarker"])
+    assert [u["Key"] for u in rest["Uploads"]] == ["b"] and not rest["IsTruncated"]
+
+
+def test_list_parts_pages_through_the_parts(s3, bucket):
+    upload_id, _ = upload_parts(s3, bucket, "k", [b"1", b"2", b"3"])
+    first = s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id, MaxParts=2)
+    assert [p["PartNumber"] for p in first["Parts"]] == [1, 2] and first["IsTruncated"]
+    rest = s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id,
+                         PartNumberMarker=first["NextPartNumberMarker"])
+    assert [p["PartNumber"] for p in rest["Parts"]] == [3] and not rest["IsTruncated"]
+
+
+# -- refusals -----------------------------------------------------------------------
+
+
+def test_a_part_but_the_last_under_5_mib_is_entity_too_small(s3, bucket):
+    upload_id, listed = upload_parts(s3, bucket, "small", [b"a" * (PART - 1), b"b"])
+    assert error_code(complete, s3, bucket, "small", upload_id, listed) == "EntityTooSmall"
+    assert error_code(s3.head_object, Bucket=bucket, Key="small") == "404"
+    s3.list_parts(Bucket=bucket, Key="small", UploadId=upload_id)  # still in progress
+
+
+def test_complete_refuses_unknown_parts_wrong_etags_and_disorder(s3, bucket):
+    upload_id, listed = upload_parts(s3, bucket, "k", [os.urandom(PART), os.urandom(PART)])
+    assert error_code(complete, s3, bucket, "k", upload_id,
+                      [*listed, {"PartNumber": 3, "ETag": listed[0]["ETag"]}]) == "InvalidPart"
+    assert error_code(complete, s3, bucket, "k", upload_id,
+                      [listed[0], {"PartNumber": 2, "ETag": '"' + "0" * 32 + '"'}]) \
+        == "InvalidPart"
+    assert error_code(complete, s3, bucket, "k", upload_id, listed[::-1]) == "InvalidPartOrder"
+    assert error_code(complete, s3, bucket, "k", upload_id, [listed[0], listed[0]]) \
+        == "InvalidPartOrder"
+    complete(s3, bucket, "k", upload_id, listed)
+
+
+@pytest.mark.parametrize("number", [0, 10_001])
+def test_a_part_number_out_of_1_to_10000_is_invalid(server, s3, bucket, number):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    answer = requests.put(f"{server.url}/{bucket}/k?partNumber={number}&uploadId={upload_id}",
+                          data=b"x", auth=AUTH)
+    assert answer.status_code in (400, 403)  # Basic auth, then the number
+    assert error_code(s3.upload_part, Bucket=bucket, Key="k", UploadId=upload_id,
+                      PartNumber=number, Body=b"x") == "InvalidArgument"
+
+
+def test_an_unknown_upload_or_another_keys_is_no_such_upload(s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="mine")["UploadId"]
+    for key, uid in (("mine", "0" * 32), ("mine", "not-an-id"), ("other", upload_id)):
+        assert error_code(s3.upload_part, Bucket=bucket, Key=key, UploadId=uid, PartNumber=1,
+                          Body=b"x") == "NoSuchUpload"
+        assert error_code(s3.abort_multipart_upload, Bucket=bucket, Key=key,
+                          UploadId=uid) == "NoSuchUpload"
+
+
+def test_create_in_a_missing_bucket_is_no_such_bucket(s3):
+    assert error_code(s3.create_multipart_upload, Bucket=new_bucket_name(), Key="k") \
+        == "NoSuchBucket"
+
+
+def test_a_complete_body_that_is_not_a_part_list_is_malformed(server, s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    for body in (b"<Nope/>", b"<CompleteMultipartUpload/>", b"not xml",
+                 b'<!DOCTYPE x [<!ENTITY a "b">]><CompleteMultipartUpload/>'):
+        answer = requests.post(f"{server.url}/{bucket}/k?uploadId={upload_id}", data=body,
+                               auth=AUTH)
+        assert answer.status_code == 400 and b"<Code>MalformedXML</Code>" in answer.content
+
+
+def test_a_complete_body_naming_10000_parts_is_read_whole(s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    listed = [{"PartNumber": n, "ETag": f'"{hashlib.md5(str(n).encode()).hexdigest()}"',
+               "ChecksumCRC32": "AAAAAA=="} for n in range(1, 10_001)]
+    assert error_code(complete, s3, bucket, "k", upload_id, listed) == "InvalidPart"
+
+
+def test_access_is_decided_before_a_part_is_read(server, bucket, tmp_path):
+    s3 = s3_client(server.url)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    answer = requests.put(f"{server.url}/{bucket}/k?partNumber=1&uploadId={upload_id}",
+                          data=b"x" * 1000)
+    assert answer.status_code == 403 and b"AccessDenied" in answer.content
+    assert s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id).get("Parts", []) == []
+
+
+# -- races ----------------------------------------------------------------------------
+
+
+def _race(*calls) -> list[object]:
+    """Run ``calls`` at once; what each returned or raised."""
+    outcomes: list[object] = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def run(index: int) -> None:
+        start.wait(timeout=10)
+        try:
+            outcomes[index] = calls[index]()
+        except Exception as exc:  # the outcome under test
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def _leftovers(server, bucket: str) -> list[Path]:
+    return list((server.workdir / "data" / ".blobsvc" / "multipart" / bucket).glob("*/*"))
+
+
+@pytest.mark.parametrize("rival", ["abort", "complete"])
+def test_a_complete_racing_an_abort_or_a_complete_has_one_outcome(server, bucket, rival):
+    parts = [os.urandom(PART), os.urandom(PART), b"tail"]
+    s3 = s3_client(server.url)
+    upload_id, listed = upload_parts(s3, bucket, "raced", parts)
+    other = s3_client(server.url)
+
+    def completing():
+        return complete(s3, bucket, "raced", upload_id, listed)
+
+    def rivalling():
+        if rival == "abort":
+            return other.abort_multipart_upload(Bucket=bucket, Key="raced", UploadId=upload_id)
+        return complete(other, bucket, "raced", upload_id, listed)
+
+    outcomes = _race(completing, rivalling)
+    completed = [o for o in outcomes if isinstance(o, dict) and "ETag" in o and "Location" in o]
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert all(boto_code(exc) == "NoSuchUpload" for exc in refused), outcomes
+    try:
+        got = s3.get_object(Bucket=bucket, Key="raced")
+    except Exception as exc:
+        assert boto_code(exc) == "NoSuchKey" and not completed
+    else:
+        assert got["Body"].read() == b"".join(parts) and got["ETag"] == md5_of_md5s(parts)
+        assert completed
+    assert not _leftovers(server, bucket)
+
+
+# -- reclamation ----------------------------------------------------------------------
+
+
+def test_an_upload_left_past_its_expiry_is_reclaimed_with_its_parts(tmp_path):
+    config = filesystem_config(tmp_path / "data")
+    config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
+    config["s3"] = {"multipart_expiry": 1}
+    with running_server(tmp_path, config) as server:
+        s3 = s3_client(server.url)
+        bucket = new_bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        old, _ = upload_parts(s3, bucket, "old", [b"a", b"b"])
+        lazy, _ = upload_parts(s3, bucket, "lazy", [b"c"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and int(time.time()) < int(old[:8], 16) + 2:
+            time.sleep(0.1)
+        uploads = server.workdir / "data" / ".blobsvc" / "multipart" / bucket
+        assert error_code(s3.upload_part, Bucket=bucket, Key="lazy", UploadId=lazy,
+                          PartNumber=2, Body=b"x") == "NoSuchUpload"
+        assert {path.name for path in uploads.iterdir()} == {old}  # removed on the way
+        young = s3.create_multipart_upload(Bucket=bucket, Key="young")["UploadId"]
+        assert {path.name for path in uploads.iterdir()} == {young}  # the pass took old
+        assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] \
+            == [young]
