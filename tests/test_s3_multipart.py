@@ -7,6 +7,7 @@ Complete and Abort, and the reclamation of uploads left unfinished."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -17,7 +18,14 @@ from typing import Any, Iterator
 import pytest
 import requests
 from api_client import ServerProcess
-from live_server import MiB, filesystem_config, python_package, running_server
+from live_server import (
+    MiB,
+    filesystem_config,
+    python_package,
+    running_server,
+    swift_config,
+    swift_leftovers,
+)
 from s3_helpers import boto_code, new_bucket_name
 
 KEY, SECRET = "uploader", "uploader-secret-0123456789"
@@ -369,3 +377,74 @@ def test_an_upload_left_past_its_expiry_is_reclaimed_with_its_parts(tmp_path):
         assert {path.name for path in uploads.iterdir()} == {young}  # the pass took old
         assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] \
             == [young]
+
+
+# -- on Swift ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def swift_server(tmp_path_factory, swift_stack) -> Iterator[tuple[ServerProcess, str]]:
+    """Segments of 8 MiB: 5 MiB parts are plain objects, joined into an SLO
+    by Swift's server-side copies."""
+    config = swift_config(swift_stack, storage={"segment_size": 8 * MiB})
+    config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
+    with running_server(tmp_path_factory.mktemp("s3-multipart-swift"), config) as server:
+        yield server, config["storage"]["container"]
+
+
+def test_on_swift_complete_makes_an_slo_byte_for_byte_with_s3s_etag(swift_server, swift_stack):
+    server, container = swift_server
+    s3 = s3_client(server.url)
+    bucket = new_bucket_name()
+    s3.create_bucket(Bucket=bucket)
+    parts = [os.urandom(PART), os.urandom(PART), b"tail"]
+    upload_id, listed = upload_parts(s3, bucket, "big", parts, Metadata={"k": "v"})
+    assert complete(s3, bucket, "big", upload_id, listed)["ETag"] == md5_of_md5s(parts)
+    got = s3.get_object(Bucket=bucket, Key="big")
+    assert got["Body"].read() == b"".join(parts) and got["ETag"] == md5_of_md5s(parts)
+    assert got["Metadata"] == {"k": "v"}
+    native = requests.get(f"{server.url}/v1/objects/{bucket}/big", auth=AUTH)
+    assert native.content == b"".join(parts)
+    orphans, _ = swift_leftovers(swift_stack, container, [f"{bucket}/big"])
+    assert orphans == []
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+    assert _swift_private(swift_stack, container, f".blobsvc/multipart/{bucket}/") == []
+    with swift_head(swift_stack, container, f"{bucket}/big") as headers:
+        assert headers.get("x-static-large-object", "").lower() == "true"
+
+
+def test_on_swift_abort_removes_the_parts_and_the_upload(swift_server, swift_stack):
+    server, container = swift_server
+    s3 = s3_client(server.url)
+    bucket = new_bucket_name()
+    s3.create_bucket(Bucket=bucket)
+    upload_id, listed = upload_parts(s3, bucket, "gone", [os.urandom(PART), b"x"])
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]] \
+        == [upload_id]
+    s3.abort_multipart_upload(Bucket=bucket, Key="gone", UploadId=upload_id)
+    assert error_code(complete, s3, bucket, "gone", upload_id, listed) == "NoSuchUpload"
+    assert _swift_private(swift_stack, container, f".blobsvc/multipart/{bucket}/") == []
+    assert requests.get(f"{server.url}/v1/objects/{bucket}/", auth=AUTH).status_code == 404
+
+
+def _swift_private(stack, container: str, prefix: str) -> list[str]:
+    """The names under ``prefix`` in ``container``, read from Swift itself."""
+    from swiftclient.client import Connection
+
+    conn = Connection(authurl=stack.auth_url, user=stack.user, key=stack.key, auth_version="1")
+    try:
+        return [o["name"] for o in conn.get_container(container, prefix=prefix,
+                                                      full_listing=True)[1]]
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def swift_head(stack, container: str, name: str) -> Iterator[dict]:
+    from swiftclient.client import Connection
+
+    conn = Connection(authurl=stack.auth_url, user=stack.user, key=stack.key, auth_version="1")
+    try:
+        yield conn.head_object(container, name)
+    finally:
+        conn.close()
