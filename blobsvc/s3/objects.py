@@ -123,7 +123,8 @@ class S3Objects:
             raise _no_such_key(source_key) from None
         context.current().wrote_object = True
         result = xmldoc.document("CopyObjectResult")
-        xmldoc.add_all(result, [("LastModified", iso_time(info.ctime)), ("ETag", f'"{info.etag}"')])
+        etag = etags.s3_etag(info.metadata, info.etag)  # a multipart source's, copied with it
+        xmldoc.add_all(result, [("LastModified", iso_time(info.ctime)), ("ETag", f'"{etag}"')])
         return xmldoc.send_xml(result)
 
     def check_source_conditions(self, bucket: str, key: str, source: str) -> None:
