@@ -427,6 +427,24 @@ def test_on_swift_abort_removes_the_parts_and_the_upload(swift_server, swift_sta
     assert requests.get(f"{server.url}/v1/objects/{bucket}/", auth=AUTH).status_code == 404
 
 
+def test_on_swift_an_expired_upload_is_reclaimed_with_its_parts(tmp_path, swift_stack):
+    config = swift_config(swift_stack)
+    config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
+    config["s3"] = {"multipart_expiry": 1}
+    container = config["storage"]["container"]
+    with running_server(tmp_path, config) as server:
+        s3 = s3_client(server.url)
+        bucket = new_bucket_name()
+        s3.create_bucket(Bucket=bucket)
+        old, _ = upload_parts(s3, bucket, "old", [b"a", b"b"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and int(time.time()) < int(old[:8], 16) + 2:
+            time.sleep(0.1)
+        young = s3.create_multipart_upload(Bucket=bucket, Key="young")["UploadId"]
+        assert _swift_private(swift_stack, container, f".blobsvc/multipart/{bucket}/") \
+            == [f".blobsvc/multipart/{bucket}/{young}/upload"]
+
+
 def _swift_private(stack, container: str, prefix: str) -> list[str]:
     """The names under ``prefix`` in ``container``, read from Swift itself."""
     from swiftclient.client import Connection
