@@ -7,6 +7,7 @@ Complete and Abort, and the reclamation of uploads left unfinished."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -295,6 +296,33 @@ def test_access_is_decided_before_a_part_is_read(server, bucket, tmp_path):
                           data=b"x" * 1000)
     assert answer.status_code == 403 and b"AccessDenied" in answer.content
     assert s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id).get("Parts", []) == []
+
+
+def test_a_part_whose_body_fails_its_checks_is_not_stored(s3, bucket):
+    """A wrong Content-MD5, or a wrong checksum: BadDigest, and the part
+    stored before under that number stays."""
+    upload_id, _ = upload_parts(s3, bucket, "k", [b"kept"])
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    assert error_code(s3.upload_part, Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1,
+                      Body=b"replacement", ContentMD5=wrong) == "BadDigest"
+    crc = base64.b64encode((12345).to_bytes(4, "big")).decode()
+    assert error_code(s3.upload_part, Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=2,
+                      Body=b"second", ChecksumCRC32=crc) == "BadDigest"
+    parts = s3.list_parts(Bucket=bucket, Key="k", UploadId=upload_id)["Parts"]
+    assert [(p["PartNumber"], p["ETag"]) for p in parts] \
+        == [(1, f'"{hashlib.md5(b"kept").hexdigest()}"')]
+
+
+def test_complete_with_if_none_match_creates_only(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="taken", Body=b"first")
+    upload_id, listed = upload_parts(s3, bucket, "taken", [b"second"])
+    with pytest.raises(Exception) as caught:
+        s3.complete_multipart_upload(Bucket=bucket, Key="taken", UploadId=upload_id,
+                                     MultipartUpload={"Parts": listed}, IfNoneMatch="*")
+    assert boto_code(caught.value) == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="taken")["Body"].read() == b"first"
+    complete(s3, bucket, "taken", upload_id, listed)  # the parts are still there
+    assert s3.get_object(Bucket=bucket, Key="taken")["Body"].read() == b"second"
 
 
 # -- races ----------------------------------------------------------------------------
