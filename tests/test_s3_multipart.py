@@ -325,6 +325,22 @@ def test_complete_with_if_none_match_creates_only(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="taken")["Body"].read() == b"second"
 
 
+@pytest.mark.parametrize("method, target", [
+    ("PUT", "{bucket}?uploads"), ("POST", "{bucket}?uploadId=x"), ("DELETE", "{bucket}?uploads"),
+    ("GET", "{bucket}/k?uploads"), ("PUT", "{bucket}/k?uploads"), ("HEAD", "{bucket}/k?uploadId=x"),
+])
+def test_multipart_subresources_where_s3_has_no_operation_are_not_allowed(server, bucket,
+                                                                          method, target):
+    answer = requests.request(method, f"{server.url}/{target.format(bucket=bucket)}", auth=AUTH)
+    assert answer.status_code == 405
+
+
+def test_reading_one_part_of_an_object_is_not_implemented(server, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    answer = requests.get(f"{server.url}/{bucket}/k?partNumber=1", auth=AUTH)
+    assert answer.status_code == 501 and b"<Code>NotImplemented</Code>" in answer.content
+
+
 # -- races ----------------------------------------------------------------------------
 
 

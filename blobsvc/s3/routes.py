@@ -229,7 +229,8 @@ def operation(bucket: str, key: str, method: str, params: Mapping[str, object],
             return "CopyObject" if "X-Amz-Copy-Source" in headers else "PutObject"
         return {"GET": "GetObject", "HEAD": "HeadObject",
                 "DELETE": "DeleteObject"}.get(method, "MethodNotAllowed")
-    if "uploadId" in params or "partNumber" in params:
+    if "uploadId" in params or "partNumber" in params or ("uploads" in params
+                                                          and method != "GET"):
         return "MethodNotAllowed"
     if method == "GET":
         for subresource, name in (("uploads", "ListMultipartUploads"),
