@@ -32,22 +32,29 @@ from s3_helpers import boto_code, new_bucket_name
 KEY, SECRET = "uploader", "uploader-secret-0123456789"
 AUTH = (KEY, SECRET)
 PART = 5 * MiB
+#: The bucket where user "scoped" may write below mine/ only.
+SCOPED_BUCKET = "scoped-uploads"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp("s3-multipart")
     config = filesystem_config(workdir / "data")
-    config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
+    config["auth"] = {"users": {
+        KEY: {"password": SECRET, "access": "write"},
+        "reader": {"password": "reader-secret-0123456789", "access": "read"},
+        "scoped": {"password": "scoped-secret-0123456789", "access": "write",
+                   "prefix": f"{SCOPED_BUCKET}/mine/"},
+    }}
     with running_server(workdir, config) as server:
         yield server
 
 
-def s3_client(url: str) -> Any:
+def s3_client(url: str, key: str = KEY, secret: str = SECRET) -> Any:
     """boto3 signing as it does by default (aws-chunked, CRC checksums)."""
     boto3 = python_package("boto3")
     from botocore.config import Config
 
     return boto3.client("s3", endpoint_url=url, region_name="us-east-1",
-                        aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                        aws_access_key_id=key, aws_secret_access_key=secret,
                         config=Config(s3={"addressing_style": "path"},
                                       retries={"max_attempts": 1, "mode": "standard"}))
 
@@ -339,6 +346,31 @@ def test_reading_one_part_of_an_object_is_not_implemented(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     answer = requests.get(f"{server.url}/{bucket}/k?partNumber=1", auth=AUTH)
     assert answer.status_code == 501 and b"<Code>NotImplemented</Code>" in answer.content
+
+
+def test_every_multipart_step_needs_write_access_to_the_key(server, s3):
+    s3.create_bucket(Bucket=SCOPED_BUCKET)
+    s3.put_object(Bucket=SCOPED_BUCKET, Key="other/src", Body=b"not yours")
+    theirs = s3.create_multipart_upload(Bucket=SCOPED_BUCKET, Key="other/k")["UploadId"]
+    reader = s3_client(server.url, "reader", "reader-secret-0123456789")
+    assert error_code(reader.create_multipart_upload, Bucket=SCOPED_BUCKET, Key="mine/k") \
+        == "AccessDenied"
+    scoped = s3_client(server.url, "scoped", "scoped-secret-0123456789")
+    assert error_code(scoped.create_multipart_upload, Bucket=SCOPED_BUCKET, Key="other/k") \
+        == "AccessDenied"
+    for call, extra in ((scoped.upload_part, {"PartNumber": 1, "Body": b"x"}),
+                        (scoped.list_parts, {}), (scoped.abort_multipart_upload, {})):
+        assert error_code(call, Bucket=SCOPED_BUCKET, Key="other/k", UploadId=theirs,
+                          **extra) == "AccessDenied"
+    mine = scoped.create_multipart_upload(Bucket=SCOPED_BUCKET, Key="mine/k")["UploadId"]
+    assert error_code(scoped.upload_part_copy, Bucket=SCOPED_BUCKET, Key="mine/k", UploadId=mine,
+                      PartNumber=1, CopySource={"Bucket": SCOPED_BUCKET, "Key": "other/src"}) \
+        == "AccessDenied"
+    etag = scoped.upload_part(Bucket=SCOPED_BUCKET, Key="mine/k", UploadId=mine, PartNumber=1,
+                              Body=b"mine")["ETag"]
+    complete(scoped, SCOPED_BUCKET, "mine/k", mine, [{"PartNumber": 1, "ETag": etag}])
+    assert s3.list_parts(Bucket=SCOPED_BUCKET, Key="other/k", UploadId=theirs).get("Parts", []) \
+        == []
 
 
 # -- races ----------------------------------------------------------------------------
