@@ -435,7 +435,7 @@ def test_a_complete_racing_an_abort_or_a_complete_has_one_outcome(server, bucket
 def test_an_upload_left_past_its_expiry_is_reclaimed_with_its_parts(tmp_path):
     config = filesystem_config(tmp_path / "data")
     config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
-    config["s3"] = {"multipart_expiry": 1}
+    config["s3"] = {"multipart_expiry": 2}
     with running_server(tmp_path, config) as server:
         s3 = s3_client(server.url)
         bucket = new_bucket_name()
@@ -443,7 +443,7 @@ def test_an_upload_left_past_its_expiry_is_reclaimed_with_its_parts(tmp_path):
         old, _ = upload_parts(s3, bucket, "old", [b"a", b"b"])
         lazy, _ = upload_parts(s3, bucket, "lazy", [b"c"])
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and int(time.time()) < int(old[:8], 16) + 2:
+        while time.monotonic() < deadline and int(time.time()) <= int(lazy[:8], 16) + 2:
             time.sleep(0.1)
         uploads = server.workdir / "data" / ".blobsvc" / "multipart" / bucket
         assert error_code(s3.upload_part, Bucket=bucket, Key="lazy", UploadId=lazy,
@@ -506,7 +506,7 @@ def test_on_swift_abort_removes_the_parts_and_the_upload(swift_server, swift_sta
 def test_on_swift_an_expired_upload_is_reclaimed_with_its_parts(tmp_path, swift_stack):
     config = swift_config(swift_stack)
     config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
-    config["s3"] = {"multipart_expiry": 1}
+    config["s3"] = {"multipart_expiry": 2}
     container = config["storage"]["container"]
     with running_server(tmp_path, config) as server:
         s3 = s3_client(server.url)
@@ -514,7 +514,7 @@ def test_on_swift_an_expired_upload_is_reclaimed_with_its_parts(tmp_path, swift_
         s3.create_bucket(Bucket=bucket)
         old, _ = upload_parts(s3, bucket, "old", [b"a", b"b"])
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and int(time.time()) < int(old[:8], 16) + 2:
+        while time.monotonic() < deadline and int(time.time()) <= int(old[:8], 16) + 2:
             time.sleep(0.1)
         young = s3.create_multipart_upload(Bucket=bucket, Key="young")["UploadId"]
         assert _swift_private(swift_stack, container, f".blobsvc/multipart/{bucket}/") \

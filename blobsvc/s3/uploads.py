@@ -114,7 +114,9 @@ class Uploads:
         return self.driver.private_info(self._name(state.bucket, state.upload_id, STATE)) is not None
 
     def expired(self, created: int, now: float | None = None) -> bool:
-        return created + self.expiry <= (time.time() if now is None else now)
+        """Past its expiry: from whole seconds, so a lifetime is at least
+        ``expiry`` seconds (and at most one more), never less."""
+        return int(time.time() if now is None else now) > created + self.expiry
 
     def put_part(self, state: UploadState, number: int, upload: Upload) -> ObjectInfo:
         """Store part ``number``, replacing an earlier one of that number."""
