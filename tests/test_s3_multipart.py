@@ -162,6 +162,14 @@ def test_nothing_is_visible_until_complete_and_parts_are_never_listed(s3, server
     assert [entry["name"] for entry in names["entries"]] == ["obj"]
 
 
+def test_parts_complete_leaves_out_are_discarded(s3, server, bucket):
+    parts = [os.urandom(PART), b"unused", b"last"]
+    upload_id, listed = upload_parts(s3, bucket, "k", parts)
+    done = complete(s3, bucket, "k", upload_id, [listed[0], listed[2]])
+    assert done["ETag"] == md5_of_md5s([parts[0], parts[2]])
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == parts[0] + parts[2]
+    assert not _leftovers(server, bucket)
+
 def test_a_part_uploaded_again_replaces_the_earlier_one(s3, bucket):
     upload_id, _ = upload_parts(s3, bucket, "k", [os.urandom(PART)])
     first = os.urandom(PART)
@@ -288,6 +296,12 @@ def test_a_complete_body_that_is_not_a_part_list_is_malformed(server, s3, bucket
                                auth=AUTH)
         assert answer.status_code == 400 and b"<Code>MalformedXML</Code>" in answer.content
 
+
+def test_a_complete_body_past_its_cap_is_refused_unread(server, s3, bucket):
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+    body = b"<CompleteMultipartUpload>" + b" " * (6 * MiB) + b"</CompleteMultipartUpload>"
+    answer = requests.post(f"{server.url}/{bucket}/k?uploadId={upload_id}", data=body, auth=AUTH)
+    assert answer.status_code == 400 and b"<Code>MalformedXML</Code>" in answer.content
 
 def test_a_complete_body_naming_10000_parts_is_read_whole(s3, bucket):
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
