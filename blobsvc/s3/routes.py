@@ -9,10 +9,12 @@ virtual-hosted: its whole path is the key, ``/healthz`` included. Which
 operation a request is follows S3: the method, then the subresource in
 the query (``?location``, ``?delete``, ``?list-type=2``...), then
 ``x-amz-copy-source``. Subresources blobsvc does not implement (ACLs,
-policies, lifecycle, tagging, CORS, website, versioning on, a GetObject
-of one part),
-and headers asking for encryption, object lock, tags or a redirect,
-answer ``501 NotImplemented``; a canned ``x-amz-acl: private`` is accepted.
+policies, lifecycle, tagging, CORS, website, versioning on, reading one
+part of an object), and headers asking for encryption, object lock, tags
+or a redirect, answer ``501 NotImplemented``; a canned ``x-amz-acl:
+private`` is accepted. Every multipart operation on an upload (its parts
+included) needs write access to the upload's key; ListMultipartUploads
+needs read access to the prefix it lists.
 
 The route name in logs and metrics is ``s3:`` and the operation's name
 (``s3:PutObject``). Every error is S3's XML (:meth:`S3Api.render_error`).
@@ -53,9 +55,6 @@ UNSUPPORTED = frozenset({
 #: Operations on one multipart upload: by the method, with ``?uploadId``.
 UPLOAD_OPERATIONS = {"PUT": "UploadPart", "POST": "CompleteMultipartUpload",
                      "DELETE": "AbortMultipartUpload", "GET": "ListParts"}
-#: Operations that need write access to the key they name.
-MULTIPART_WRITES = frozenset({"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload",
-                              "AbortMultipartUpload", "ListParts"})
 
 #: Request headers asking for what blobsvc would not do (encryption at
 #: rest, object lock, tags, redirects): refused rather than ignored, so no
