@@ -283,6 +283,14 @@ def test_an_unknown_upload_or_another_keys_is_no_such_upload(s3, bucket):
                           UploadId=uid) == "NoSuchUpload"
 
 
+def test_metadata_leaving_no_room_for_the_etag_is_refused_at_create(s3, bucket):
+    """The S3 ETag is stored as one more metadata name: a Create whose
+    metadata fills the limit is refused before any part is sent."""
+    metadata = {f"m{i}": "v" for i in range(64)}
+    assert error_code(s3.create_multipart_upload, Bucket=bucket, Key="k", Metadata=metadata) \
+        == "MetadataTooLarge"
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
 def test_create_in_a_missing_bucket_is_no_such_bucket(s3):
     assert error_code(s3.create_multipart_upload, Bucket=new_bucket_name(), Key="k") \
         == "NoSuchBucket"

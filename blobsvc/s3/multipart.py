@@ -15,6 +15,8 @@ it. The object's ETag is S3's ``md5-of-md5s-N`` (see :mod:`blobsvc.s3.etags`).
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, exchange, preconditions
 from blobsvc.native.resources import content_md5, query_param
@@ -41,6 +43,8 @@ from blobsvc.storage.errors import Conflict, MissingChunks, NotFound
 MAX_PART_SIZE = 5 * 1024 ** 3
 #: Parts or uploads one listing page holds at most (and by default).
 MAX_PAGE = 1000
+#: The longest S3 ETag Complete can store with an object.
+LONGEST_ETAG = f"{'0' * 32}-{MAX_PART_NUMBER}"
 
 
 class Multipart:
@@ -57,7 +61,7 @@ class Multipart:
         object_path(bucket, key)  # a key no path can hold is refused now, not at Complete
         self.buckets.require(bucket)
         meta = meta_from_s3_request()
-        with_etag(meta, multipart_etag(["0" * 32] * MAX_PART_NUMBER))  # room for the ETag
+        with_etag(meta, LONGEST_ETAG)  # refused now if the ETag will not fit beside the metadata
         principal = context.current().principal
         state = self.uploads.create(bucket, key, meta, principal.name if principal else "")
         self.uploads.reclaim_if_due()
@@ -122,7 +126,7 @@ class Multipart:
         context.current().wrote_object = True
         self.uploads.discard_parts(state, {number for number, _ in listed})
         root = xmldoc.document("CompleteMultipartUploadResult")
-        xmldoc.add_all(root, [("Location", f"/{bucket}/{key}"), ("Bucket", bucket),
+        xmldoc.add_all(root, [("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket),
                               ("Key", key), ("ETag", f'"{etag}"')])
         return xmldoc.send_xml(root)
 
