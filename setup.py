@@ -55,6 +55,9 @@ setup(
             # tested against, and the S3 client it must serve; 1.36 has the
             # request_checksum_calculation option the S3 API tests set.
             "boto3>=1.36",
+            # The AWS CLI (v1) tests/test_s3_clients.py runs as users run it;
+            # it carries a botocore of its own, so it leaves boto3's alone.
+            "awscli>=1.46",
         ],
     },
     entry_points={
