@@ -35,13 +35,17 @@ AUTH = (KEY, SECRET)
 REGION = "us-east-1"
 
 #: Relative path -> body: nested directories, an empty file, names with
-#: spaces, non-ASCII, and characters URLs and signatures must escape.
+#: spaces, non-ASCII, and characters URLs, signatures and shells must escape
+#: (a literal ``%2F`` among them, which must stay three characters).
 TREE = {
     "top.txt": b"top level\n",
     "empty": b"",
-    "a b/caf\u00e9 \u65e5\u672c.txt": "unicode \u2713\n".encode(),
+    ".hidden": b"a dot file",
+    "a b/caf\u00e9 \u65e5\u672c \U0001f600.txt": "unicode \u2713\n".encode(),
     "a b/plus+eq=semi;comma,&amp.bin": os.urandom(3000),
-    "a b/100% (1)~tilde.txt": b"percent, parentheses, tilde",
+    "a b/100% (1)~tilde pct%2Fslash.txt": b"percent, parentheses, tilde",
+    "a b/q?mark h#ash st*ar co:lon.txt": b"query, fragment, glob, colon",
+    "a b/[br]{cu} <lt>|pipe \"dq\" `bt` ^caret.txt": b"brackets, markup, quotes",
     "nested/deeper/still/last.bin": os.urandom(300 * 1024 + 7),
     "nested/deeper/$dollar@at!bang'quote.txt": b"more reserved characters",
 }
@@ -82,12 +86,12 @@ def new_bucket() -> str:
     return f"c-{uuid.uuid4().hex[:16]}"
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path) -> str:
-    """One client run; its output on success, its stderr in the failure."""
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """One client run, which must succeed (its stderr is in the failure)."""
     done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, f"{args[:4]} failed ({done.returncode}): {done.stderr[-3000:]}"
-    return done.stdout
+    return done
 
 
 def base_env(home: Path) -> dict[str, str]:
@@ -142,7 +146,7 @@ class AwsCli:
 
     def __call__(self, *args: str) -> str:
         return run([sys.executable, "-m", "awscli", "--endpoint-url", self.server.url, *args],
-                   self.env, self.home)
+                   self.env, self.home).stdout
 
 
 @pytest.fixture
@@ -164,6 +168,9 @@ def test_aws_s3_mb_cp_ls_sync_rm(aws, fs_server, tmp_path):
     assert "PRE single/" in top and "PRE tree/" in top
     aws("s3", "sync", f"s3://{bucket}/tree", str(tmp_path / "down"))
     assert read_tree(tmp_path / "down") == TREE
+    # Sizes and times as listed match what was sent and fetched: nothing moves again.
+    assert aws("s3", "sync", "--no-progress", str(tmp_path / "up"), f"s3://{bucket}/tree") == ""
+    assert aws("s3", "sync", "--no-progress", f"s3://{bucket}/tree", str(tmp_path / "down")) == ""
     aws("s3", "cp", f"s3://{bucket}/single/top.txt", str(tmp_path / "one.txt"))
     assert (tmp_path / "one.txt").read_bytes() == TREE["top.txt"]
     aws("s3", "rm", "--recursive", f"s3://{bucket}/tree")
@@ -223,15 +230,16 @@ def test_aws_cli_cp_and_ls_on_each_driver(server, tmp_path):
 
 
 def rclone(server: ServerProcess, home: Path, *args: str) -> str:
-    """rclone with a config file holding one S3 remote, ``blobs:``, on ``server``."""
+    """rclone with a config file holding one S3 remote, ``blobs:``, on ``server``;
+    its log (on stderr, ``-v`` names each file copied)."""
     config = home / "rclone.conf"
     # upload_cutoff: single PUTs up to 5 GiB (S3's limit) until multipart exists.
     config.write_text(f"[blobs]\ntype = s3\nprovider = Other\naccess_key_id = {KEY}\n"
                       f"secret_access_key = {SECRET}\nendpoint = {server.url}\n"
                       f"region = {REGION}\nforce_path_style = true\nupload_cutoff = 5G\n")
     return run([tool("rclone"), "--config", str(config), "--retries", "1",
-                "--low-level-retries", "1", "--contimeout", "5s", "--timeout", "20s", *args],
-               base_env(home), home)
+                "--low-level-retries", "1", "--contimeout", "5s", "--timeout", "20s", "-v",
+                *args], base_env(home), home).stderr
 
 
 def test_rclone_sync_up_and_back_and_check(server, tmp_path):
@@ -243,6 +251,11 @@ def test_rclone_sync_up_and_back_and_check(server, tmp_path):
     rclone(server, tmp_path, "check", str(tmp_path / "up"), f"blobs:{bucket}/tree")
     rclone(server, tmp_path, "sync", f"blobs:{bucket}/tree", str(tmp_path / "down"))
     assert read_tree(tmp_path / "down") == TREE
+    # Modification times and MD5s round-trip: a second sync copies nothing.
+    assert "Copied" not in rclone(server, tmp_path, "sync", str(tmp_path / "up"),
+                                  f"blobs:{bucket}/tree")
+    assert "Copied" not in rclone(server, tmp_path, "sync", f"blobs:{bucket}/tree",
+                                  str(tmp_path / "down"))
     (tmp_path / "up" / "top.txt").unlink()  # a sync deletes what the source lost
     rclone(server, tmp_path, "sync", str(tmp_path / "up"), f"blobs:{bucket}/tree")
     assert native_get(server, bucket, "tree/top.txt").status_code == 404
@@ -276,7 +289,7 @@ class S3cmd:
 
     def __call__(self, *args: str) -> str:
         return run([tool("s3cmd"), "-c", str(self.config), "--no-progress", *args],
-                   base_env(self.home), self.home)
+                   base_env(self.home), self.home).stdout
 
 
 def test_s3cmd_mb_put_get_ls_sync_del(fs_server, tmp_path):
@@ -296,6 +309,9 @@ def test_s3cmd_mb_put_get_ls_sync_del(fs_server, tmp_path):
     (tmp_path / "down").mkdir()
     s3cmd("sync", f"s3://{bucket}/tree/", f"{tmp_path / 'down'}/")
     assert read_tree(tmp_path / "down") == TREE
+    # s3cmd compares sizes and MD5s (the ETags listed): nothing moves again.
+    assert "upload:" not in s3cmd("sync", f"{tmp_path / 'up'}/", f"s3://{bucket}/tree/")
+    assert "download:" not in s3cmd("sync", f"s3://{bucket}/tree/", f"{tmp_path / 'down'}/")
     s3cmd("del", "--recursive", "--force", f"s3://{bucket}/")
     assert s3cmd("ls", "--recursive", f"s3://{bucket}") == ""
     s3cmd("rb", f"s3://{bucket}")
@@ -310,6 +326,38 @@ def test_s3cmd_reads_what_the_native_api_wrote(fs_server, tmp_path):
     (tmp_path / "down").mkdir()
     s3cmd("sync", f"s3://{bucket}/", f"{tmp_path / 'down'}/")
     assert read_tree(tmp_path / "down") == TREE
+
+
+# -- large objects on Swift ---------------------------------------------------------
+
+#: On Swift an object over ``segment_size`` (1 MiB in the tests) is an SLO
+#: whose ETag is the MD5 of its segments' MD5s: 32 hex digits S3 clients take
+#: for the MD5 of the bytes, as S3 gives it for every object not uploaded in
+#: parts. rclone then calls the upload corrupted, s3cmd retries it until it
+#: gives up. S3 marks such an ETag with a ``-N`` parts suffix; blobsvc does
+#: not yet.
+SLO_ETAG = pytest.mark.xfail(strict=True, reason="an SLO's ETag passes for an MD5 over S3")
+
+
+@SLO_ETAG
+def test_rclone_copies_an_object_over_the_segment_size_to_swift(swift_server, tmp_path):
+    bucket = new_bucket()
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "large.bin").write_bytes(os.urandom(2 * 1024 * 1024 + 3))
+    rclone(swift_server, tmp_path, "mkdir", f"blobs:{bucket}")
+    rclone(swift_server, tmp_path, "copy", str(tmp_path / "up"), f"blobs:{bucket}")
+    rclone(swift_server, tmp_path, "check", str(tmp_path / "up"), f"blobs:{bucket}")
+
+
+@SLO_ETAG
+def test_s3cmd_puts_an_object_over_the_segment_size_to_swift(swift_server, tmp_path):
+    s3cmd = S3cmd(swift_server, tmp_path)
+    bucket = new_bucket()
+    data = os.urandom(2 * 1024 * 1024 + 3)
+    (tmp_path / "large.bin").write_bytes(data)
+    s3cmd("mb", f"s3://{bucket}")
+    s3cmd("put", str(tmp_path / "large.bin"), f"s3://{bucket}/large.bin")
+    assert native_get(swift_server, bucket, "large.bin").content == data
 
 
 # -- curl ------------------------------------------------------------------------
