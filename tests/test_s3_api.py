@@ -362,8 +362,12 @@ def test_enabling_versioning_is_not_implemented(s3, bucket):
     assert boto_code(caught.value) == "NotImplemented" and boto_status(caught.value) == 501
 
 
-def test_only_the_private_canned_acl_is_accepted(s3, bucket):
+def test_only_canned_acls_granting_the_owner_alone_are_accepted(s3, bucket):
     s3.put_object(Bucket=bucket, Key="acl", Body=b"x", ACL="private")
+    # One owner owns every bucket and object: the bucket owner is the owner.
+    for acl in ("bucket-owner-full-control", "bucket-owner-read"):
+        s3.put_object(Bucket=bucket, Key=f"acl-{acl}", Body=b"x", ACL=acl)
+        assert s3.get_object(Bucket=bucket, Key=f"acl-{acl}")["Body"].read() == b"x"
     with pytest.raises(Exception) as caught:
         s3.put_object(Bucket=bucket, Key="acl", Body=b"y", ACL="public-read")
     assert boto_code(caught.value) == "NotImplemented"

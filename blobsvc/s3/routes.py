@@ -11,10 +11,11 @@ the query (``?location``, ``?delete``, ``?list-type=2``...), then
 ``x-amz-copy-source``. Subresources blobsvc does not implement (ACLs,
 policies, lifecycle, tagging, CORS, website, versioning on, reading one
 part of an object), and headers asking for encryption, object lock, tags
-or a redirect, answer ``501 NotImplemented``; a canned ``x-amz-acl:
-private`` is accepted. Every multipart operation on an upload (its parts
-included) needs write access to the upload's key; ListMultipartUploads
-needs read access to the prefix it lists.
+or a redirect, answer ``501 NotImplemented``; a canned ``x-amz-acl``
+granting the owner alone (``private``, ``bucket-owner-full-control``,
+``bucket-owner-read``) is accepted. Every multipart operation on an upload
+(its parts included) needs write access to the upload's key;
+ListMultipartUploads needs read access to the prefix it lists.
 
 The route name in logs and metrics is ``s3:`` and the operation's name
 (``s3:PutObject``). Every error is S3's XML (:meth:`S3Api.render_error`).
@@ -251,9 +252,15 @@ def _upload_operation(method: str, headers: Mapping[str, str]) -> str:
     return "UploadPartCopy" if name == "UploadPart" and "X-Amz-Copy-Source" in headers else name
 
 
+#: Canned ACLs that grant no one but the owner: every bucket and object has
+#: the one owner, so the bucket owner's grants are the object owner's, and
+#: tools that send ``bucket-owner-full-control`` by habit get what they ask.
+OWNER_ONLY_ACLS = frozenset({"private", "bucket-owner-full-control", "bucket-owner-read"})
+
+
 def _acl_supported(headers: Mapping[str, str]) -> bool:
-    """Only the ACL everything here has: private (and no grants)."""
-    if headers.get("X-Amz-Acl", "private") != "private":
+    """Only the ACL everything here has: the owner's alone (and no grants)."""
+    if headers.get("X-Amz-Acl", "private") not in OWNER_ONLY_ACLS:
         return False
     return not any(name.lower().startswith("x-amz-grant-") for name in headers)
 
