@@ -266,7 +266,28 @@ def _acl_supported(headers: Mapping[str, str]) -> bool:
 
 
 def _not_implemented(bucket: str, key: str) -> object:
-    raise S3Error("NotImplemented", "this S3 feature is not implemented by blobsvc")
+    request = exchange.request()
+    raise S3Error("NotImplemented",
+                  f"{_refused_feature(request.params, request.headers)} is not implemented "
+                  "by blobsvc")
+
+
+def _refused_feature(params: Mapping[str, object], headers: Mapping[str, str]) -> str:
+    """What made a request NotImplemented, in its own words: a command-line
+    client shows only the message, and "this feature" leaves its user to
+    guess which of the options given was refused."""
+    subresources = sorted(UNSUPPORTED & params.keys())
+    if subresources:
+        return f"the ?{subresources[0]} subresource"
+    acl = headers.get("X-Amz-Acl", "private")
+    if acl not in OWNER_ONLY_ACLS:
+        return f"the canned ACL {acl[:64]!r} (only the owner's: private)"
+    for name in sorted(headers, key=str.lower):
+        if name.lower().startswith(UNSUPPORTED_HEADERS + ("x-amz-grant-",)):
+            return f"the header {name.lower()}"
+    if "versioning" in params:
+        return "enabling versioning"
+    return "this S3 feature"
 
 
 def _method_not_allowed(bucket: str, key: str) -> object:
