@@ -6,7 +6,8 @@ FROM debian:bookworm-slim
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        python3 python3-cherrypy3 python3-yaml python3-swiftclient python3-prometheus-client python3-awscrt \
+        python3 python3-cherrypy3 python3-yaml python3-swiftclient python3-prometheus-client \
+        python3-defusedxml python3-awscrt \
         python3-pip python3-setuptools \
     && rm -rf /var/lib/apt/lists/*
 
