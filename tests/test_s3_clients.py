@@ -136,9 +136,10 @@ class AwsCli:
         python_package("awscli")
         self.server, self.home = server, home
         config = home / "aws-config"
-        # Path style; single-request uploads up to 64 MiB until multipart exists.
+        # Path style; multipart from 8 MiB (the default) in parts of 5 MiB
+        # (S3's smallest), so a test file of a few parts takes that path.
         config.write_text(f"[default]\nregion = {REGION}\ns3 =\n"
-                          "    addressing_style = path\n    multipart_threshold = 64MB\n")
+                          "    addressing_style = path\n    multipart_chunksize = 5MB\n")
         self.env = {**base_env(home), "AWS_CONFIG_FILE": str(config),
                     "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
                     "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
@@ -236,10 +237,12 @@ def rclone(server: ServerProcess, home: Path, *args: str) -> str:
     """rclone with a config file holding one S3 remote, ``blobs:``, on ``server``;
     its log (on stderr, ``-v`` names each file copied)."""
     config = home / "rclone.conf"
-    # upload_cutoff: single PUTs up to 5 GiB (S3's limit) until multipart exists.
+    # Multipart from 5 MiB in parts of 5 MiB, so a test file of a few parts
+    # takes that path (rclone's defaults: 200 MiB).
     config.write_text(f"[blobs]\ntype = s3\nprovider = Other\naccess_key_id = {KEY}\n"
                       f"secret_access_key = {SECRET}\nendpoint = {server.url}\n"
-                      f"region = {REGION}\nforce_path_style = true\nupload_cutoff = 5G\n")
+                      f"region = {REGION}\nforce_path_style = true\nupload_cutoff = 5M\n"
+                      "chunk_size = 5M\n")
     return run([tool("rclone"), "--config", str(config), "--retries", "1",
                 "--low-level-retries", "1", "--contimeout", "5s", "--timeout", "20s", "-v",
                 *args], base_env(home), home).stderr
@@ -284,11 +287,12 @@ class S3cmd:
         self.home = home
         self.config = home / "s3cfg"
         host = f"127.0.0.1:{server.port}"
-        # enable_multipart off: whole-object PUTs until multipart exists.
+        # Multipart in parts of 5 MiB (s3cmd's default: 15), so a test file
+        # of a few parts takes that path.
         self.config.write_text(
             f"[default]\naccess_key = {KEY}\nsecret_key = {SECRET}\nhost_base = {host}\n"
             f"host_bucket = {host}\nuse_https = False\nsignature_v2 = False\n"
-            f"bucket_location = {REGION}\nenable_multipart = False\n")
+            f"bucket_location = {REGION}\nmultipart_chunk_size_mb = 5\n")
 
     def __call__(self, *args: str) -> str:
         return run([tool("s3cmd"), "-c", str(self.config), "--no-progress", *args],
@@ -332,6 +336,46 @@ def test_s3cmd_reads_what_the_native_api_wrote(fs_server, tmp_path):
 
 
 # -- large objects on Swift ---------------------------------------------------------
+
+SWIFT_PART_ETAG = "on Swift a part over segment_size reports an SLO ETag, not its MD5"
+#: Three parts of 5 MiB and a tail: every tool uploads it in parts.
+MULTIPART_SIZE = 3 * 5 * 1024 * 1024 + 12345
+
+
+def assert_multipart_object(server: ServerProcess, bucket: str, key: str, data: bytes) -> None:
+    """Stored whole, read the same through /v1, with S3's multipart ETag over S3."""
+    assert native_get(server, bucket, key).content == data
+    answer = requests.head(f"{server.url}/{bucket}/{quote(key)}", auth=AUTH, timeout=10)
+    part_md5s = b"".join(hashlib.md5(data[start:start + 5 * 1024 * 1024]).digest()
+                         for start in range(0, len(data), 5 * 1024 * 1024))
+    assert answer.headers["ETag"] == f'"{hashlib.md5(part_md5s).hexdigest()}-4"'
+
+
+def test_each_tool_uploads_a_large_file_in_parts_and_reads_it_back(server, tmp_path, request):
+    if request.node.callspec.params["server"] == "swift":
+        # A part over segment_size (1 MiB here; 5 GiB - 64 MiB by default) is
+        # an SLO on Swift, whose ETag is not the part's MD5, so the object's
+        # md5-of-md5s-N is not the one the client computes.
+        request.applymarker(pytest.mark.xfail(strict=True, reason=SWIFT_PART_ETAG))
+    data = os.urandom(MULTIPART_SIZE)
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "large.bin").write_bytes(data)
+    bucket = new_bucket()
+    rclone(server, tmp_path, "mkdir", f"blobs:{bucket}")
+    rclone(server, tmp_path, "copy", str(tmp_path / "up"), f"blobs:{bucket}/rclone")
+    assert_multipart_object(server, bucket, "rclone/large.bin", data)
+    rclone(server, tmp_path, "check", str(tmp_path / "up"), f"blobs:{bucket}/rclone")
+    s3cmd = S3cmd(server, tmp_path)
+    s3cmd("put", str(tmp_path / "up" / "large.bin"), f"s3://{bucket}/s3cmd/large.bin")
+    assert_multipart_object(server, bucket, "s3cmd/large.bin", data)
+    s3cmd("get", f"s3://{bucket}/s3cmd/large.bin", str(tmp_path / "s3cmd.bin"))
+    assert (tmp_path / "s3cmd.bin").read_bytes() == data
+    aws = AwsCli(server, tmp_path)
+    aws("s3", "cp", str(tmp_path / "up" / "large.bin"), f"s3://{bucket}/aws/large.bin")
+    assert_multipart_object(server, bucket, "aws/large.bin", data)
+    aws("s3", "cp", f"s3://{bucket}/aws/large.bin", str(tmp_path / "aws.bin"))
+    assert (tmp_path / "aws.bin").read_bytes() == data
+
 
 #: On Swift an object over ``segment_size`` (1 MiB in the tests) is an SLO
 #: whose ETag is the MD5 of its segments' MD5s: 32 hex digits S3 clients take
