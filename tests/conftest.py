@@ -155,13 +155,16 @@ def driver(request, tmp_path):
         yield drv
         drv.close()
         return
-    if name == "swift":
-        settings = swift_settings(request.getfixturevalue("swift_stack"))
-    else:
-        settings = driver_settings(name, tmp_path)
-    drv = create_driver(name, settings)
+    drv = build_driver(request, name, tmp_path)
     yield drv
     drv.close()
+
+
+def build_driver(request, name: str, tmp_path):
+    """A local driver under ``tmp_path``, or a Swift one on the session's Swift."""
+    if name == "swift":
+        return create_driver(name, swift_settings(request.getfixturevalue("swift_stack")))
+    return create_driver(name, driver_settings(name, tmp_path))
 
 
 # -- the API suites: every test on every (transport x driver) ----------------

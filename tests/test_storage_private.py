@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import driver_settings, swift_settings
+from conftest import build_driver
 
-from blobsvc.storage import ObjectMeta, Upload, create_driver
+from blobsvc.storage import ObjectMeta, Upload
 from blobsvc.storage.errors import InvalidPath, MissingChunks
 
 MiB = 1024 * 1024
@@ -17,12 +17,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture(params=["memory", "filesystem", "swift"])
 def driver(request, tmp_path):
-    name = request.param
-    if name == "swift":
-        settings = swift_settings(request.getfixturevalue("swift_stack"))
-    else:
-        settings = driver_settings(name, tmp_path)
-    drv = create_driver(name, settings)
+    drv = build_driver(request, request.param, tmp_path)
     yield drv
     drv.close()
 
