@@ -111,7 +111,14 @@ class Multipart:
         state = self._upload(bucket, key)
         listed = parse_part_list(xmldoc.parse_xml(self.access.read_document(MAX_COMPLETE_BODY)))
         stored = dict(self.uploads.parts(state))
-        check_part_list(listed, stored)
+        try:
+            check_part_list(listed, stored)
+        except S3Error:
+            # An Abort (or another Complete) that took the parts meanwhile
+            # ended the upload: say so rather than blame the part list.
+            if not self.uploads.exists(state):
+                raise no_such_upload(state.upload_id) from None
+            raise
         etag = multipart_etag([stored[number].etag or "" for number, _ in listed])
         path = object_path(bucket, key)
         self.buckets.require(bucket)

@@ -152,13 +152,18 @@ class Uploads:
         return found
 
     def remove(self, bucket: str, upload_id: str) -> bool:
-        """Remove the upload's parts, then its state; False when it had none.
-        Parts go first: an upload is never left with parts and no state."""
+        """Remove the upload's state, then its parts; False when it had no state.
+
+        The state goes first: from then on every operation on the upload,
+        a racing Complete included, answers NoSuchUpload rather than meet
+        half its parts. Parts a crash leaves behind are reclaimed by the
+        upload id's age, which needs no state."""
         directory = self._name(bucket, upload_id)
+        had_state = self.driver.delete_private(f"{directory}/{STATE}")
         for info in self.driver.list_private(directory):
             if info.name != STATE and not info.isdir:
                 self.driver.delete_private(f"{directory}/{info.name}")
-        return self.driver.delete_private(f"{directory}/{STATE}")
+        return had_state
 
     def discard_parts(self, state: UploadState, keep: set[int]) -> None:
         """After a Complete: parts it did not name, then the state."""
