@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import pwd
+import secrets
 import socket
 import subprocess
 import sys
@@ -135,6 +136,10 @@ class Blobsvc(Server):
         return ["storage:", "  driver: filesystem", f"  root: {self.root}",
                 f"  fsync: {'true' if self.fsync else 'false'}"]
 
+    def auth_lines(self) -> list[str]:
+        """No auth section: the shipped default on loopback."""
+        return []
+
     def start(self) -> None:
         config = os.path.join(self.workdir, "blobsvc.yaml")
         # Only what the benchmark needs differs from the embedded defaults,
@@ -142,7 +147,7 @@ class Blobsvc(Server):
         lines = ["server:", "  host: 127.0.0.1", f"  port: {self.port}"]
         if self.workers is not None:
             lines.append(f"  workers: {self.workers}")
-        lines += self.storage_lines()
+        lines += self.storage_lines() + self.auth_lines()
         with open(config, "w") as stream:
             stream.write("\n".join(lines) + "\n")
         # BLOBSVC_* variables of the caller would override the generated file.
@@ -150,6 +155,33 @@ class Blobsvc(Server):
         env.update(self.extra_env)  # e.g. MALLOC_ARENA_MAX=2, for experiments
         self._launch([sys.executable, "-m", "blobsvc", "serve", "-c", config], env=env)
         self._wait_ready("/healthz")
+
+
+class BlobsvcAuth(Blobsvc):
+    """blobsvc with one write user whose plain password is also its S3 secret
+    key (W9): native requests (Basic) and S3 ones (SigV4) both pay for
+    authentication, so their ratio is the cost of S3 alone."""
+
+    kind = "blobsvc-auth"
+    user = "bench"
+
+    def __init__(self, name: str, workdir: str, workers: int | None = None,
+                 extra_env: dict | None = None) -> None:
+        super().__init__(name, workdir, fsync=True, workers=workers, extra_env=extra_env)
+        self.password = secrets.token_hex(16)  # 32 characters, new every run
+        #: curl reads ``--user`` from here (``-K``): the secret stays out of ``ps``.
+        self.curl_config = os.path.join(self.workdir, "curl-user.conf")
+
+    def auth_lines(self) -> list[str]:
+        # JSON strings are YAML strings.
+        return ["auth:", "  users:",
+                f"    {self.user}: {{password: {json.dumps(self.password)}, access: write}}"]
+
+    def start(self) -> None:
+        descriptor = os.open(self.curl_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(f'user = "{self.user}:{self.password}"\n')
+        super().start()
 
 
 class Nginx(Server):
