@@ -2,11 +2,12 @@
 
 Starts blobsvc (fsync on, and a second instance with fsync off), nginx and,
 for W2, the bare CherryPy store on loopback with generated configs in one
-temporary directory (W8 adds the test fixture's Swift and a blobsvc on it),
-runs the workloads interleaved, prints the table and writes it to
-bench/results/. Exit status: 0 when every workload was measured (whatever
-the goals say: this is a measurement, not a test), 1 when the harness
-could not measure something, 2 when a required tool is missing.
+temporary directory (W8 adds the test fixture's Swift and a blobsvc on it,
+W9 a blobsvc with a user for its S3 and native requests), runs the
+workloads interleaved, prints the table and writes it to bench/results/.
+Exit status: 0 when every workload was measured (whatever the goals say:
+this is a measurement, not a test), 1 when the harness could not measure
+something, 2 when a required tool is missing.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def standing_servers(ctx: Context) -> list:
-    """The servers that live for the whole run (W8 starts and stops its own)."""
+    """The servers that live for the whole run (W8 and W9 start and stop their own)."""
     return [s for s in (ctx.blobsvc, ctx.blobsvc_nofsync, ctx.nginx, ctx.bare) if s is not None]
 
 

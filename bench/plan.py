@@ -26,7 +26,7 @@ class Plan:
     reps: int                 # interleaved repetitions per workload
     wrk_reps: int             # repetitions of the wrk workloads (W2, W6)
     wrk_seconds: int          # duration of one wrk run
-    big: int                  # W1 GET and W3 PUT object size
+    big: int                  # W1 GET, W3 PUT and W9 S3 GET/PUT object size
     parallel_size: int        # W4 object size
     parallel_count: int       # W4 concurrent downloads
     small: int                # W2 and W6 object size
@@ -57,12 +57,13 @@ class Plan:
         largest single workload decides (W3 holds a source and up to four
         copies of ``big``; W4 sixteen objects; W7 a source and its copy;
         W8 a source and, in Swift, one copy per side plus the one replacing
-        it)."""
+        it; W9 a source and one copy, deleted before each PUT)."""
         w3 = 5 * self.big
         w4 = (2 * self.parallel_count + 1) * self.parallel_size + self.big
         w7 = 2 * self.rss_big
         w8 = 5 * self.swift_size + self.big
-        return max(w3, w4, w7, w8) + DISK_MARGIN
+        w9 = 2 * self.big
+        return max(w3, w4, w7, w8, w9) + DISK_MARGIN
 
     def fit_disk(self, free: int) -> None:
         """Shrink the big objects to fit ``free`` bytes, or refuse."""
@@ -77,7 +78,7 @@ class Plan:
                              f"files go, and {free / GiB:.1f} GiB are; free some or pass "
                              f"--tmpdir on a bigger filesystem")
         if self.disk_needed() < wanted:
-            self.notes.append(f"shrunk to fit {free / GiB:.1f} GiB free disk: W1/W3 object "
+            self.notes.append(f"shrunk to fit {free / GiB:.1f} GiB free disk: W1/W3/W9 object "
                               f"{self.big // MiB} MiB, W7 big object {self.rss_big // MiB} MiB")
 
     def to_json(self) -> dict:

@@ -1,4 +1,4 @@
-"""The workloads W1-W8, each run on blobsvc and its ceiling side by side.
+"""The workloads W1-W9, each run on blobsvc and its ceiling side by side.
 
 Contenders of one workload run interleaved, rotating the order every
 repetition (A B C, B C A, ...), so a burst of load from whatever else runs
@@ -6,7 +6,8 @@ on this shared machine, or a slow drift, hits all alike; each repetition
 gives one blobsvc/ceiling ratio, and the ratios are what the goals judge.
 The ceiling is nginx for the big transfers, the bare CherryPy store for
 small GETs (nginx shown beside, for reference), min(nginx, one-core MD5)
-for PUTs, and swiftclient talking straight to the same Swift for W8.
+for PUTs, swiftclient talking straight to the same Swift for W8, and the
+native API of the same blobsvc for its S3 API (W9).
 
 Every workload prepares its own objects (the same bytes on every server)
 and removes them afterwards, so disk use stays bounded by the largest one.
@@ -14,6 +15,7 @@ and removes them afterwards, so disk use stays bounded by the largest one.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -23,11 +25,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 from urllib.parse import quote
 
 from bench.plan import Plan
-from bench.servers import REPO, Bare, Blobsvc, BlobsvcSwift, Nginx, Server, SwiftFixture
+from bench.servers import REPO, Bare, Blobsvc, BlobsvcAuth, BlobsvcSwift, Nginx, Server, SwiftFixture
 from bench.system import BenchError, Meter, MiB, run, write_random_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,28 +92,67 @@ def curl(args: list[str], timeout: float) -> list[str]:
     return run(cmd, timeout=timeout + 10, env=C_LOCALE).stdout.split()
 
 
-def curl_get(url: str, size: int) -> float:
-    """Download to /dev/null; seconds as curl measured them."""
-    code, got, seconds = curl(["-w", "%{http_code} %{size_download} %{time_total}", url],
+def curl_get(url: str, size: int, auth: Sequence[str] = ()) -> float:
+    """Download to /dev/null; seconds as curl measured them. ``auth``: curl's
+    credential options, for a server that wants them."""
+    code, got, seconds = curl([*auth, "-w", "%{http_code} %{size_download} %{time_total}", url],
                               transfer_timeout(size))
     if code != "200" or int(got) != size:
         raise BenchError(f"GET {url}: status {code}, {got} of {size} bytes")
     return float(seconds)
 
 
-def curl_put(url: str, path: str) -> float:
-    """Upload a file (curl -T streams it); seconds as curl measured them."""
+def curl_put(url: str, path: str, auth: Sequence[str] = (), md5: str | None = None) -> float:
+    """Upload a file (curl -T streams it); seconds as curl measured them.
+    With ``md5``, the ETag answered must be it: the server stored these bytes."""
     size = os.path.getsize(path)
-    code, seconds = curl(["-T", path, "-w", "%{http_code} %{time_total}", url], transfer_timeout(size))
+    answer = curl([*auth, "-T", path, "-w", "%{http_code} %{time_total} %header{etag}", url],
+                  transfer_timeout(size))
+    code, seconds = answer[:2]
     if code not in ("200", "201", "204"):
         raise BenchError(f"PUT {url}: status {code}")
+    etag = answer[2].strip('"') if len(answer) > 2 else "(none)"
+    if md5 is not None and etag != md5:
+        raise BenchError(f"PUT {url}: ETag {etag}, but the file's MD5 is {md5}")
     return float(seconds)
 
 
-def curl_delete(url: str) -> None:
-    code, = curl(["-X", "DELETE", "-w", "%{http_code}", url], 30)
+def curl_delete(url: str, auth: Sequence[str] = ()) -> None:
+    code, = curl([*auth, "-X", "DELETE", "-w", "%{http_code}", url], 30)
     if code not in ("200", "204", "404"):
         raise BenchError(f"DELETE {url}: status {code}")
+
+
+def curl_md5(url: str, size: int, auth: Sequence[str] = ()) -> tuple[int, str]:
+    """GET streamed through MD5: bytes received and their hex digest, so a
+    workload can check that what it times is the object, not an error page."""
+    timeout = transfer_timeout(size)
+    cmd = ["curl", "-sS", "--fail", "--max-time", str(int(timeout)), *auth, url]
+    digest, got = hashlib.md5(), 0
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=C_LOCALE) as process:
+        try:
+            # Ends: curl closes its stdout when done or after --max-time.
+            for block in iter(lambda: process.stdout.read(MiB), b""):
+                digest.update(block)
+                got += len(block)
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(5)
+        problem = process.stderr.read().decode(errors="replace").strip()
+    if process.returncode != 0:
+        raise BenchError(f"GET {url}: curl exited with {process.returncode}: {problem[-300:]}")
+    return got, digest.hexdigest()
+
+
+def file_md5(path: str) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(MiB), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def sync(paths: list[str]) -> float:
@@ -766,6 +807,86 @@ def w8_measure(ctx: Context, swift: SwiftFixture, blobsvc: BlobsvcSwift) -> list
     return rows
 
 
+# -- W9: S3 against the native API of the same blobsvc -------------------------
+
+W9_BUCKET = "benchbucket"
+W9_KEY = "big"  # S3 benchbucket/big is the native object benchbucket/big
+#: curl's SigV4 (7.75+); before 8.1 it sends no payload hash, so the
+#: requests name UNSIGNED-PAYLOAD, as the README's recipe does.
+SIGV4 = ["--aws-sigv4", "aws:amz:us-east-1:s3", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+
+
+def w9_s3(ctx: Context) -> list[dict]:
+    """Starts its own blobsvc (filesystem, fsync on as shipped, the run's
+    workers and environment) with a user whose password is also the S3
+    secret key, handed to the run at once so it is stopped however the run
+    ends; stops it itself when done."""
+    server = BlobsvcAuth("blobsvc-s3", ctx.workdir, workers=ctx.workers, extra_env=ctx.extra_env)
+    ctx.own(server)
+    try:
+        server.start()
+        return w9_measure(ctx, server)
+    finally:
+        server.stop()
+
+
+def w9_measure(ctx: Context, server: BlobsvcAuth) -> list[dict]:
+    """Each row: S3 (curl --aws-sigv4) against the native API (curl -u, the
+    same user), interleaved on the same server and file, so the ratio is
+    what S3's routing and signature checks cost on top of Basic auth."""
+    size = ctx.plan.big
+    source = ctx.source("big", size)
+    native_auth = ["-K", server.curl_config]
+    s3_auth = [*native_auth, *SIGV4]
+    native_url = server.url(f"{W9_BUCKET}/{W9_KEY}")
+    s3_url = f"{server.base_url}/{W9_BUCKET}/{W9_KEY}"
+    code, = curl([*s3_auth, "-X", "PUT", "-w", "%{http_code}", f"{server.base_url}/{W9_BUCKET}"], 30)
+    if code != "200":
+        raise BenchError(f"S3 CreateBucket {W9_BUCKET}: status {code}")
+    md5 = file_md5(source)
+    curl_put(s3_url, source, s3_auth, md5)
+    # Once per run: S3 and native GETs give the uploaded bytes, so the timed
+    # GETs (status and size checked each time) cannot be of an error page.
+    for label, url, auth in (("S3", s3_url, s3_auth), ("native", native_url, native_auth)):
+        got = curl_md5(url, size, auth)
+        if got != (size, md5):
+            raise BenchError(f"{label} GET of {W9_KEY}: {got[0]} bytes, MD5 {got[1]}; "
+                             f"uploaded {size} bytes, MD5 {md5}")
+    verified = f"checked: S3 and native GET both gave the {size:,} bytes put through S3 (MD5 {md5})"
+
+    def get(url: str, auth: list[str]) -> Callable[[int], float]:
+        return lambda rep: size / MiB / curl_get(url, size, auth)
+
+    def put(url: str, auth: list[str]) -> Callable[[int], float]:
+        def one(rep: int) -> float:
+            curl_delete(native_url, native_auth)  # untimed: every PUT makes a new file
+            sync_filesystem(server.root)  # and no run pays for the previous one's writes
+            return size / MiB / curl_put(url, source, auth, md5)
+        return one
+
+    rows = []
+    for title, mine, theirs, warm in (("GET", get(s3_url, s3_auth), get(native_url, native_auth), True),
+                                      ("PUT", put(s3_url, s3_auth), put(native_url, native_auth), False)):
+        row = new_row("W9", f"S3 {title} {size // MiB} MiB: curl --aws-sigv4", "MiB/s")
+        peak = peak_meter(server)
+        contenders = [Contender("s", server, mine), Contender("n", server, theirs)]
+        values, cpu = interleave(ctx.plan.reps, contenders,
+                                 warmup=(lambda c: c.measure(-1)) if warm else None)
+        compare(row, values, cpu, "s", "n", f"native {title} (curl -u)")
+        row["blobsvc_peak_rss"] = peak.peak_rss()
+        ratio_goal(row, 0.9)
+        rows.append(row)
+    rows[0]["notes"].append(verified)
+    rows[1]["notes"].append("fsync on (the shipped default) for both, as W3's durable row; every PUT "
+                            "makes a new file (deleted and flushed untimed before it), and its ETag "
+                            "must be the file's MD5")
+    curl_delete(native_url, native_auth)
+    code, = curl([*s3_auth, "-X", "DELETE", "-w", "%{http_code}", f"{server.base_url}/{W9_BUCKET}"], 30)
+    if code != "204":
+        rows[0]["notes"].append(f"S3 DeleteBucket {W9_BUCKET} answered {code}")
+    return rows
+
+
 # -- W7: memory stays flat whatever the object size ----------------------------
 
 #: Peak RSS at the big size may exceed the small one's by this much.
@@ -822,5 +943,6 @@ WORKLOADS = {
     "W6": w6_put_small,
     "W5": w5_listing,
     "W8": w8_swift,
+    "W9": w9_s3,
     "W7": w7_memory,
 }

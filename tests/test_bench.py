@@ -19,11 +19,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # bench is not installed; it lives beside tests/
     sys.path.insert(0, REPO)
 
-from bench import report  # noqa: E402
+from bench import report, workloads  # noqa: E402
 from bench.plan import Plan  # noqa: E402
-from bench.servers import Bare  # noqa: E402
+from bench.servers import Bare, BlobsvcAuth  # noqa: E402
 from bench.system import MiB, process_tree  # noqa: E402
-from bench.workloads import new_row, w3_row  # noqa: E402
+from bench.workloads import curl, curl_md5, file_md5, new_row, w3_row  # noqa: E402
 
 
 @pytest.fixture
@@ -102,3 +102,34 @@ def test_presets_reserve_disk_for_every_workload():
         plan = Plan.preset(quick)
         assert plan.list_sizes == (1_000, 10_000, 100_000)
         assert plan.disk_needed() > 5 * plan.swift_size
+
+
+def test_w9_server_takes_the_same_user_by_s3_and_natively_and_no_one_else(tmp_path):
+    """W9 times S3 against native requests of one user: both must work, and
+    an anonymous request must not, or one side would skip authentication."""
+    server = BlobsvcAuth("blobsvc-s3", str(tmp_path), workers=1)
+    try:
+        server.start()
+        native = ["-K", server.curl_config]
+        s3 = [*native, *workloads.SIGV4]
+        assert curl([*s3, "-X", "PUT", "-w", "%{http_code}", server.base_url + "/benchbucket"], 10) == ["200"]
+        source = tmp_path / "up.bin"
+        source.write_bytes(os.urandom(MiB + 3))
+        md5 = file_md5(str(source))
+        workloads.curl_put(server.base_url + "/benchbucket/big", str(source), s3, md5)
+        assert curl_md5(server.url("benchbucket/big"), MiB + 3, native) == (MiB + 3, md5)
+        assert curl_md5(server.base_url + "/benchbucket/big", MiB + 3, s3) == (MiB + 3, md5)
+        workloads.curl_get(server.url("benchbucket/big"), MiB + 3, native)
+        assert curl(["-w", "%{http_code}", server.url("benchbucket/big")], 10) == ["401"]
+        with open(server.curl_config) as stream:
+            assert server.password in stream.read()
+        assert os.stat(server.curl_config).st_mode & 0o077 == 0
+    finally:
+        server.stop()
+
+
+def test_w9_runs_before_w7_and_fits_the_disk_plan():
+    order = list(workloads.WORKLOADS)
+    assert order.index("W9") < order.index("W7")
+    plan = Plan.preset(True)
+    assert plan.disk_needed() > 2 * plan.big
