@@ -53,10 +53,10 @@ def md5_hex(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def slo_etag(data: bytes, segment_size: int = SEGMENT) -> str:
-    """Swift's ETag of an SLO: MD5 of the concatenated hex MD5s of its segments."""
-    parts = [data[i:i + segment_size] for i in range(0, len(data), segment_size)]
-    return md5_hex("".join(md5_hex(part) for part in parts).encode())
+def composite_etag(parts: list[bytes]) -> str:
+    """S3's ETag of an object joined from ``parts``: MD5 of their binary MD5s, ``-N``."""
+    digests = b"".join(hashlib.md5(part).digest() for part in parts)
+    return f"{md5_hex(digests)}-{len(parts)}"
 
 
 @pytest.fixture
@@ -109,12 +109,17 @@ def test_large_upload_is_segmented_and_reads_back_byte_exact(swift, raw, sized):
     info = swift.put_object("d/big ü", Upload(chunks, expected_size=LARGE if sized else None,
                                                content_type="video/mp4"))
     assert swift.get_object("d/big ü") == data
-    assert (info.size, info.etag, info.content_type) == (LARGE, slo_etag(data), "video/mp4")
+    # The ETag is the MD5 of the bytes, not Swift's MD5 of the segments'
+    # MD5s: in the answer, a HEAD and a listing alike.
+    assert (info.size, info.etag, info.content_type) == (LARGE, md5_hex(data), "video/mp4")
     assert swift.stat_object("d/big ü") == info
     [listed] = swift.list_objects("d")
     assert (listed.size, listed.etag, listed.content_type) == (LARGE, info.etag, "video/mp4")
+    [recursive] = swift.list_recursive("d")
+    assert (recursive.etag, recursive.content_type) == (info.etag, "video/mp4")
     headers = raw.head_object(swift.container, "d/big ü")
     assert headers["x-static-large-object"] == "True"
+    assert headers["etag"].strip('"') != md5_hex(data)  # what Swift itself says
     segments = segment_names(raw, swift)
     assert len(segments) == 4
     assert all(name.startswith(".blobsvc/segments/d/big ü/") for name in segments)
@@ -123,11 +128,12 @@ def test_large_upload_is_segmented_and_reads_back_byte_exact(swift, raw, sized):
 
 def test_the_etag_computed_for_a_superseded_manifest_is_the_one_swift_gives(swift, raw):
     # A write that lost to a newer version gets no ETag from Swift (202):
-    # the driver computes it from the manifest, which must agree with Swift.
+    # the driver computes it from the manifest, which must agree with Swift
+    # (where a manifest carries no ETag of blobsvc's).
     swift.put_object("big", pattern(LARGE))
     _, body = raw.get_object(swift.container, "big", query_string="multipart-manifest=get")
     entries = [{"etag": stored["hash"]} for stored in json.loads(body)]
-    assert _slo_etag(entries) == swift.stat_object("big").etag
+    assert _slo_etag(entries) == raw.head_object(swift.container, "big")["etag"].strip('"')
 
 
 def test_ranges_of_a_large_object_cross_segment_edges_exactly(swift):
@@ -218,7 +224,8 @@ def test_cat_of_one_big_plain_chunk_copies_it_inside_swift(swift, raw):
     swift.put_object("c", data)
     info = swift.cat_objects("out", ["c"])
     assert swift.get_object("out") == data
-    assert info.etag == md5_hex(md5_hex(data).encode())  # an SLO of one segment
+    assert info.etag == composite_etag([data])  # an SLO of one segment
+    assert swift.stat_object("out").etag == info.etag
     assert len(segment_names(raw, swift)) == 1
     swift.delete_object("out")
     assert stored_names(raw, swift) == []
@@ -248,7 +255,11 @@ def test_cat_of_mixed_chunks_shares_large_segments_and_frees_all_on_delete(swift
     expected = b"".join(parts[name] for name in order)
     assert swift.get_object("out") == expected
     assert info.size == len(expected) == swift.stat_object("out").size
-    assert [e.name for e in swift.list_objects("")] == ["out"]
+    # Its bytes never all passed through blobsvc: S3's composite ETag of
+    # the chunks, the same in a HEAD and a listing.
+    assert info.etag == composite_etag([parts[name] for name in order])
+    assert [(e.name, e.etag) for e in swift.list_objects("")] == [("out", info.etag)]
+    assert swift.stat_object("out").etag == info.etag
     assert lent <= set(segment_names(raw, swift))  # reused, not copied
     swift.delete_object("out")
     assert stored_names(raw, swift) == []
@@ -258,8 +269,9 @@ def test_cat_into_one_of_its_large_chunks_keeps_the_lent_segments(swift, raw):
     first = pattern(LARGE, seed="first")
     swift.put_object("out", first)
     swift.put_object("tail", b"tail")
-    swift.cat_objects("out", ["out", "tail"])
+    info = swift.cat_objects("out", ["out", "tail"])
     assert swift.get_object("out") == first + b"tail"
+    assert info.etag == composite_etag([first, b"tail"])  # the chunk by its own MD5 ETag
     swift.delete_object("out")
     assert stored_names(raw, swift) == []
 

@@ -12,6 +12,7 @@ listings. Runs against the session's real Swift (``swift_stack``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -32,7 +33,7 @@ from blobsvc.storage.metadata import MAX_METADATA_BYTES
 from blobsvc.storage.swift import SwiftDriver
 from blobsvc.storage.swift.constraints import Constraints
 from blobsvc.storage.swift.errors import from_client_exception
-from blobsvc.storage.swift.objectmeta import EXPIRY_PARAMETER
+from blobsvc.storage.swift.objectmeta import ETAG_PARAMETER, EXPIRY_PARAMETER
 
 MIB = 1024 * 1024
 SEGMENT = MIB
@@ -186,11 +187,52 @@ def test_headers_another_client_wrote_that_could_split_an_answer_are_ignored(swi
     assert dict(copied.metadata) == {"good": "fine"}
 
 
-def test_a_content_type_that_names_the_expiry_parameter_is_refused(swift):
-    with pytest.raises(InvalidMetadata, match=EXPIRY_PARAMETER):
-        swift.put_object("x", Upload(b"x", content_type=f"text/plain;{EXPIRY_PARAMETER}=1"))
+@pytest.mark.parametrize("parameter, value", [(EXPIRY_PARAMETER, "1"),
+                                              (ETAG_PARAMETER, "0" * 32)])
+def test_a_content_type_that_names_a_parameter_of_blobsvc_is_refused(swift, parameter, value):
+    with pytest.raises(InvalidMetadata, match=parameter):
+        swift.put_object("x", Upload(b"x", content_type=f"text/plain;{parameter}={value}"))
     with pytest.raises(NotFound):
         swift.stat_object("x")
+
+
+# -- a large object's ETag --------------------------------------------------------
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_a_large_object_keeps_the_md5_of_its_bytes_through_update_copy_and_move(swift, raw):
+    data = pattern(LARGE)
+    assert swift.put_object("a", Upload(data, content_type="text/csv")).etag == md5_hex(data)
+    # A POST that changes the content type and the expiry rewrites the
+    # content type Swift stores; the ETag in it stays.
+    updated = swift.update_object("a", ObjectMeta(content_type="text/plain",
+                                                  expires_at=int(time.time()) + 3600))
+    assert updated.etag == md5_hex(data)
+    assert raw.head_object(swift.container, "a")["content-type"].startswith(
+        f"text/plain;{ETAG_PARAMETER}={md5_hex(data)}.")
+    copied = swift.copy_object("a", "b")
+    moved = swift.move_object("a", "c")
+    for path, info in (("b", copied), ("c", moved)):
+        assert info.etag == md5_hex(data)
+        assert swift.stat_object(path).etag == md5_hex(data)
+        assert swift.get_object(path) == data
+    assert {entry.name: (entry.etag, entry.content_type) for entry in swift.list_objects("")} == {
+        "b": (md5_hex(data), "text/plain"), "c": (md5_hex(data), "text/plain")}
+
+
+def test_a_large_object_another_client_wrote_keeps_swift_s_etag(swift, raw):
+    first, second = pattern(MIB, seed=1), pattern(MIB, seed=2)
+    for name, data in (("seg/1", first), ("seg/2", second)):
+        raw.put_object(swift.container, name, data)
+    manifest = [{"path": f"/{swift.container}/seg/{n}"} for n in (1, 2)]
+    raw.put_object(swift.container, "foreign", json.dumps(manifest),
+                   query_string="multipart-manifest=put")
+    swift_etag = raw.head_object(swift.container, "foreign")["etag"].strip('"')
+    assert swift.stat_object("foreign").etag == swift_etag
+    assert swift.get_object("foreign") == first + second
 
 
 # -- the cluster's constraints ---------------------------------------------------
@@ -357,8 +399,9 @@ def test_an_update_that_lands_on_a_newer_large_version_moves_its_segments_too(sw
                                                                             monkeypatch):
     """Another write replaces the object between the update's HEAD and its
     POST: the POST lands on the new version, whose segments must then
-    expire with its manifest, not before it and not never."""
-    swift.put_object("big", pattern(LARGE, "old"))
+    expire with its manifest, not before it and not never; and the old
+    version's ETag, which the POST carried, must not pass for the new one's."""
+    old = swift.put_object("big", pattern(LARGE, "old"))
     real_post = swift.client.post
     replaced = []
 
@@ -374,6 +417,11 @@ def test_an_update_that_lands_on_a_newer_large_version_moves_its_segments_too(sw
     assert [delete_at(raw, swift, name) for name in segments_of(raw, swift, "big")] == \
         [later + GRACE] * 4
     assert swift.get_object("big") == pattern(LARGE, "new")
+    # The new version's own ETag was overwritten with the old one's: it is
+    # ignored, and Swift's ETag for the new manifest is what shows.
+    swift_etag = raw.head_object(swift.container, "big")["etag"].strip('"')
+    assert swift.stat_object("big").etag == swift_etag != old.etag
+    assert [entry.etag for entry in swift.list_objects("")] == [swift_etag]
 
 
 def test_update_keeps_the_content_type_and_replaces_everything_else(swift):

@@ -13,9 +13,11 @@ drivers, and why:
   known and at most ``segment_size``, or unknown but ending within the first
   MiB, is one plain object: its ETag is the plain MD5, as with the other
   drivers. Any other upload is stored as segments of at most
-  ``segment_size`` bytes, then a manifest under the object's name, and its
-  ETag is Swift's: the MD5 of the segments' hex MD5s, not the MD5 of the
-  bytes. ``cat`` results are SLOs too, unless every chunk is under 1 MiB.
+  ``segment_size`` bytes, then a manifest under the object's name. Its
+  ETag is still the MD5 of its bytes, kept in the manifest's content type
+  (see :mod:`.objectmeta`), not Swift's MD5 of the segments' MD5s.
+  ``cat`` results are SLOs too, unless every chunk is under 1 MiB, with
+  S3's composite ETag of the chunks.
 * **Segment layout.** Segments live in the same container under the
   reserved prefix: ``.blobsvc/segments/<object path>/<upload id>/<index>``
   (a digest replaces the path when the name would exceed Swift's 1024

@@ -6,7 +6,9 @@ its segments, a plain one is copied by Swift), while runs of smaller ones
 are read through blobsvc and joined into one segment, because Swift
 throttles reading SLOs made of many segments under 1 MiB (its
 ``rate_limit_under_size``). A result made only of small chunks (at most
-``segment_size`` in all) is a plain object, with a plain MD5 ETag. Sizes are
+``segment_size`` in all) is a plain object, with a plain MD5 ETag; any
+other has the composite ETag S3 gives an object joined from parts (see
+:mod:`.objectmeta`), since its bytes are never all read. Sizes are
 refused up front from the chunks' HEADs, and every byte is counted again as
 the result is built, since a chunk may grow after its HEAD.
 
@@ -37,7 +39,7 @@ from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.expiry import Owned, SegmentExpiry
 from blobsvc.storage.swift.headers import Headers, content_length, info_from_headers, is_large
 from blobsvc.storage.swift.layout import ManifestEntry
-from blobsvc.storage.swift.objectmeta import carried
+from blobsvc.storage.swift.objectmeta import carried, composite_etag
 from blobsvc.storage.swift.reads import Opened, guarded
 from blobsvc.storage.swift.upload import Parts, Uploader
 
@@ -149,8 +151,10 @@ class Concatenator:
                 info = self.uploads.put_plain(path, budget.counted(self._read_chunks(small, path)),
                                               meta, precondition)
             else:
+                etag = composite_etag([info_from_headers(chunk, found[chunk]).etag or ""
+                                       for chunk in chunks])
                 info = self._cat_large(path, pieces, parts, meta, found, budget=budget,
-                                       precondition=precondition)
+                                       precondition=precondition, etag=etag)
         # Lent segments now belong to the result, unless it lost to a newer version.
         lent = [chunk for chunk in found if is_large(found[chunk])] if parts.superseded else []
         self.client.remove_sources(path, [chunk for chunk in found if chunk != path],
@@ -159,8 +163,9 @@ class Concatenator:
 
     def _cat_large(self, path: str, pieces: list[Piece], parts: Parts, meta: ObjectMeta,
                    found: dict[str, Headers], budget: SizeBudget,
-                   precondition: Precondition | None) -> ObjectInfo:
-        """The result as an SLO: copied, lent or joined segments, then the manifest."""
+                   precondition: Precondition | None, etag: str) -> ObjectInfo:
+        """The result as an SLO: copied, lent or joined segments, then the
+        manifest, carrying the composite ``etag`` of the chunks."""
         try:
             entries: list[ManifestEntry] = []
             copies: dict[str, ManifestEntry] = {}
@@ -170,7 +175,7 @@ class Concatenator:
             info = self.expiry.move(
                 lent, meta.expires_at, path,
                 lambda: self.uploads.commit_manifest(path, entries, parts, meta, precondition,
-                                                     keep_old=path in found))
+                                                     keep_old=path in found, etag=etag))
         except BaseException as exc:
             self.uploads.remove_parts(parts, exc)
             raise

@@ -35,7 +35,12 @@ from swiftclient.client import ClientException, Connection
 from blobsvc.storage.contract import ObjectMeta
 from blobsvc.storage.errors import MetadataTooLarge
 from blobsvc.storage.swift.errors import log, swift_errors
-from blobsvc.storage.swift.objectmeta import META_PREFIX, check_content_type, write_headers
+from blobsvc.storage.swift.objectmeta import (
+    LONGEST_ETAG_VALUE,
+    META_PREFIX,
+    check_content_type,
+    write_headers,
+)
 
 #: Headers of an answer besides the metadata ones (Swift's own, stored
 #: headers, large-object headers), for http.client's header count limit.
@@ -65,7 +70,7 @@ class Constraints:
 
     def check(self, meta: ObjectMeta, path: str | None) -> None:
         """MetadataTooLarge naming the Swift limit ``meta`` would exceed."""
-        headers = write_headers(meta)
+        headers = write_headers(meta, LONGEST_ETAG_VALUE)  # room for a large object's ETag
         count = size = 0
         for name, value in headers.items():
             line = len(name.encode()) + len(value.encode()) + 4  # ": " and CRLF

@@ -29,7 +29,7 @@ from blobsvc.storage.swift.claims import Claims, check_no_clash, missing
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.headers import Written, info_from_headers, is_large
 from blobsvc.storage.swift.layout import ManifestEntry
-from blobsvc.storage.swift.objectmeta import write_headers
+from blobsvc.storage.swift.objectmeta import carried, write_headers
 from blobsvc.storage.swift.retire import Retirement
 from blobsvc.storage.swift.upload import Parts, Uploader
 
@@ -59,8 +59,8 @@ class Copier:
             elif meta.content_type is None:
                 meta = dataclasses.replace(meta, content_type=old.content_type)
             check_no_clash(self.client, dst)
-            if is_large(source):
-                return self._copy_large(src, dst, meta, precondition)
+            if is_large(source):  # same bytes, same ETag
+                return self._copy_large(src, dst, meta, precondition, carried(source).etag)
             return self._copy_plain(src, dst, old, meta, precondition)
 
     def _copy_plain(self, src: str, dst: str, old: ObjectInfo, meta: ObjectMeta,
@@ -77,11 +77,12 @@ class Copier:
                        stored.last_modified).info(dst)
 
     def _copy_large(self, src: str, dst: str, meta: ObjectMeta,
-                    precondition: Precondition | None) -> ObjectInfo:
+                    precondition: Precondition | None, etag: str | None) -> ObjectInfo:
         parts = self.uploads.new_parts(dst, meta)
         try:
             entries = self._copy_segments(src, dst, parts)
-            info = self.uploads.commit_manifest(dst, entries, parts, meta, precondition)
+            info = self.uploads.commit_manifest(dst, entries, parts, meta, precondition,
+                                                etag=etag)
         except BaseException as exc:
             self.uploads.remove_parts(parts, exc)
             raise

@@ -30,7 +30,7 @@ def info_from_headers(path: str, headers: Headers) -> ObjectInfo:
         size = int(headers.get("content-length", 0))
     meta = carried(headers)
     return ObjectInfo(path=path, name=paths.basename(path), isdir=False, size=size,
-                      ctime=header_time(headers), etag=unquote(headers.get("etag")),
+                      ctime=header_time(headers), etag=meta.etag or unquote(headers.get("etag")),
                       content_type=meta.content_type, metadata=meta.metadata,
                       headers=meta.headers, expires_at=meta.expires_at)
 

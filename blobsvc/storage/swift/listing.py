@@ -27,7 +27,7 @@ from blobsvc.storage.errors import NotFound
 from blobsvc.storage.metadata import is_expired
 from blobsvc.storage.swift.client import ContainerClient, Listed
 from blobsvc.storage.swift.headers import unquote
-from blobsvc.storage.swift.objectmeta import decode_listed, split_content_type
+from blobsvc.storage.swift.objectmeta import decode_listed, split_stored_type
 
 #: Entries asked of Swift per listing request (Swift's maximum).
 LISTING_PAGE_SIZE = 10000
@@ -136,12 +136,14 @@ def add_listed(found: dict[str, ObjectInfo], prefix: str, raw: Listed, marker: s
 def listed_object(raw: Listed) -> ObjectInfo:
     """An object's entry, as a listing shows it: its expiry, no metadata."""
     path = raw["name"]
-    content_type, expires_at = split_content_type(raw.get("content_type"))
+    swift_etag = unquote(raw.get("slo_etag") or raw.get("hash"))
+    content_type, expires_at, etag = split_stored_type(raw.get("content_type"), swift_etag)
     return ObjectInfo(
         path=path, name=paths.basename(path), isdir=False, size=raw["bytes"],
         ctime=listing_time(raw.get("last_modified")),
-        # An SLO's "hash" is its manifest's MD5; "slo_etag" is its ETag.
-        etag=unquote(raw.get("slo_etag") or raw.get("hash")),
+        # An SLO's "hash" is its manifest's MD5, "slo_etag" Swift's ETag
+        # for it, and the content type carries blobsvc's (see objectmeta).
+        etag=etag or swift_etag,
         content_type=decode_listed(content_type) or DEFAULT_CONTENT_TYPE,
         metadata=None, expires_at=expires_at,
     )

@@ -44,7 +44,9 @@ class Mover:
             except BaseException:
                 self.retirement.drop(replaced)
                 raise
-            written = Written(stored.etag or old.etag or "", old.size or 0, carried(source),
+            # A manifest's copy keeps its content type, and the ETag in it.
+            etag = old.etag if is_large(source) else stored.etag or old.etag
+            written = Written(etag or "", old.size or 0, carried(source),
                               stored.last_modified)
             self.retirement.settle(dst, replaced)
             info = written.info(dst)

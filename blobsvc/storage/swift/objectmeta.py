@@ -18,6 +18,19 @@ same headers, and a HEAD, a GET and a listing entry all read them back.
   type that carries it already is refused (it would read back as an
   expiry). The parameter is the truth; ``X-Delete-At`` may be later, since
   Swift refuses one in the past (see :func:`delete_at`).
+* **ETag of a large object.** Swift gives a Static Large Object the MD5
+  of its segments' MD5s, which S3 clients and checksum tools take for the
+  MD5 of the bytes and then call the object corrupted. So a manifest
+  carries the ETag blobsvc gives it, as the content-type parameter
+  ``;blobsvc-etag=<etag>.<Swift's ETag>``, read back by HEADs and listings
+  alike: the MD5 of the bytes for an upload (hashed as it streamed), S3's
+  composite form ``<md5 of the chunks' MD5s>-<chunks>`` for a cat (see
+  :func:`composite_etag`). Swift's ETag binds it to the manifest it was
+  written for: a POST that meant to keep it but landed on a newer version
+  (a write between its HEAD and the POST) leaves a parameter that no
+  longer matches, and is ignored, never taken for the new bytes' ETag. A
+  manifest without it (written by another client, or before) keeps
+  Swift's ETag.
 * **Encoding.** Values go as UTF-8 (non-ASCII included): Swift then holds,
   and counts against its constraints, the same bytes blobsvc's limits
   count, and other Swift clients see the text itself. swiftclient decodes
@@ -31,6 +44,7 @@ same headers, and a HEAD, a GET and a listing entry all read them back.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -50,6 +64,16 @@ EXPIRY_PARAMETER = "blobsvc-expires-at"
 
 _EXPIRY = re.compile(r"\s*;\s*" + EXPIRY_PARAMETER + r"=(-?\d+)\s*(?=;|$)", re.IGNORECASE)
 _NAMED_EXPIRY = re.compile(r";\s*" + EXPIRY_PARAMETER + r"\s*=", re.IGNORECASE)
+
+#: The content-type parameter that carries a large object's ETag.
+ETAG_PARAMETER = "blobsvc-etag"
+
+_ETAG = re.compile(r"\s*;\s*" + ETAG_PARAMETER +
+                   r"=([0-9a-f]{32}(?:-[0-9]{1,9})?)\.([0-9a-f]{32})\s*(?=;|$)", re.IGNORECASE)
+_NAMED_ETAG = re.compile(r";\s*" + ETAG_PARAMETER + r"\s*=", re.IGNORECASE)
+
+#: The longest ETag parameter value, for the header size checks.
+LONGEST_ETAG_VALUE = f"{'0' * 32}-{'9' * 9}.{'0' * 32}"
 
 #: What swiftclient would percent-decode, or HTTP strip, in a value.
 _VALUE_ESCAPES = re.compile(r"%|^[ \t]+|[ \t]+$")
@@ -81,30 +105,67 @@ def decode_listed(value: str) -> str:
 
 
 def check_content_type(content_type: str | None) -> None:
-    """Refuse a content type that would read back as carrying an expiry."""
-    if content_type is not None and _NAMED_EXPIRY.search(content_type):
-        raise InvalidMetadata(f"a content type with a {EXPIRY_PARAMETER} parameter cannot be "
-                              f"stored on Swift: blobsvc keeps that parameter for itself")
+    """Refuse a content type that would read back as carrying an expiry or an ETag."""
+    if content_type is None:
+        return
+    for named, parameter in ((_NAMED_EXPIRY, EXPIRY_PARAMETER), (_NAMED_ETAG, ETAG_PARAMETER)):
+        if named.search(content_type):
+            raise InvalidMetadata(f"a content type with a {parameter} parameter cannot be "
+                                  f"stored on Swift: blobsvc keeps that parameter for itself")
 
 
-def content_type_header(content_type: str | None, expires_at: int | None) -> str:
-    """The Content-Type sent: the type, and the expiry as a parameter if there is one."""
+def content_type_header(content_type: str | None, expires_at: int | None,
+                        etag_value: str | None = None) -> str:
+    """The Content-Type sent: the type, then a large object's ETag (as
+    :func:`bind_etag` gives it) and the expiry as parameters where there are some."""
     value = encode_value(content_type or DEFAULT_CONTENT_TYPE)
-    if expires_at is None:
-        return value
-    return f"{value};{EXPIRY_PARAMETER}={expires_at}"
+    if etag_value is not None:
+        value = f"{value};{ETAG_PARAMETER}={etag_value}"
+    if expires_at is not None:
+        value = f"{value};{EXPIRY_PARAMETER}={expires_at}"
+    return value
+
+
+def bind_etag(etag: str, swift_etag: str) -> str:
+    """The ETag parameter's value: ``etag``, for the manifest Swift gives ``swift_etag``."""
+    return f"{etag}.{swift_etag}"
 
 
 def split_content_type(value: str | None) -> tuple[str, int | None]:
-    """A stored content type without the expiry parameter, and that expiry."""
+    """A stored content type without blobsvc's parameters, and the expiry."""
+    content_type, expires_at, _ = split_stored_type(value, None)
+    return content_type, expires_at
+
+
+def split_stored_type(value: str | None,
+                      swift_etag: str | None) -> tuple[str, int | None, str | None]:
+    """A stored content type without blobsvc's parameters, the expiry, and
+    the ETag blobsvc gave the object if it is bound to ``swift_etag``."""
     if not value:
-        return DEFAULT_CONTENT_TYPE, None
-    matches = list(_EXPIRY.finditer(value))
+        return DEFAULT_CONTENT_TYPE, None, None
+    value, expiry = _take_parameter(_EXPIRY, value)
+    value, etag = _take_parameter(_ETAG, value)
+    if etag is None or swift_etag is None or etag[1].lower() != swift_etag.strip('"').lower():
+        etag = None
+    return (value or DEFAULT_CONTENT_TYPE, None if expiry is None else int(expiry[0]),
+            None if etag is None else etag[0].lower())
+
+
+def _take_parameter(pattern: re.Pattern[str], value: str) -> tuple[str, tuple[str, ...] | None]:
+    """``value`` without the last parameter ``pattern`` matches, and its groups."""
+    matches = list(pattern.finditer(value))
     if not matches:
         return value, None
     found = matches[-1]
-    stripped = value[:found.start()] + value[found.end():]
-    return stripped or DEFAULT_CONTENT_TYPE, int(found.group(1))
+    return value[:found.start()] + value[found.end():], found.groups()
+
+
+def composite_etag(etags: list[str]) -> str:
+    """S3's ETag of an object joined from parts with ``etags``: the MD5 of
+    their binary MD5s, then ``-`` and how many there are. A part's own
+    composite ETag counts by its hex digest, so joins of joins stay defined."""
+    digests = b"".join(bytes.fromhex(etag.split("-", 1)[0]) for etag in etags)
+    return f"{hashlib.md5(digests).hexdigest()}-{len(etags)}"
 
 
 def delete_at(expires_at: int, now: float | None = None) -> int:
@@ -126,10 +187,12 @@ def meta_headers(meta: ObjectMeta) -> dict[str, str]:
     return headers
 
 
-def write_headers(meta: ObjectMeta) -> dict[str, str]:
-    """Every header a write of ``meta`` sends, the Content-Type included."""
+def write_headers(meta: ObjectMeta, etag_value: str | None = None) -> dict[str, str]:
+    """Every header a write of ``meta`` sends, the Content-Type (carrying a
+    large object's ETag, as :func:`bind_etag` gives it) included."""
     headers = meta_headers(meta)
-    headers["Content-Type"] = content_type_header(meta.content_type, meta.expires_at)
+    headers["Content-Type"] = content_type_header(meta.content_type, meta.expires_at,
+                                                  etag_value)
     return headers
 
 
@@ -150,12 +213,15 @@ class Carried:
     headers: dict[str, str]
     metadata: dict[str, str]
     expires_at: int | None
+    #: The ETag blobsvc gave a large object, if it gave one (to this version).
+    etag: str | None = None
 
 
 def carried(headers: Mapping[str, str]) -> Carried:
     """What a HEAD's or GET's headers (lower-case names, as swiftclient
     gives them, values decoded) say the object carries."""
-    content_type, expires_at = split_content_type(headers.get("content-type"))
+    content_type, expires_at, etag = split_stored_type(headers.get("content-type"),
+                                                       headers.get("etag"))
     if expires_at is None and headers.get("x-delete-at", "").isdigit():
         expires_at = int(headers["x-delete-at"])  # written by another client
     prefix = META_PREFIX.lower()
@@ -165,7 +231,7 @@ def carried(headers: Mapping[str, str]) -> Carried:
     if not _servable({"Content-Type": content_type}, check_value):
         content_type = DEFAULT_CONTENT_TYPE
     return Carried(content_type, _servable(stored, check_value),
-                   _servable(metadata, _check_metadata_item), expires_at)
+                   _servable(metadata, _check_metadata_item), expires_at, etag)
 
 
 def _check_metadata_item(name: str, value: str) -> None:

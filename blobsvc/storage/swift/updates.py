@@ -21,7 +21,12 @@ from blobsvc.storage.errors import NotFound
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.expiry import SegmentExpiry
 from blobsvc.storage.swift.headers import Written, info_from_headers, is_large
-from blobsvc.storage.swift.objectmeta import content_type_header, meta_headers
+from blobsvc.storage.swift.objectmeta import (
+    bind_etag,
+    carried,
+    content_type_header,
+    meta_headers,
+)
 
 
 class Updater:
@@ -40,7 +45,10 @@ class Updater:
         content_type = meta.content_type or current.content_type
         sent = meta_headers(meta)
         if meta.content_type is not None or meta.expires_at != current.expires_at:
-            sent["Content-Type"] = content_type_header(content_type, meta.expires_at)
+            kept = carried(headers).etag  # a large object's, bound to this version
+            sent["Content-Type"] = content_type_header(
+                content_type, meta.expires_at,
+                None if kept is None else bind_etag(kept, headers["etag"].strip('"')))
 
         def post() -> None:
             self.client.post(path, sent, path)

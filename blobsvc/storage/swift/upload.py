@@ -26,7 +26,7 @@ from blobsvc.storage.swift.client import ContainerClient, head_or_none
 from blobsvc.storage.swift.errors import log, swift_errors
 from blobsvc.storage.swift.headers import Stored, Written, info_from_headers
 from blobsvc.storage.swift.layout import SEGMENTS_DIR, ManifestEntry, private_prefix, slo_etag
-from blobsvc.storage.swift.objectmeta import segment_headers, write_headers
+from blobsvc.storage.swift.objectmeta import bind_etag, segment_headers, write_headers
 from blobsvc.storage.swift.retire import NOTHING_REPLACED, Replaced, Retirement
 
 #: An upload of unknown size that ends within this many bytes (read ahead in
@@ -136,7 +136,8 @@ class Uploader:
             if not entries:
                 return self.put_plain(path, (), upload.meta, upload.precondition,
                                       lambda: upload.md5_hex)
-            info = self.commit_manifest(path, entries, parts, upload.meta, upload.precondition)
+            info = self.commit_manifest(path, entries, parts, upload.meta, upload.precondition,
+                                        etag=upload.md5_hex)
         except BaseException as exc:
             self.remove_parts(parts, exc)
             raise
@@ -191,15 +192,17 @@ class Uploader:
 
     def commit_manifest(self, path: str, entries: list[ManifestEntry], parts: Parts,
                         meta: ObjectMeta, precondition: Precondition | None,
-                        keep_old: bool = False) -> ObjectInfo:
+                        keep_old: bool = False, etag: str | None = None) -> ObjectInfo:
         """Write the manifest of an object carrying ``meta`` over ``path``,
-        checking ``precondition`` right before.
+        checking ``precondition`` right before; ``etag`` is the ETag it
+        carries (see :mod:`.objectmeta`).
 
         ``keep_old``: the old version lends its segments to the new one (a
         cat into one of its chunks), so it gets no tombstone.
         """
         size = sum(entry["size_bytes"] for entry in entries)
         entries = self._nest(entries, parts, path)
+        etag_value = None if etag is None else bind_etag(etag, slo_etag(entries))
         if keep_old:
             if precondition is not None:
                 self.client.check_current(path, precondition, self.client.conn())
@@ -208,13 +211,14 @@ class Uploader:
             replaced = self.retirement.prepare_replace(path, precondition, self.client.conn())
         parts.committing = True
         try:
-            stored = self.client.put_manifest(path, entries, write_headers(meta), path)
+            stored = self.client.put_manifest(path, entries, write_headers(meta, etag_value), path)
         except BaseException:
             self.retirement.drop(replaced)
             raise
         parts.superseded = stored.superseded
         self.retirement.settle(path, replaced)
-        written = Written(stored.etag or slo_etag(entries), size, meta, stored.last_modified)
+        written = Written(etag or stored.etag or slo_etag(entries), size, meta,
+                          stored.last_modified)
         return written.info(path)
 
     def _nest(self, entries: list[ManifestEntry], parts: Parts,
