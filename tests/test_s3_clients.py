@@ -337,7 +337,6 @@ def test_s3cmd_reads_what_the_native_api_wrote(fs_server, tmp_path):
 
 # -- large objects on Swift ---------------------------------------------------------
 
-SWIFT_PART_ETAG = "on Swift a part over segment_size reports an SLO ETag, not its MD5"
 #: Three parts of 5 MiB and a tail: every tool uploads it in parts.
 MULTIPART_SIZE = 3 * 5 * 1024 * 1024 + 12345
 
@@ -351,12 +350,9 @@ def assert_multipart_object(server: ServerProcess, bucket: str, key: str, data: 
     assert answer.headers["ETag"] == f'"{hashlib.md5(part_md5s).hexdigest()}-4"'
 
 
-def test_each_tool_uploads_a_large_file_in_parts_and_reads_it_back(server, tmp_path, request):
-    if request.node.callspec.params["server"] == "swift":
-        # A part over segment_size (1 MiB here; 5 GiB - 64 MiB by default) is
-        # an SLO on Swift, whose ETag is not the part's MD5, so the object's
-        # md5-of-md5s-N is not the one the client computes.
-        request.applymarker(pytest.mark.xfail(strict=True, reason=SWIFT_PART_ETAG))
+def test_each_tool_uploads_a_large_file_in_parts_and_reads_it_back(server, tmp_path):
+    # On Swift each part is over segment_size (1 MiB here), so an SLO: its
+    # ETag is still its MD5, and the object's md5-of-md5s-N the client's.
     data = os.urandom(MULTIPART_SIZE)
     (tmp_path / "up").mkdir()
     (tmp_path / "up" / "large.bin").write_bytes(data)
@@ -377,16 +373,12 @@ def test_each_tool_uploads_a_large_file_in_parts_and_reads_it_back(server, tmp_p
     assert (tmp_path / "aws.bin").read_bytes() == data
 
 
-#: On Swift an object over ``segment_size`` (1 MiB in the tests) is an SLO
-#: whose ETag is the MD5 of its segments' MD5s: 32 hex digits S3 clients take
-#: for the MD5 of the bytes, as S3 gives it for every object not uploaded in
-#: parts. rclone then calls the upload corrupted, s3cmd retries it until it
-#: gives up. S3 marks such an ETag with a ``-N`` parts suffix; blobsvc does
-#: not yet.
-SLO_ETAG = pytest.mark.xfail(strict=True, reason="an SLO's ETag passes for an MD5 over S3")
+# On Swift an object over ``segment_size`` (1 MiB in the tests) is an SLO,
+# whose ETag Swift makes the MD5 of its segments' MD5s; S3 clients take any
+# 32 hex digits for the MD5 of the bytes, and would call such an upload
+# corrupted (rclone) or retry it until they give up (s3cmd).
 
 
-@SLO_ETAG
 def test_rclone_copies_an_object_over_the_segment_size_to_swift(swift_server, tmp_path):
     bucket = new_bucket()
     (tmp_path / "up").mkdir()
@@ -396,7 +388,6 @@ def test_rclone_copies_an_object_over_the_segment_size_to_swift(swift_server, tm
     rclone(swift_server, tmp_path, "check", str(tmp_path / "up"), f"blobs:{bucket}")
 
 
-@SLO_ETAG
 def test_s3cmd_puts_an_object_over_the_segment_size_to_swift(swift_server, tmp_path):
     s3cmd = S3cmd(swift_server, tmp_path)
     bucket = new_bucket()

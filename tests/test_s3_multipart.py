@@ -503,9 +503,12 @@ def test_on_swift_complete_makes_an_slo_byte_for_byte_with_s3s_etag(swift_server
     assert got["Metadata"] == {"k": "v"}
     native = requests.get(f"{server.url}/v1/objects/{bucket}/big", auth=AUTH)
     assert native.content == b"".join(parts)
+    # The join's own ETag on Swift is S3's too: listings agree with HEAD.
+    assert native.headers["ETag"] == md5_of_md5s(parts)
     orphans, _ = swift_leftovers(swift_stack, container, [f"{bucket}/big"])
     assert orphans == []
-    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1
+    assert [(entry["Key"], entry["ETag"]) for entry in s3.list_objects_v2(Bucket=bucket)[
+        "Contents"]] == [("big", md5_of_md5s(parts))]
     assert _swift_private(swift_stack, container, f".blobsvc/multipart/{bucket}/") == []
     with swift_head(swift_stack, container, f"{bucket}/big") as headers:
         assert headers.get("x-static-large-object", "").lower() == "true"

@@ -3,14 +3,15 @@
 S3 names an object CompleteMultipartUpload made ``<md5 of the parts'
 MD5s>-<parts>``; clients compare it with what they computed while
 uploading. The drivers give a joined object an ETag of their own (the
-MD5 of its bytes; on Swift, the SLO's), so the S3 ETag is stored with the
+MD5 of its bytes; on Swift, this same composite ETag), so the S3 ETag is stored with the
 object as the user metadata ``s3-multipart-etag``: atomically with the
 bytes, kept by a move or copy (same bytes, same ETag), gone with a
 rewrite or a metadata update. Through S3, HEAD and GET answer with it (and
 ``If-Match``/``If-None-Match`` naming it are judged as naming the object),
 and the metadata itself is not shown. The native API shows its own ETag,
 and the S3 one as ``X-Object-Meta-S3-Multipart-Etag``. Listings carry no
-metadata, so an S3 listing shows the driver's ETag for such an object.
+metadata, so an S3 listing shows the driver's ETag for such an object
+(on Swift, the same one).
 """
 
 from __future__ import annotations
