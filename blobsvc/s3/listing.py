@@ -4,10 +4,10 @@ Without a delimiter a page is the native recursive listing of the bucket:
 every key, in S3's order (UTF-8 byte order is code point order), after a
 marker key. With delimiter ``/`` it is the native one-level listing of the
 "directory" the prefix ends in: objects are keys, directories are common
-prefixes, each exactly once over the pages. Such a page follows the native
-listing's order, in which a directory sorts by its name (S3 sorts it by
-name and ``/``): ``a`` before ``a-b``, where S3 has ``a-b`` before ``a/``.
-Other delimiters are not implemented.
+prefixes, each exactly once over the pages, in S3's order (a common prefix
+sorts as its key, ``a-b`` before ``a/``; see :mod:`blobsvc.s3.keyorder`).
+After a marker come the keys and common prefixes above it. Other
+delimiters are not implemented.
 
 A key no native path can hold cannot exist, so a prefix or marker that
 names one only narrows the page down; it is never an error.
@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from blobsvc.s3.errors import S3Error
+from blobsvc.s3.keyorder import entries_after, sort_key
 from blobsvc.storage import ObjectInfo, StorageDriver, paths
 from blobsvc.storage.errors import InvalidPath, NotFound
 
@@ -68,34 +69,32 @@ def _grouped(driver: StorageDriver, bucket: str, prefix: str, after: str | None,
              max_keys: int) -> Page:
     directory_key, _, name_prefix = prefix.rpartition("/")
     base = f"{directory_key}/" if directory_key else ""
-    marker, past_the_end = _name_marker(after, base)
+    marker, past_the_end = _relative_marker(after, base)
     if past_the_end:
         return Page()
     directory = paths.join(bucket, directory_key) if directory_key else bucket
     try:
-        entries = driver.list_objects(directory, marker=marker, limit=max_keys + 1,
-                                      prefix=name_prefix or None)
+        entries = entries_after(driver, directory, name_prefix, marker, max_keys + 1)
     except (NotFound, InvalidPath):
         return Page()
     page = Page(truncated=len(entries) > max_keys)
     last = None
     for entry in entries[:max_keys]:
+        last = base + sort_key(entry)
         if entry.isdir:
-            last = f"{base}{entry.name}/"
             page.prefixes.append(last)
         else:
-            last = base + entry.name
             page.contents.append((last, entry))
     if page.truncated:
         page.last_key = last
     return page
 
 
-def _name_marker(after: str | None, base: str) -> tuple[str | None, bool]:
-    """The one-level marker (a name) for the key ``after``, and whether
-    ``after`` lies past the whole directory."""
+def _relative_marker(after: str | None, base: str) -> tuple[str | None, bool]:
+    """The key ``after`` relative to the directory ``base``, and whether
+    it lies past the whole directory."""
     if not after:
         return None, False
     if not after.startswith(base):
         return None, after > base
-    return after[len(base):].split("/", 1)[0] or None, False
+    return after[len(base):] or None, False
