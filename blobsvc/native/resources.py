@@ -107,6 +107,20 @@ def object_headers(info: ObjectInfo, inline_active: bool = False) -> None:
         headers["X-Timestamp"] = repr(info.ctime)
 
 
+#: Decides the range of a read from the object's version (see ObjectResource.GET).
+RangeSelector = Callable[[ObjectInfo], Union[ByteRange, None]]
+
+
+def _partial(byte_range: ByteRange, size: int) -> None:
+    """A 206's status and headers; an empty range has no Content-Range to
+    name it and is a 200 of no bytes."""
+    response = exchange.response()
+    response.headers["Content-Length"] = str(byte_range.length)
+    if byte_range.length:
+        response.status = 206
+        response.headers["Content-Range"] = byte_range.content_range(size)
+
+
 class ObjectResource:
     """``/v1/objects/{path}``: one object."""
 
@@ -120,9 +134,11 @@ class ObjectResource:
         #: What a write's bytes are, and their announced length (the body as sent here).
         self.read_body = read_body or request_body
 
-    def GET(self, path: str) -> Iterator[bytes] | bytes:
+    def GET(self, path: str, select: RangeSelector | None = None) -> Iterator[bytes] | bytes:
+        """``select``, when given, decides the range from the version sent
+        instead of the Range header (S3's ``partNumber``)."""
         headers = exchange.request().headers
-        if "Range" not in headers:
+        if "Range" not in headers and select is None:
             info, stream = self.driver.open_object(path)
             with closed_unless_sent(stream):
                 if not self._conditions_allow(info):
@@ -133,7 +149,7 @@ class ObjectResource:
             info = self.driver.stat_object(path)
             if not self._conditions_allow(info):
                 return b""
-            byte_range = self._range_of(info)
+            byte_range = self._range_of(info) if select is None else select(info)
             if byte_range is None:
                 opened, stream = self.driver.open_object(path)
             else:
@@ -147,16 +163,17 @@ class ObjectResource:
             self._object_headers(opened)
             if byte_range is None:
                 return self._stream(stream, info.size or 0, path)
-            response = exchange.response()
-            response.status = 206
-            response.headers["Content-Range"] = byte_range.content_range(info.size or 0)
-            response.headers["Content-Length"] = str(byte_range.length)
+            _partial(byte_range, info.size or 0)
             return self._stream(stream, byte_range.length, path)
 
-    def HEAD(self, path: str) -> bytes:
+    def HEAD(self, path: str, select: RangeSelector | None = None) -> bytes:
+        """``select`` as for GET: the answer is then the range's."""
         info = self.driver.stat_object(path)
         if self._conditions_allow(info):
             self._object_headers(info)
+            byte_range = None if select is None else select(info)
+            if byte_range is not None:
+                _partial(byte_range, info.size or 0)
         return b""
 
     def _object_headers(self, info: ObjectInfo) -> None:
