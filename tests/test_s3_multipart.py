@@ -3,7 +3,8 @@ sends them with SigV4 and its default checksums: the low-level calls,
 ``upload_file``/``download_file`` engaging multipart, byte for byte and
 with S3's ``md5-of-md5s-N`` ETag, the same object through the native API,
 parts out of both APIs' listings, every error code, races between
-Complete and Abort, and the reclamation of uploads left unfinished."""
+Complete and Abort, the reclamation of uploads left unfinished, and
+reading one part back (``partNumber``) on every driver."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from live_server import (
     swift_config,
     swift_leftovers,
 )
-from s3_helpers import boto_code, new_bucket_name
+from s3_helpers import boto_code, boto_status, error_of, new_bucket_name
 
 KEY, SECRET = "uploader", "uploader-secret-0123456789"
 AUTH = (KEY, SECRET)
@@ -364,10 +365,11 @@ def test_multipart_subresources_where_s3_has_no_operation_are_not_allowed(server
     assert answer.status_code == 405
 
 
-def test_reading_one_part_of_an_object_is_not_implemented(server, s3, bucket):
+def test_a_part_number_without_an_upload_reads_only(server, s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
-    answer = requests.get(f"{server.url}/{bucket}/k?partNumber=1", auth=AUTH)
+    answer = requests.put(f"{server.url}/{bucket}/k?partNumber=1", data=b"y", auth=AUTH)
     assert answer.status_code == 501 and b"<Code>NotImplemented</Code>" in answer.content
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
 
 
 def test_every_multipart_step_needs_write_access_to_the_key(server, s3):
@@ -477,6 +479,167 @@ def test_an_upload_left_past_its_expiry_is_reclaimed_with_its_parts(tmp_path):
             == [young]
 
 
+# -- reading one part: GetObject and HeadObject with partNumber -------------------------
+
+
+@pytest.fixture(scope="module", params=["memory", "filesystem"])
+def part_server(request, tmp_path_factory) -> Iterator[ServerProcess]:
+    workdir = tmp_path_factory.mktemp(f"s3-parts-{request.param}")
+    config = filesystem_config(workdir / "data")
+    if request.param == "memory":
+        config["storage"] = {"driver": "memory"}
+    config["auth"] = {"users": {KEY: {"password": SECRET, "access": "write"}}}
+    with running_server(workdir, config) as server:
+        yield server
+
+
+@pytest.fixture
+def part_s3(part_server):
+    return s3_client(part_server.url)
+
+
+def multipart_object(s3, key: str, parts: list[bytes]) -> str:
+    """A new bucket holding ``key`` joined from ``parts``; the bucket's name."""
+    bucket = new_bucket_name()
+    s3.create_bucket(Bucket=bucket)
+    upload_id, listed = upload_parts(s3, bucket, key, parts)
+    complete(s3, bucket, key, upload_id, listed)
+    return bucket
+
+
+def assert_parts_read_back(s3, bucket: str, key: str, parts: list[bytes], etag: str) -> None:
+    """Every part by GET and HEAD: its bytes, 206, where it lies, the count."""
+    total = sum(len(part) for part in parts)
+    start = 0
+    for number, part in enumerate(parts, start=1):
+        span = f"bytes {start}-{start + len(part) - 1}/{total}"
+        got = s3.get_object(Bucket=bucket, Key=key, PartNumber=number)
+        assert got["Body"].read() == part, number
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["ContentRange"] == span and got["ContentLength"] == len(part)
+        assert got["PartsCount"] == len(parts) and got["ETag"] == etag
+        head = s3.head_object(Bucket=bucket, Key=key, PartNumber=number)
+        assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert head["ContentRange"] == span and head["ContentLength"] == len(part)
+        assert head["PartsCount"] == len(parts) and head["ETag"] == etag
+        assert "Metadata" not in head or head["Metadata"] == {}
+        start += len(part)
+    assert error_code(s3.get_object, Bucket=bucket, Key=key,
+                      PartNumber=len(parts) + 1) == "InvalidPartNumber"
+    with pytest.raises(Exception) as caught:
+        s3.head_object(Bucket=bucket, Key=key, PartNumber=len(parts) + 1)
+    assert boto_status(caught.value) == 416
+
+
+@pytest.mark.parametrize("sizes", [[PART, PART, 1234], [PART], [PART + 7, PART, 10],
+                                   [PART, PART + 1, PART + 2]],
+                         ids=["equal-then-short", "one", "unequal", "unequal-last-longest"])
+def test_each_part_of_a_multipart_object_byte_for_byte(part_s3, sizes):
+    parts = [os.urandom(size) for size in sizes]
+    bucket = multipart_object(part_s3, "dir/parts.bin", parts)
+    assert_parts_read_back(part_s3, bucket, "dir/parts.bin", parts, md5_of_md5s(parts))
+
+
+def test_a_part_read_honours_if_match_on_the_s3_etag(part_s3):
+    parts = [os.urandom(PART), b"tail"]
+    bucket = multipart_object(part_s3, "k", parts)
+    got = part_s3.get_object(Bucket=bucket, Key="k", PartNumber=2, IfMatch=md5_of_md5s(parts))
+    assert got["Body"].read() == b"tail"
+    assert error_code(part_s3.get_object, Bucket=bucket, Key="k", PartNumber=2,
+                      IfMatch='"0123456789abcdef0123456789abcdef-2"') == "PreconditionFailed"
+
+
+def test_a_plain_object_is_its_one_part(part_s3):
+    bucket = new_bucket_name()
+    part_s3.create_bucket(Bucket=bucket)
+    part_s3.put_object(Bucket=bucket, Key="plain", Body=b"0123456789")
+    got = part_s3.get_object(Bucket=bucket, Key="plain", PartNumber=1)
+    assert got["Body"].read() == b"0123456789"
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["ContentRange"] == "bytes 0-9/10" and "PartsCount" not in got
+    assert got["ETag"] == f'"{hashlib.md5(b"0123456789").hexdigest()}"'
+    head = part_s3.head_object(Bucket=bucket, Key="plain", PartNumber=1)
+    assert head["ContentLength"] == 10 and head["ContentRange"] == "bytes 0-9/10"
+    assert error_code(part_s3.get_object, Bucket=bucket, Key="plain",
+                      PartNumber=2) == "InvalidPartNumber"
+    part_s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    empty = part_s3.get_object(Bucket=bucket, Key="empty", PartNumber=1)
+    assert empty["Body"].read() == b"" and "ContentRange" not in empty
+    assert empty["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+@pytest.mark.parametrize("query, headers, status, code", [
+    ("partNumber=0", {}, 400, "InvalidArgument"),
+    ("partNumber=10001", {}, 400, "InvalidArgument"),
+    ("partNumber=x", {}, 400, "InvalidArgument"),
+    ("partNumber=-1", {}, 400, "InvalidArgument"),
+    ("partNumber=", {}, 400, "InvalidArgument"),
+    ("partNumber=1", {"Range": "bytes=0-1"}, 400, "InvalidRequest"),
+])
+def test_a_part_number_s3_would_refuse_is_refused(part_server, part_s3, query, headers, status,
+                                                  code):
+    bucket = new_bucket_name()
+    part_s3.create_bucket(Bucket=bucket)
+    part_s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+    answer = requests.get(f"{part_server.url}/{bucket}/k?{query}", headers=headers, auth=AUTH)
+    assert answer.status_code == status and error_of(answer)["Code"] == code
+    head = requests.head(f"{part_server.url}/{bucket}/k?{query}", headers=headers, auth=AUTH)
+    assert head.status_code == status and head.content == b""
+
+
+def test_a_missing_key_with_a_part_number_is_no_such_key(part_s3):
+    bucket = new_bucket_name()
+    part_s3.create_bucket(Bucket=bucket)
+    assert error_code(part_s3.get_object, Bucket=bucket, Key="absent", PartNumber=1) == "NoSuchKey"
+
+
+def test_boundaries_not_kept_for_the_object_read_are_never_guessed(part_server, part_s3):
+    """A layout kept aside is believed only for its own key and ETag: a
+    native copy elsewhere, or other bytes claiming a multipart ETag, get
+    NotImplemented rather than another object's boundaries."""
+    parts = [os.urandom(PART + 3), os.urandom(PART), b"end"]
+    bucket = multipart_object(part_s3, "orig", parts)
+    url = f"{part_server.url}/v1/objects/{bucket}"
+    assert requests.post(f"{part_server.url}/v1/copy", auth=AUTH, json={
+        "from": f"{bucket}/orig", "to": f"{bucket}/copied"}).status_code in (200, 201)
+    answer = requests.get(f"{part_server.url}/{bucket}/copied?partNumber=1", auth=AUTH)
+    assert answer.status_code == 501 and error_of(answer)["Code"] == "NotImplemented"
+    forged = {"X-Object-Meta-S3-Multipart-Etag": f"{'ab' * 16}-3",
+              "X-Object-Meta-S3-Multipart-Parts": "listed"}
+    assert requests.put(f"{url}/orig", data=b"x" * 100, headers=forged,
+                        auth=AUTH).status_code in (200, 201)
+    answer = requests.get(f"{part_server.url}/{bucket}/orig?partNumber=1", auth=AUTH)
+    assert answer.status_code == 501 and error_of(answer)["Code"] == "NotImplemented"
+    assert requests.put(f"{url}/legacy", data=b"y" * 10, auth=AUTH,
+                        headers={"X-Object-Meta-S3-Multipart-Etag": f"{'cd' * 16}-2"}
+                        ).status_code in (200, 201)
+    answer = requests.get(f"{part_server.url}/{bucket}/legacy?partNumber=1", auth=AUTH)
+    assert answer.status_code == 501 and error_of(answer)["Code"] == "NotImplemented"
+
+
+def test_a_later_complete_of_the_key_replaces_its_layout(part_server, part_s3):
+    first = [os.urandom(PART + 1), os.urandom(PART), b"1"]
+    bucket = multipart_object(part_s3, "k", first)
+    assert_parts_read_back(part_s3, bucket, "k", first, md5_of_md5s(first))
+    second = [os.urandom(PART), b"22"]
+    upload_id, listed = upload_parts(part_s3, bucket, "k", second)
+    complete(part_s3, bucket, "k", upload_id, listed)
+    assert_parts_read_back(part_s3, bucket, "k", second, md5_of_md5s(second))
+    records = part_server.workdir / "data" / ".blobsvc" / "multipart" / bucket / "completed"
+    assert not records.exists() or list(records.iterdir()) == []
+    part_s3.put_object(Bucket=bucket, Key="k", Body=b"plain now")
+    got = part_s3.get_object(Bucket=bucket, Key="k", PartNumber=1)
+    assert got["Body"].read() == b"plain now" and "PartsCount" not in got
+
+
+def test_the_layout_is_not_user_metadata(part_server, part_s3):
+    parts = [os.urandom(PART), b"tail"]
+    bucket = multipart_object(part_s3, "k", parts)
+    assert part_s3.head_object(Bucket=bucket, Key="k")["Metadata"] == {}
+    answer = requests.get(f"{part_server.url}/{bucket}/k", auth=AUTH)
+    assert not any(name.lower().startswith("x-amz-meta-") for name in answer.headers)
+
+
 # -- on Swift ---------------------------------------------------------------------------
 
 
@@ -526,6 +689,15 @@ def test_on_swift_abort_removes_the_parts_and_the_upload(swift_server, swift_sta
     assert error_code(complete, s3, bucket, "gone", upload_id, listed) == "NoSuchUpload"
     assert _swift_private(swift_stack, container, f".blobsvc/multipart/{bucket}/") == []
     assert requests.get(f"{server.url}/v1/objects/{bucket}/", auth=AUTH).status_code == 404
+
+
+def test_on_swift_each_part_reads_back_byte_for_byte(swift_server):
+    server, _ = swift_server
+    s3 = s3_client(server.url)
+    for sizes in ([PART, PART, 1234], [PART + 5, PART, 7]):
+        parts = [os.urandom(size) for size in sizes]
+        bucket = multipart_object(s3, "big", parts)
+        assert_parts_read_back(s3, bucket, "big", parts, md5_of_md5s(parts))
 
 
 def test_on_swift_an_expired_upload_is_reclaimed_with_its_parts(tmp_path, swift_stack):

@@ -16,7 +16,7 @@ from typing import Mapping
 from blobsvc.http import exchange
 from blobsvc.native.metaheaders import DELETE_AT, META_PREFIX, metadata_from_headers
 from blobsvc.native.resources import is_active_type
-from blobsvc.s3 import etags
+from blobsvc.s3 import etags, partsizes
 from blobsvc.storage import ObjectMeta
 from blobsvc.storage.metadata import STORED_HEADERS
 
@@ -61,9 +61,10 @@ def to_s3_headers() -> None:
     names go out in lower case, as stored and as S3 sends them (SDKs take
     the name after the prefix as it is spelled): set past the header map,
     which would title-case them. A multipart object's ETag is S3's (see
-    :mod:`blobsvc.s3.etags`)."""
+    :mod:`blobsvc.s3.etags`); its part layout is not shown."""
     etags.report_in_headers()
     headers = exchange.response().headers
+    headers.pop(META_PREFIX + partsizes.META_NAME, None)
     for name in list(headers):
         if name.lower().startswith(META_PREFIX.lower()):
             value = headers.pop(name)

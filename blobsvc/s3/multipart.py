@@ -10,7 +10,8 @@ visible at the key until CompleteMultipartUpload, which is the driver's
 not at all (on Swift, an SLO assembled server side), and the parts are
 consumed by it. A Complete racing an Abort or another Complete finds its
 parts gone and answers NoSuchUpload, or made the object; never a part of
-it. The object's ETag is S3's ``md5-of-md5s-N`` (see :mod:`blobsvc.s3.etags`).
+it. The object's ETag is S3's ``md5-of-md5s-N`` (see :mod:`blobsvc.s3.etags`),
+and where its parts lie is kept with it (see :mod:`blobsvc.s3.partsizes`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import quote
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, exchange, preconditions
 from blobsvc.native.resources import content_md5, query_param
-from blobsvc.s3 import xmldoc
+from blobsvc.s3 import partsizes, xmldoc
 from blobsvc.s3.access import S3Access
 from blobsvc.s3.bucketops import add_owner
 from blobsvc.s3.buckets import Buckets
@@ -35,6 +36,7 @@ from blobsvc.s3.partlist import (
     multipart_etag,
     parse_part_list,
 )
+from blobsvc.s3.partsizes import with_layout
 from blobsvc.s3.uploads import MAX_PART_NUMBER, Uploads, UploadState, no_such_upload
 from blobsvc.storage import StorageDriver, Upload
 from blobsvc.storage.errors import Conflict, MissingChunks, NotFound
@@ -61,7 +63,8 @@ class Multipart:
         object_path(bucket, key)  # a key no path can hold is refused now, not at Complete
         self.buckets.require(bucket)
         meta = meta_from_s3_request()
-        with_etag(meta, LONGEST_ETAG)  # refused now if the ETag will not fit beside the metadata
+        # Refused now if the ETag and part layout will not fit beside the metadata.
+        with_layout(with_etag(meta, LONGEST_ETAG), partsizes.LONGEST)
         principal = context.current().principal
         state = self.uploads.create(bucket, key, meta, principal.name if principal else "")
         self.uploads.reclaim_if_due()
@@ -123,14 +126,19 @@ class Multipart:
         path = object_path(bucket, key)
         self.buckets.require(bucket)
         precondition = preconditions.write_precondition(exchange.request().headers, "PUT")
+        part_sizes = self.objects.part_sizes
+        layout = part_sizes.keep(bucket, key, etag, [stored[number].size or 0
+                                                     for number, _ in listed])
         try:
             self.driver.cat_private(path, [self.uploads.part_path(state, number)
                                            for number, _ in listed],
                                     self.settings.max_object_size, precondition,
-                                    with_etag(state.meta, etag))
+                                    with_layout(with_etag(state.meta, etag), layout))
         except MissingChunks:  # an Abort or another Complete took them
             raise no_such_upload(state.upload_id) from None
         context.current().wrote_object = True
+        if layout != partsizes.LISTED:
+            part_sizes.forget(bucket, key)
         self.uploads.discard_parts(state, {number for number, _ in listed})
         root = xmldoc.document("CompleteMultipartUploadResult")
         xmldoc.add_all(root, [("Location", f"/{bucket}/{quote(key)}"), ("Bucket", bucket),

@@ -4,7 +4,8 @@ Each is the native API's operation on the path ``bucket/key`` (the same
 streaming, atomic writes, preconditions and ranges, through the native
 resource itself), with S3's spelling of metadata, S3's answers, and S3's
 view of a missing bucket: a write into one is refused, a read that finds
-nothing says which of bucket and key is missing.
+nothing says which of bucket and key is missing. A read of one part
+(``?partNumber``) is the native ranged read of that part's bytes.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from urllib.parse import unquote
 
 from blobsvc.config import ServerSettings
 from blobsvc.http import context, exchange, preconditions
-from blobsvc.native.resources import ObjectResource
+from blobsvc.native.resources import ObjectResource, RangeSelector
 from blobsvc.s3 import etags, xmldoc
 from blobsvc.s3.access import S3Access
 from blobsvc.s3.buckets import Buckets
 from blobsvc.s3.errors import S3Error
 from blobsvc.s3.headers import apply_overrides, iso_time, meta_from_s3_request, to_s3_headers
 from blobsvc.s3.names import can_be_stored, check_bucket_name, object_path
+from blobsvc.s3.partsizes import PartSizes, part_number
 from blobsvc.storage import StorageDriver
 from blobsvc.storage.errors import Conflict, NotFound
 
@@ -42,6 +44,7 @@ class S3Objects:
         self.access = access
         self.native = ObjectResource(driver, settings, read_meta=meta_from_s3_request,
                                      read_body=access.upload_body)
+        self.part_sizes = PartSizes(driver)
 
     def put_object(self, bucket: str, key: str) -> bytes:
         path = object_path(bucket, key)
@@ -64,16 +67,23 @@ class S3Objects:
                                            "response-cache-control")) \
                 and not self.access.may_override_response():
             raise S3Error("InvalidRequest", "response-* parameters need a signed request")
-        body = self._read(bucket, key, self.native.GET)
+        select = self._part_selector(bucket, key)
+        body = self._read(bucket, key, lambda path: self.native.GET(path, select))
         to_s3_headers()
         if exchange.response().status in (200, 206):
             apply_overrides(params, self.settings.inline_active_content)
         return body
 
     def head_object(self, bucket: str, key: str) -> bytes:
-        self._read(bucket, key, self.native.HEAD)
+        select = self._part_selector(bucket, key)
+        self._read(bucket, key, lambda path: self.native.HEAD(path, select))
         to_s3_headers()
         return b""
+
+    def _part_selector(self, bucket: str, key: str) -> RangeSelector | None:
+        """The range of ``?partNumber``, if asked (see :mod:`blobsvc.s3.partsizes`)."""
+        number = part_number()
+        return None if number is None else self.part_sizes.selector(bucket, key, number)
 
     def _read(self, bucket: str, key: str, read):  # type: ignore[no-untyped-def]
         if not can_be_stored(bucket, key):

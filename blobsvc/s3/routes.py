@@ -9,11 +9,11 @@ virtual-hosted: its whole path is the key, ``/healthz`` included. Which
 operation a request is follows S3: the method, then the subresource in
 the query (``?location``, ``?delete``, ``?list-type=2``...), then
 ``x-amz-copy-source``. Subresources blobsvc does not implement (ACLs,
-policies, lifecycle, tagging, CORS, website, versioning on, reading one
-part of an object), and headers asking for encryption, object lock, tags
-or a redirect, answer ``501 NotImplemented``; a canned ``x-amz-acl``
-granting the owner alone (``private``, ``bucket-owner-full-control``,
-``bucket-owner-read``) is accepted. Every multipart operation on an upload
+policies, lifecycle, tagging, CORS, website, versioning on), and headers
+asking for encryption, object lock, tags or a redirect, answer ``501
+NotImplemented``; a canned ``x-amz-acl`` granting the owner alone
+(``private``, ``bucket-owner-full-control``, ``bucket-owner-read``) is
+accepted. Every multipart operation on an upload
 (its parts included) needs write access to the upload's key;
 ListMultipartUploads needs read access to the prefix it lists.
 
@@ -221,8 +221,8 @@ def operation(bucket: str, key: str, method: str, params: Mapping[str, object],
             return "InvalidVersion"
         if "uploadId" in params:
             return _upload_operation(method, headers)
-        if "partNumber" in params:  # a GetObject of one part
-            return "NotImplemented"
+        if "partNumber" in params and method not in ("GET", "HEAD"):
+            return "NotImplemented"  # only a read of one part is S3's
         if "uploads" in params:
             return "CreateMultipartUpload" if method == "POST" else "MethodNotAllowed"
         if method == "PUT":

@@ -8,6 +8,9 @@ of either API shows it and every driver keeps it without code of its own::
                                                      the metadata and headers
                                                      CreateMultipartUpload got
     .blobsvc/multipart/<bucket>/<upload id>/00001    part 1, as the client sent it
+    .blobsvc/multipart/<bucket>/completed/<digest>   where the parts of a completed
+                                                     object lie, when metadata cannot
+                                                     say (see blobsvc.s3.partsizes)
 
 An upload id is 8 hex digits of its creation time (Unix seconds) and 24
 random ones: a listing of a bucket's uploads is then sorted oldest first,
