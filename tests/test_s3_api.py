@@ -1,5 +1,6 @@
-"""The S3 API on a live server (filesystem driver): buckets, objects,
-errors, and the same objects through the native API.
+"""The S3 API on a live server, on the filesystem and on the real Swift
+fixture: buckets, objects, errors, and the same objects through the
+native API.
 
 Through boto3 (unsigned until the service verifies signatures) for what an
 SDK does, and through plain HTTP for the error documents and hostile input.
@@ -11,22 +12,46 @@ import base64
 import hashlib
 import os
 import uuid
+from typing import Any, Iterator
 
 import pytest
 import requests
+from api_client import ServerProcess
 from defusedxml import ElementTree
+from live_server import running_server, swift_config
 from s3_helpers import (
     S3_NAMESPACE,
     boto_code,
     boto_status,
     error_of,
     new_bucket_name,
+    s3_client,
 )
 
 
+@pytest.fixture(scope="module")
+def swift_s3_server(tmp_path_factory, swift_stack) -> Iterator[ServerProcess]:
+    """The filesystem server's settings, on Swift (1 MiB segments: SLOs get made)."""
+    config = swift_config(swift_stack, max_object_size=4 * 1024 * 1024, chunk_size=64 * 1024)
+    with running_server(tmp_path_factory.mktemp("s3-api-swift"), config) as server:
+        yield server
+
+
+@pytest.fixture(params=["filesystem", "swift"])
+def server(request) -> ServerProcess:
+    return request.getfixturevalue("s3_server" if request.param == "filesystem"
+                                   else "swift_s3_server")
+
+
+_clients: dict[str, Any] = {}
+
+
 @pytest.fixture
-def server(s3_server):
-    return s3_server
+def s3(server):
+    """A boto3 client on this test's server, one per server."""
+    if server.url not in _clients:
+        _clients[server.url] = s3_client(server.url)
+    return _clients[server.url]
 
 
 @pytest.fixture
