@@ -53,14 +53,15 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, TypeVar
 
 __all__ = [
-    "CONSTRAINTS", "KEY", "LOCAL_PROXY_PORT", "PINNED_PACKAGES", "SERVERS", "SWIFT_VERSION",
+    "ACCOUNT", "CONSTRAINTS", "HASH_PATH_PREFIX", "HASH_PATH_SUFFIX", "KEY",
+    "LOCAL_PROXY_PORT", "PINNED_PACKAGES", "SERVERS", "SWIFT_VERSION",
     "USER", "XATTR_ROOM",
     "SwiftStack", "SwiftSkippedWarning", "SwiftUnavailable", "ci_mode",
     "ensure_installed", "free_ports", "is_installed", "memcached_path", "pid_alive",
-    "port_is_free", "require_swift_or_skip", "start_stack_or_skip",
+    "port_is_free", "require_swift_or_skip", "start_or_skip", "start_stack_or_skip",
     "venv_dir",
 ]
 
@@ -78,6 +79,12 @@ PINNED_PACKAGES = (
 )
 USER = "test:tester"
 KEY = "testing"
+#: The account tempauth gives USER.
+ACCOUNT = f"AUTH_{USER.partition(':')[0]}"
+#: swift.conf's hash salts (test data only): with them a test can compute
+#: where Swift keeps an object on disk.
+HASH_PATH_PREFIX = "blobsvc-test-prefix"
+HASH_PATH_SUFFIX = "blobsvc-test-suffix"
 #: Where a stock all-in-one Swift serves its proxy; ``python -m tests.swiftstack
 #: up`` uses it too, so config/swift.yaml's defaults reach either unchanged.
 LOCAL_PROXY_PORT = 8080
@@ -103,6 +110,9 @@ _SHARED_PREFIX = "blobsvc-swift-"
 #: A device in shared memory younger than this is never collected: its
 #: stack may still be linking it.
 _SHARED_MIN_AGE = 600.0
+
+
+StackT = TypeVar("StackT", bound="SwiftStack")
 
 
 class SwiftUnavailable(Exception):
@@ -314,8 +324,12 @@ def require_swift_or_skip() -> str:
 def start_stack_or_skip(data_dir: str | os.PathLike[str],
                         timeout: float = 60.0) -> SwiftStack:
     """Start a SwiftStack in data_dir under the skip-or-fail policy."""
+    return start_or_skip(SwiftStack(data_dir), timeout)
+
+
+def start_or_skip(stack: StackT, timeout: float = 60.0) -> StackT:
+    """Start any kind of stack under the skip-or-fail policy."""
     require_swift_or_skip()
-    stack = SwiftStack(data_dir)
     try:
         stack.start(timeout=timeout)
     except SwiftUnavailable as exc:
@@ -480,8 +494,8 @@ def _swift_conf_text() -> str:
     constraints = "".join(f"{k} = {v}\n"
                           for k, v in CONSTRAINTS.items())
     return ("[swift-hash]\n"
-            "swift_hash_path_prefix = blobsvc-test-prefix\n"
-            "swift_hash_path_suffix = blobsvc-test-suffix\n\n"
+            f"swift_hash_path_prefix = {HASH_PATH_PREFIX}\n"
+            f"swift_hash_path_suffix = {HASH_PATH_SUFFIX}\n\n"
             "[storage-policy:0]\n"
             "name = Policy-0\n"
             "default = yes\n\n"
@@ -489,12 +503,13 @@ def _swift_conf_text() -> str:
 
 
 def _expirer_conf_text(etc: Path, node: Path, run: Path, memcached_port: int,
-                       user: str) -> str:
+                       user: str, interval: int = 300) -> str:
     """object-expirer.conf: the expirer, the internal client it deletes
     through (a proxy pipeline; in this legacy file name, one file holds
     both), and the container-updater that must run first: the expirer
     finds its queue's containers through the account's listing, which only
-    the container-updater brings up to date."""
+    the container-updater brings up to date. ``interval``: seconds between
+    passes when they run as daemons (Swift's default)."""
     return ("[DEFAULT]\n"
             f"swift_dir = {etc}\n"
             f"user = {user}\n"
@@ -503,11 +518,13 @@ def _expirer_conf_text(etc: Path, node: Path, run: Path, memcached_port: int,
             f"log_udp_port = {SYSLOG_UDP_PORT}\n\n"
             "[object-expirer]\n"
             "concurrency = 1\n"
+            f"interval = {interval}\n"
             f"recon_cache_path = {run}\n\n"
             "[container-updater]\n"
             f"devices = {node}\n"
             "mount_check = false\n"
             "concurrency = 1\n"
+            f"interval = {interval}\n"
             f"recon_cache_path = {run}\n\n"
             "[pipeline:main]\n"
             "pipeline = catch_errors proxy-logging cache proxy-server\n\n"
@@ -650,7 +667,12 @@ class SwiftStack:
     Layout: etc/ (swift.conf, server confs, rings), node/d1/ (the one device),
     log/<name>.log, run/. Only processes this object started are ever
     signalled; they are its children, so a PID cannot be recycled under it.
+    A subclass runs other processes by overriding ``servers`` (in start
+    order), ``_configure``, ``_command`` and ``_is_ready``.
     """
+
+    #: Every process, in start order (stopped in reverse).
+    servers: tuple[str, ...] = SERVERS
 
     def __init__(self, data_dir: str | os.PathLike[str],
                  proxy_port: int | None = None) -> None:
@@ -717,17 +739,17 @@ class SwiftStack:
         try:
             if not self._procs:
                 self._configure(deadline)
-            for name in SERVERS:
+            for name in self.servers:
                 if not self._running(name):
                     self._launch(name)
-            self._wait_ready(SERVERS, deadline, timeout)
+            self._wait_ready(self.servers, deadline, timeout)
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
         """Stop every server this object started; safe to call repeatedly."""
-        self._terminate(list(reversed(SERVERS)))
+        self._terminate(list(reversed(self.servers)))
 
     def discard(self) -> None:
         """Stop, and free the device if it lives in shared memory: memory,
@@ -797,8 +819,8 @@ class SwiftStack:
 
     def _check_name(self, name: str) -> None:
         """Reject unknown server names early."""
-        if name not in SERVERS:
-            raise ValueError(f"unknown server {name!r}; one of {SERVERS}")
+        if name not in self.servers:
+            raise ValueError(f"unknown server {name!r}; one of {self.servers}")
 
     def _ports_file(self) -> Path:
         """Ports of the last configuration; the rings depend on them."""
@@ -882,16 +904,18 @@ class SwiftStack:
                            str(etc / f"{name}-server.conf"), name]
 
     def _launch(self, name: str) -> None:
-        """Start one server with stdin from /dev/null and output to its log."""
-        port = self._ports[name]
-        if not port_is_free(port):
+        """Start one process with stdin from /dev/null and output to its log;
+        a server's port must be free (a daemon has none)."""
+        port = self._ports.get(name)
+        if port is not None and not port_is_free(port):
             raise SwiftUnavailable(
                 f"127.0.0.1:{port} (for {name}) is already in use by "
                 f"another process")
+        where = f" on 127.0.0.1:{port}" if port is not None else ""
         log_path = self.log_path(name)
         with open(log_path, "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting "
-                      f"{name} on 127.0.0.1:{port} ---\n".encode())
+                      f"{name}{where} ---\n".encode())
             log.flush()
             self._procs[name] = subprocess.Popen(
                 self._command(name), stdin=subprocess.DEVNULL, stdout=log,
