@@ -17,9 +17,11 @@ from blobsvc.http.app import build_app
 from blobsvc.storage import create_driver
 
 try:
-    from tests.swiftstack import SwiftStack, start_stack_or_skip
+    from tests.swiftstack import SwiftStack, start_or_skip, start_stack_or_skip
+    from tests.swiftstack.cluster import SwiftCluster
 except ImportError:  # tests/ is not a package and the repo root not on path
-    from swiftstack import SwiftStack, start_stack_or_skip  # type: ignore[no-redef]
+    from swiftstack import SwiftStack, start_or_skip, start_stack_or_skip  # type: ignore[no-redef]
+    from swiftstack.cluster import SwiftCluster  # type: ignore[no-redef]
 
 #: Drivers the conformance and API suites run against. The Swift backend
 #: joins through its own fixture (see tests/swiftstack).
@@ -48,6 +50,16 @@ def swift_stack(tmp_path_factory) -> Iterator[SwiftStack]:
     stack = start_stack_or_skip(tmp_path_factory.mktemp("swift"))
     yield stack
     stack.discard()
+
+
+@pytest.fixture(scope="module")
+def swift_cluster(tmp_path_factory) -> Iterator[SwiftCluster]:
+    """A three-node, three-replica Swift with its replicators, updaters and
+    expirer, for one module (two dozen processes: gone when it is done);
+    skip-or-fail as for ``swift_stack``."""
+    cluster = start_or_skip(SwiftCluster(tmp_path_factory.mktemp("swift-cluster")))
+    yield cluster
+    cluster.discard()
 
 
 def swift_settings(stack: SwiftStack, **overrides) -> dict:

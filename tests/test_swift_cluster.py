@@ -1,0 +1,195 @@
+"""A replicated Swift (three nodes, three replicas) with nodes going down:
+where copies land, the write quorum, healing by the replicators, and
+blobsvc's Swift driver on such a cluster.
+
+Runs against ``swift_cluster`` (conftest.py, tests/swiftstack/cluster.py).
+Copies are checked on the devices themselves, byte for byte, not through
+the proxy, which would answer from any copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from typing import Callable, Iterator
+
+import pytest
+from conftest import swift_settings
+from swiftclient.client import ClientException, Connection
+
+from blobsvc.storage import Upload, create_driver
+
+try:
+    from tests.swiftstack import pid_alive
+    from tests.swiftstack.cluster import NODES, SwiftCluster
+except ImportError:  # tests/ is not a package and the repo root not on path
+    from swiftstack import pid_alive  # type: ignore[no-redef]
+    from swiftstack.cluster import NODES, SwiftCluster  # type: ignore[no-redef]
+
+#: The replicators pass every second; a copy that has not healed after this
+#: long will not heal.
+HEAL_TIMEOUT = 30.0
+#: A write the proxy cannot place must be refused at once: the dead servers
+#: refuse connections, nothing has to time out.
+REFUSAL_TIMEOUT = 5.0
+MIB = 1024 * 1024
+
+
+def pattern(size: int, seed: object = 0) -> bytes:
+    return random.Random(f"{seed}:{size}").randbytes(size)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``check`` until it holds; the seconds it took, or fail saying what."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"{what}: not after {timeout:g}s")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def cluster(swift_cluster: SwiftCluster) -> Iterator[SwiftCluster]:
+    """The module's cluster with every process up: whatever an earlier test
+    stopped is started again (a no-op probe when all run)."""
+    swift_cluster.start()
+    yield swift_cluster
+
+
+@pytest.fixture
+def conn(cluster: SwiftCluster) -> Iterator[Connection]:
+    """swiftclient without retries: a refusal must surface as it is."""
+    connection = Connection(authurl=cluster.auth_url, user=cluster.user, key=cluster.key,
+                            auth_version="1", retries=0)
+    yield connection
+    connection.close()
+
+
+def copies(cluster: SwiftCluster, container: str, name: str) -> dict[int, bytes]:
+    """The object's bytes on each node holding exactly one copy of it."""
+    found = {}
+    for node, files in cluster.object_files(container, name).items():
+        assert len(files) <= 1, f"node {node} holds {files}"
+        if files:
+            found[node] = files[0].read_bytes()
+    return found
+
+
+def test_every_process_runs_and_a_put_lands_on_all_three_devices(cluster, conn):
+    assert set(cluster.pids) == set(cluster.servers)
+    assert len(set(cluster.pids.values())) == len(cluster.servers)
+    body = pattern(200_000)
+    conn.put_container("spread")
+    assert conn.put_object("spread", "o", body) == hashlib.md5(body).hexdigest()
+    assert copies(cluster, "spread", "o") == {node: body for node in NODES}
+    assert conn.get_object("spread", "o")[1] == body
+
+
+def test_a_put_with_one_object_server_down_succeeds_and_heals(cluster, conn):
+    conn.put_container("one-down")
+    body = pattern(300_000, "one-down")
+    cluster.stop_server("object-1")
+    assert cluster.pids.get("object-1") is None
+    assert conn.put_object("one-down", "o", body) == hashlib.md5(body).hexdigest()
+    assert copies(cluster, "one-down", "o") == {2: body, 3: body}
+
+    cluster.start_server("object-1")
+    assert conn.get_object("one-down", "o")[1] == body
+    took = wait_until(lambda: 1 in copies(cluster, "one-down", "o"), HEAL_TIMEOUT,
+                      "the third copy on the returning node")
+    assert copies(cluster, "one-down", "o") == {node: body for node in NODES}, took
+
+
+def test_a_put_with_two_object_servers_down_is_refused_and_leaves_nothing(cluster, conn):
+    conn.put_container("two-down")
+    cluster.stop_server("object-1")
+    cluster.stop_server("object-2")
+    started = time.monotonic()
+    with pytest.raises(ClientException) as refused:
+        conn.put_object("two-down", "o", pattern(100_000, "two-down"))
+    assert refused.value.http_status == 503
+    assert time.monotonic() - started < REFUSAL_TIMEOUT
+
+    cluster.start()
+    assert copies(cluster, "two-down", "o") == {}
+    with pytest.raises(ClientException) as missing:
+        conn.head_object("two-down", "o")
+    assert missing.value.http_status == 404
+    assert conn.get_container("two-down")[1] == []
+
+
+def test_a_container_created_with_a_container_server_down_is_copied_to_it(cluster, conn):
+    # the returning node has no database at all: the replicator copies the
+    # whole file over rsync, then the rows it lacks
+    cluster.stop_server("container-3")
+    conn.put_container("late-db")
+    conn.put_object("late-db", "o", b"listed")
+    assert cluster.container_dbs("late-db")[3] == []
+    cluster.start_server("container-3")
+    wait_until(lambda: bool(cluster.container_dbs("late-db")[3]), HEAL_TIMEOUT,
+               "the container's database on the returning node")
+    cluster.stop_server("container-1")
+    cluster.stop_server("container-2")
+    assert [entry["name"] for entry in conn.get_container("late-db")[1]] == ["o"]
+
+
+def test_the_updaters_bring_account_totals_up_to_date(cluster, conn):
+    conn.put_container("totals")
+    for index in range(3):
+        conn.put_object("totals", f"o{index}", b"x" * 1000)
+
+    def counted() -> bool:
+        containers = {c["name"]: c for c in conn.get_account()[1]}
+        return containers.get("totals", {}).get("count") == 3
+
+    wait_until(counted, HEAL_TIMEOUT, "the account listing counting three objects")
+    assert {c["name"]: c["bytes"] for c in conn.get_account()[1]}["totals"] == 3000
+
+
+def test_the_expirer_deletes_an_object_past_its_delete_at(cluster, conn):
+    conn.put_container("expiring")
+    conn.put_object("expiring", "gone", b"short-lived", headers={"X-Delete-After": "1"})
+    conn.put_object("expiring", "kept", b"stays")
+    wait_until(lambda: all(not files for files in
+                           cluster.object_files("expiring", "gone").values()),
+               HEAL_TIMEOUT, "the expirer deleting the object on every node")
+    assert [entry["name"] for entry in conn.get_container("expiring")[1]] == ["kept"]
+
+
+def test_the_driver_writes_and_reads_a_large_object_with_a_node_down(cluster, conn):
+    drv = create_driver("swift", swift_settings(cluster, segment_grace_seconds=0))
+    try:
+        data = pattern(3 * MIB + 12345, "driver")
+        cluster.stop_server("object-2")
+        info = drv.put_object("big", Upload(iter([data]), expected_size=len(data)))
+        assert info.size == len(data)
+        cluster.start_server("object-2")
+        assert drv.get_object("big") == data
+
+        names = [entry["name"] for entry in conn.get_container(drv.container,
+                                                               full_listing=True)[1]]
+        assert len(names) == 5  # the manifest and four segments of 1 MiB or less
+
+        def healed() -> bool:
+            return all(2 in copies(cluster, drv.container, name) for name in names)
+
+        wait_until(healed, HEAL_TIMEOUT, "every segment and the manifest on node 2")
+        cluster.stop_server("object-1")
+        cluster.stop_server("object-3")
+        assert drv.get_object("big") == data  # from the healed node's copies alone
+    finally:
+        drv.close()
+
+
+def test_stopping_one_daemon_ends_that_process_alone(cluster: SwiftCluster) -> None:
+    before = cluster.pids
+    pid = cluster.pids.get("object-replicator-1")
+    assert pid is not None and pid_alive(pid)
+    cluster.stop_server("object-replicator-1")
+    assert cluster.pids.get("object-replicator-1") is None
+    assert not pid_alive(pid)
+    del before["object-replicator-1"]
+    assert cluster.pids == before
+    assert all(pid_alive(other) for other in before.values())
