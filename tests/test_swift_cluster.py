@@ -77,12 +77,28 @@ def copies(cluster: SwiftCluster, container: str, name: str) -> dict[int, bytes]
     return found
 
 
+def stored_put(cluster: SwiftCluster, node: int, txn: str) -> bool:
+    """Whether node ``node``'s object server logged transaction ``txn`` as a
+    PUT to its device that it answered 201."""
+    log = cluster.log_path(f"object-{node}").read_text()
+    return any(f'"PUT /d{node}/' in line and '" 201 ' in line and txn in line
+               for line in log.splitlines())
+
+
 def test_every_process_runs_and_a_put_lands_on_all_three_devices(cluster, conn):
     assert set(cluster.pids) == set(cluster.servers)
     assert len(set(cluster.pids.values())) == len(cluster.servers)
     body = pattern(200_000)
     conn.put_container("spread")
-    assert conn.put_object("spread", "o", body) == hashlib.md5(body).hexdigest()
+    response: dict = {}
+    etag = conn.put_object("spread", "o", body, response_dict=response)
+    assert etag == hashlib.md5(body).hexdigest()
+    # the proxy answers once two copies are written; the third may still be
+    # on its way, but it is the PUT's own (not a replicator's): every object
+    # server logs that request as stored
+    txn = response["headers"]["x-trans-id"]
+    wait_until(lambda: all(stored_put(cluster, node, txn) for node in NODES), REFUSAL_TIMEOUT,
+               "every object server storing the PUT")
     assert copies(cluster, "spread", "o") == {node: body for node in NODES}
     assert conn.get_object("spread", "o")[1] == body
 
@@ -111,6 +127,9 @@ def test_a_put_with_two_object_servers_down_is_refused_and_leaves_nothing(cluste
         conn.put_object("two-down", "o", pattern(100_000, "two-down"))
     assert refused.value.http_status == 503
     assert time.monotonic() - started < REFUSAL_TIMEOUT
+    txn = refused.value.http_response_headers["x-trans-id"]
+    why = f"Object PUT returning 503, 1/2 required connections (txn: {txn})"
+    assert why in cluster.log_path("proxy").read_text()
 
     cluster.start()
     assert copies(cluster, "two-down", "o") == {}
@@ -130,6 +149,7 @@ def test_a_container_created_with_a_container_server_down_is_copied_to_it(cluste
     cluster.start_server("container-3")
     wait_until(lambda: bool(cluster.container_dbs("late-db")[3]), HEAL_TIMEOUT,
                "the container's database on the returning node")
+    assert "rsync to container/d3/tmp/" in cluster.log_path("rsync").read_text()
     cluster.stop_server("container-1")
     cluster.stop_server("container-2")
     assert [entry["name"] for entry in conn.get_container("late-db")[1]] == ["o"]
