@@ -85,7 +85,8 @@ def stored_put(cluster: SwiftCluster, node: int, txn: str) -> bool:
                for line in log.splitlines())
 
 
-def test_every_process_runs_and_a_put_lands_on_all_three_devices(cluster, conn):
+def test_every_process_runs_and_a_put_lands_on_all_three_devices(
+        cluster: SwiftCluster, conn: Connection) -> None:
     assert set(cluster.pids) == set(cluster.servers)
     assert len(set(cluster.pids.values())) == len(cluster.servers)
     body = pattern(200_000)
@@ -103,7 +104,8 @@ def test_every_process_runs_and_a_put_lands_on_all_three_devices(cluster, conn):
     assert conn.get_object("spread", "o")[1] == body
 
 
-def test_a_put_with_one_object_server_down_succeeds_and_heals(cluster, conn):
+def test_a_put_with_one_object_server_down_succeeds_and_heals(
+        cluster: SwiftCluster, conn: Connection) -> None:
     conn.put_container("one-down")
     body = pattern(300_000, "one-down")
     cluster.stop_server("object-1")
@@ -118,7 +120,8 @@ def test_a_put_with_one_object_server_down_succeeds_and_heals(cluster, conn):
     assert copies(cluster, "one-down", "o") == {node: body for node in NODES}, took
 
 
-def test_a_put_with_two_object_servers_down_is_refused_and_leaves_nothing(cluster, conn):
+def test_a_put_with_two_object_servers_down_is_refused_and_leaves_nothing(
+        cluster: SwiftCluster, conn: Connection) -> None:
     conn.put_container("two-down")
     cluster.stop_server("object-1")
     cluster.stop_server("object-2")
@@ -139,7 +142,8 @@ def test_a_put_with_two_object_servers_down_is_refused_and_leaves_nothing(cluste
     assert conn.get_container("two-down")[1] == []
 
 
-def test_a_container_created_with_a_container_server_down_is_copied_to_it(cluster, conn):
+def test_a_container_created_with_a_container_server_down_is_copied_to_it(
+        cluster: SwiftCluster, conn: Connection) -> None:
     # the returning node has no database at all: the replicator copies the
     # whole file over rsync, then the rows it lacks
     cluster.stop_server("container-3")
@@ -155,7 +159,7 @@ def test_a_container_created_with_a_container_server_down_is_copied_to_it(cluste
     assert [entry["name"] for entry in conn.get_container("late-db")[1]] == ["o"]
 
 
-def test_the_updaters_bring_account_totals_up_to_date(cluster, conn):
+def test_the_updaters_bring_account_totals_up_to_date(cluster: SwiftCluster, conn: Connection) -> None:
     conn.put_container("totals")
     for index in range(3):
         conn.put_object("totals", f"o{index}", b"x" * 1000)
@@ -168,7 +172,7 @@ def test_the_updaters_bring_account_totals_up_to_date(cluster, conn):
     assert {c["name"]: c["bytes"] for c in conn.get_account()[1]}["totals"] == 3000
 
 
-def test_the_expirer_deletes_an_object_past_its_delete_at(cluster, conn):
+def test_the_expirer_deletes_an_object_past_its_delete_at(cluster: SwiftCluster, conn: Connection) -> None:
     conn.put_container("expiring")
     conn.put_object("expiring", "gone", b"short-lived", headers={"X-Delete-After": "1"})
     conn.put_object("expiring", "kept", b"stays")
@@ -178,7 +182,8 @@ def test_the_expirer_deletes_an_object_past_its_delete_at(cluster, conn):
     assert [entry["name"] for entry in conn.get_container("expiring")[1]] == ["kept"]
 
 
-def test_the_driver_writes_and_reads_a_large_object_with_a_node_down(cluster, conn):
+def test_the_driver_writes_and_reads_a_large_object_with_a_node_down(
+        cluster: SwiftCluster, conn: Connection) -> None:
     drv = create_driver("swift", swift_settings(cluster, segment_grace_seconds=0))
     try:
         data = pattern(3 * MIB + 12345, "driver")

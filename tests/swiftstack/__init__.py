@@ -14,6 +14,9 @@ servers, each with ``workers = 0`` so there is exactly one PID per server.
     ...
     stack.stop()
 
+For copies, quorum and healing, ``tests/swiftstack/cluster.py`` runs three
+nodes with three replicas and Swift's daemons on the same parts.
+
 Tests should get a stack through ``start_stack_or_skip`` (or at least call
 ``require_swift_or_skip``) so that a machine without memcached skips loudly,
 while CI (environment variable ``CI`` set) fails instead.
