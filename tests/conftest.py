@@ -79,6 +79,8 @@ def make_swift_driver(swift_stack):
 
     def make(**overrides):
         overrides.setdefault("segment_grace_seconds", 0)
+        # No background collection: tests count requests, and collect when they mean to.
+        overrides.setdefault("collect_interval_seconds", 0)
         drv = create_driver("swift", swift_settings(swift_stack, **overrides))
         built.append(drv)
         return drv

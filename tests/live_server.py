@@ -144,7 +144,8 @@ def running_server(workdir: Path, config: dict, env: Mapping[str, str] | None = 
 
 
 def swift_leftovers(stack, container: str, live_paths: list[str]) -> tuple[list[str], list[str]]:
-    """(segments no live manifest lists, tombstones of replaced versions) in ``container``."""
+    """(segments no live manifest lists, tombstones of replaced versions and
+    notes of writes in flight) in ``container``."""
     from swiftclient.client import Connection
 
     conn = Connection(authurl=stack.auth_url, user=stack.user, key=stack.key, auth_version="1",
@@ -164,7 +165,8 @@ def swift_leftovers(stack, container: str, live_paths: list[str]) -> tuple[list[
         conn.close()
     orphans = [name for name in private
                if name.startswith(".blobsvc/segments/") and name not in referenced]
-    tombstones = [name for name in private if name.startswith(".blobsvc/replaced/")]
+    tombstones = [name for name in private
+                  if name.startswith((".blobsvc/replaced/", ".blobsvc/pending/"))]
     return orphans, tombstones
 
 

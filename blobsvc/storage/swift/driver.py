@@ -25,12 +25,14 @@ from blobsvc.storage.errors import BackendUnavailable, NotFound
 from blobsvc.storage.swift.cat import Concatenator
 from blobsvc.storage.swift.claims import Claims, check_no_clash
 from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.collector import Collector
 from blobsvc.storage.swift.connections import ConnectionPool, connection_args
 from blobsvc.storage.swift.constraints import ClusterLimits
 from blobsvc.storage.swift.copies import Copier
 from blobsvc.storage.swift.errors import reachable_at_start, report_unreachable_at_start
 from blobsvc.storage.swift.expiry import SegmentExpiry
 from blobsvc.storage.swift.headers import content_length, info_from_headers, range_header
+from blobsvc.storage.swift.journal import Journal
 from blobsvc.storage.swift.layout import ManifestEntry
 from blobsvc.storage.swift.listing import Lister
 from blobsvc.storage.swift.moves import Mover
@@ -60,8 +62,11 @@ class SwiftDriver(StorageDriver):
         self.reader = Reader(self.connections, settings.container)
         segment_grace = math.ceil(settings.segment_grace_seconds)
         self.limits = ClusterLimits(self.client.conn)
+        self.journal = Journal(self.client, settings.abandoned_after_seconds)
         self.uploads = Uploader(self.client, self.retirement, settings.segment_size,
-                                segment_grace)
+                                segment_grace, self.journal)
+        self.collector = Collector(self.client, settings.abandoned_after_seconds,
+                                   settings.segment_grace_seconds)
         self.mover = Mover(self.client, self.retirement, self.claims)
         self.copier = Copier(self.client, self.uploads, self.retirement, self.claims)
         self.expiry = SegmentExpiry(self.client, segment_grace)
@@ -77,6 +82,10 @@ class SwiftDriver(StorageDriver):
             reachable_at_start(settings.auth_url, settings.container)
         except BackendUnavailable as exc:
             report_unreachable_at_start(exc, settings.auth_url, settings.container)
+        if settings.collect_interval_seconds > 0:
+            self.retirement.collect = self.collector.collect
+            self.retirement.collect_interval = settings.collect_interval_seconds
+            self.retirement.start()
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -76,7 +76,8 @@ class Mover:
         through a tombstone.
         """
         if self.retirement.grace > 0:
-            tombstone = self.retirement.tombstone(path, self.client.conn())
+            tombstone = self.retirement.tombstone(path, self.client.conn(),
+                                                  headers.get("x-manifest-etag"))
             try:
                 self.client.delete(path)
             except BaseException:

@@ -72,8 +72,9 @@ class References:
                 uploads |= nested
         return uploads
 
-    def referenced_uploads(self) -> set[str] | None:
-        """Upload prefixes any manifest or tombstone lists; None if the container moved under us.
+    def referenced_uploads(self, excluding: frozenset[str] = frozenset()) -> set[str] | None:
+        """Upload prefixes any manifest or tombstone lists, but those named in
+        ``excluding``; None if the container moved under us.
 
         A large object moved or lent by cat keeps its segments where they
         were written, so only the whole container tells what is unused. A
@@ -85,7 +86,8 @@ class References:
             listing = self.client.conn().get_container(self.client.container,
                                                        full_listing=True)[1]
         manifests = [entry for entry in listing
-                     if "slo_etag" in entry and not entry["name"].startswith(f"{SEGMENTS_DIR}/")]
+                     if "slo_etag" in entry and not entry["name"].startswith(f"{SEGMENTS_DIR}/")
+                     and entry["name"] not in excluding]
         with ThreadPoolExecutor(READ_THREADS) as pool:
             found = pool.map(lambda entry: self.manifest_uploads(entry["name"], entry.get("hash")),
                              manifests)

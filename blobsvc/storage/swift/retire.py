@@ -22,11 +22,15 @@ object must delete them, but not at once and not always:
   not settle goes back on the queue, due again :data:`RETRY_SECONDS` later:
   an outage delays the deletion of segments, it does not leak them.
 
-The queues live in this process's memory: a process killed before they are
-due leaves their segments behind. Due times come from ``clock`` (monotonic
-seconds) and :meth:`Retirement.sweep` is one round, callable directly, so
-the logic runs under a fake clock and an in-memory Swift as well as on the
-background thread.
+The queues live in this process's memory, but what a process killed
+before they are due leaves behind is found in Swift: a tombstone records
+the path and manifest it was made for, and is marked *retiring* once the
+new version won, so that :mod:`.collector` (in whichever instance) can
+settle it the way its owner would have. Due times come from ``clock``
+(monotonic seconds) and :meth:`Retirement.sweep` is one round, callable
+directly, so the logic runs under a fake clock and an in-memory Swift as
+well as on the background thread, which also runs the collector every
+``collect_interval`` seconds when one is set.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from blobsvc.storage.swift.layout import (
     SLO_GET,
     private_prefix,
 )
+from blobsvc.storage.swift.objectmeta import encode_value
 from blobsvc.storage.swift.references import References
 
 #: Threads that delete and look up in parallel when sweeping.
@@ -62,6 +67,9 @@ SWEEP_THREADS = 8
 #: Swift is down, one warning that often, not one every round.
 RETRY_SECONDS = 10.0
 
+#: Seconds after start-up (at most) of the first collection.
+FIRST_COLLECTION = 10.0
+
 #: Looks at the whole container a sweep takes before deciding it keeps changing.
 REFERENCE_ATTEMPTS = 3
 
@@ -70,6 +78,12 @@ Clock = Callable[[], float]
 
 #: A large version this process committed: (its path, its upload's segment prefix).
 Watched = tuple[str, str]
+
+#: A tombstone's metadata: the path and the manifest (X-Manifest-Etag) it
+#: was made for; and the mark that the new version won (the path is gone then).
+TOMBSTONE_PATH = "X-Object-Meta-Blobsvc-Path"
+TOMBSTONE_MANIFEST = "X-Object-Meta-Blobsvc-Manifest-Etag"
+TOMBSTONE_RETIRING = "X-Object-Meta-Blobsvc-Retiring"
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,10 @@ class Retirement:
         self._committed: list[tuple[float, str, str]] = []
         self._sweeper: threading.Thread | None = None
         self._closing = threading.Event()
+        #: What the sweeper thread also runs, every ``collect_interval``
+        #: seconds: the collection of what crashed processes left.
+        self.collect: Callable[[], object] | None = None
+        self.collect_interval = 300.0
 
     def pending(self) -> tuple[list[str], list[str]]:
         """The tombstones and watched upload prefixes not settled yet."""
@@ -125,17 +143,21 @@ class Retirement:
         if headers is None or not is_large(headers):
             return NOTHING_REPLACED
         try:
-            tombstone = self.tombstone(path, conn)
+            tombstone = self.tombstone(path, conn, headers.get("x-manifest-etag"))
         except NotFound:  # gone meanwhile (expired, or deleted): nothing to retire
             return NOTHING_REPLACED
         return Replaced(headers.get("x-timestamp"), tombstone, headers.get("x-manifest-etag"))
 
-    def tombstone(self, path: str, conn: Connection) -> str:
-        """Copy the manifest at ``path`` to a new tombstone, which shares its segments."""
+    def tombstone(self, path: str, conn: Connection, manifest_etag: str | None) -> str:
+        """Copy the manifest at ``path`` (``manifest_etag``, as its HEAD said)
+        to a new tombstone, which shares its segments and records both."""
         tombstone = private_prefix(REPLACED_DIR, path) + uuid.uuid4().hex
+        headers = {"X-Copy-From": quote(self.client.swift_path(path)),
+                   "X-Fresh-Metadata": "true", TOMBSTONE_PATH: encode_value(path)}
+        if manifest_etag:
+            headers[TOMBSTONE_MANIFEST] = manifest_etag
         with swift_errors("store", path):
-            conn.put_object(self.client.container, tombstone, contents=None,
-                            headers={"X-Copy-From": quote(self.client.swift_path(path))},
+            conn.put_object(self.client.container, tombstone, contents=None, headers=headers,
                             query_string=SLO_GET)
         return tombstone
 
@@ -177,10 +199,16 @@ class Retirement:
     # -- the queues ------------------------------------------------------------
 
     def defer(self, tombstone: str) -> None:
-        """Delete the tombstone with its segments once the grace period is over."""
-        if self.grace <= 0:
+        """Delete the tombstone with its segments once the grace period is
+        over (at once when closing: the sweep is over then)."""
+        if self.grace <= 0 or self._closing.is_set():
             self.delete_tombstone(tombstone, with_segments=True)
             return
+        try:  # whoever finds it after a crash then retires it as this process would
+            self.client.post(tombstone, {TOMBSTONE_RETIRING: "true"}, tombstone)
+        except StorageError as exc:
+            log.warning("could not mark %s as retiring (%s): a collector will look closer",
+                        tombstone, exc.message)
         with self._lock:
             self._retiring.append((self._clock() + self.grace, tombstone))
         self._start_sweeper()
@@ -207,15 +235,33 @@ class Retirement:
                                              name="blobsvc-swift-sweeper")
         self._sweeper.start()
 
+    def start(self) -> None:
+        """Start the background thread now (it otherwise starts with the first
+        tombstone), so the collector runs from start-up on."""
+        self._start_sweeper()
+
     def _sweep_forever(self) -> None:
         interval = max(0.2, min(self.grace / 4, 10.0))
-        while not self._closing.wait(interval):
-            try:
-                self.sweep()
-            except StorageError as exc:  # Swift down: one line a round, no traceback chain
-                log.warning("sweeping the segments of replaced versions failed (%s)", exc.message)
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("sweeping the segments of replaced versions failed")
+        # A first collection soon after start-up, not during it: a Swift
+        # down at start is reported once, by the start-up check.
+        next_collection = self._clock() + min(self.collect_interval, FIRST_COLLECTION)
+        while True:
+            if self.collect is not None and self._clock() >= next_collection:
+                self._run("collecting what stopped writes left", self.collect)
+                next_collection = self._clock() + self.collect_interval
+            if self._closing.wait(min(interval, self.collect_interval)):
+                return
+            self._run("sweeping the segments of replaced versions", self.sweep)
+
+    @staticmethod
+    def _run(what: str, job: Callable[[], object]) -> None:
+        """One round of ``job``; a failure is one log line, the next round tries again."""
+        try:
+            job()
+        except StorageError as exc:  # Swift down: one line a round, no traceback chain
+            log.warning("%s failed (%s)", what, exc.message)
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("%s failed", what)
 
     def close(self) -> None:
         """Stop the sweeper and do its pending work now, grace or not."""
@@ -282,16 +328,8 @@ class Retirement:
                 if isinstance(exc, BackendUnavailable)]
 
     def _retire_tombstone(self, name: str) -> StorageError | None:
-        """Delete one tombstone and its segments; the error instead of a log line."""
-        try:
-            with swift_errors("clean up", None):
-                self.client.conn().delete_object(self.client.container, name,
-                                                 query_string=SLO_DELETE)
-        except NotFound:
-            pass  # retired already (by another instance)
-        except StorageError as exc:
-            return exc
-        return None
+        return retire_tombstone(self.client, name)
+
 
     def _not_current(self, pool: ThreadPoolExecutor,
                      uploads: list[Watched]) -> tuple[list[Watched], list[Watched]]:
@@ -324,25 +362,41 @@ class Retirement:
         return [entry for entry, done in zip(orphans, deleted, strict=True) if not done]
 
     def _delete_upload(self, prefix: str) -> bool:
-        """Delete the segments under ``prefix``; False if Swift stopped answering meanwhile."""
-        log.info("deleting the segments under %s: no manifest lists them", prefix)
+        return delete_upload(self.client, prefix)
+
+
+def delete_upload(client: ContainerClient, prefix: str) -> bool:
+    """Delete the segments under ``prefix``; False if Swift stopped answering meanwhile."""
+    log.info("deleting the segments under %s: no manifest lists them", prefix)
+    try:
+        names = client.names_below(prefix)
+    except BackendUnavailable as exc:
+        log.warning("could not list %s (%s): tried again later", prefix, exc.message)
+        return False
+    except StorageError as exc:
+        log.warning("could not list %s (%s): left for a later clean-up", prefix, exc.message)
+        return True
+    for name in names:
         try:
-            names = self.client.names_below(prefix)
+            client.delete(name)
+        except NotFound:
+            pass
         except BackendUnavailable as exc:
-            log.warning("could not list %s (%s): tried again later", prefix, exc.message)
+            log.warning("could not delete %s (%s): the segments under %s are tried again later",
+                        name, exc.message, prefix)
             return False
         except StorageError as exc:
-            log.warning("could not list %s (%s): left for a later clean-up", prefix, exc.message)
-            return True
-        for name in names:
-            try:
-                self.client.delete(name)
-            except NotFound:
-                pass
-            except BackendUnavailable as exc:
-                log.warning("could not delete %s (%s): the segments under %s are tried again later",
-                            name, exc.message, prefix)
-                return False
-            except StorageError as exc:
-                log.warning("could not delete %s (%s): left for a later clean-up", name, exc.message)
-        return True
+            log.warning("could not delete %s (%s): left for a later clean-up", name, exc.message)
+    return True
+
+
+def retire_tombstone(client: ContainerClient, name: str) -> StorageError | None:
+    """Delete one tombstone and its segments; the error instead of a log line."""
+    try:
+        with swift_errors("clean up", None):
+            client.conn().delete_object(client.container, name, query_string=SLO_DELETE)
+    except NotFound:
+        pass  # retired already (by another instance)
+    except StorageError as exc:
+        return exc
+    return None

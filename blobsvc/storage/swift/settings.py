@@ -24,6 +24,13 @@ DEFAULT_SEGMENT_SIZE = 5 * GIB - 64 * MIB
 #: so that readers still streaming it finish.
 DEFAULT_SEGMENT_GRACE = 60.0
 
+#: Seconds after which a write's note that nobody renewed, or a tombstone
+#: (beyond the grace period), is taken as left by a process that died.
+DEFAULT_ABANDONED_AFTER = 3600.0
+
+#: Seconds between two collections of what dead processes left.
+DEFAULT_COLLECT_INTERVAL = 300.0
+
 #: The auth versions swiftclient knows (its ``AUTH_VERSIONS_V1`` to ``_V3``),
 #: as a config writes them; any other fails only at the first request.
 AUTH_VERSIONS = ("1", "1.0", "2", "2.0", "3", "3.0")
@@ -48,6 +55,9 @@ class SwiftSettings(DriverSettings):
     max_backoff: float = 1.0
     segment_size: int = DEFAULT_SEGMENT_SIZE
     segment_grace_seconds: float = DEFAULT_SEGMENT_GRACE
+    abandoned_after_seconds: float = DEFAULT_ABANDONED_AFTER
+    #: 0: this instance collects nothing (others sharing the container do).
+    collect_interval_seconds: float = DEFAULT_COLLECT_INTERVAL
 
     def validate(self) -> None:
         """Refuse values swiftclient would accept and then misbehave with.
@@ -56,6 +66,10 @@ class SwiftSettings(DriverSettings):
         """
         if not self.segment_grace_seconds >= 0:
             raise ValueError("storage.segment_grace_seconds must not be negative")
+        if not self.abandoned_after_seconds >= 1:
+            raise ValueError("storage.abandoned_after_seconds must be at least 1")
+        if not self.collect_interval_seconds >= 0:
+            raise ValueError("storage.collect_interval_seconds must not be negative")
         if not self.container or "/" in self.container:
             raise ValueError("storage.container must be a non-empty name without '/'")
         if not self.timeout > 0:

@@ -5,12 +5,13 @@ Why it is shaped so: an upload whose size is known and at most
 object with a plain MD5 ETag, as on the other drivers. Any other becomes a
 Static Large Object: segments of at most ``segment_size`` bytes under
 ``.blobsvc/segments/<path>/<upload id>/``, then a manifest under the
-object's name, whose PUT is the commit (its ETag is Swift's, the MD5 of the
-segments' MD5s). Either way the precondition is checked and the replaced
-version tombstoned right before the commit (:mod:`.retire`), and a failed
-write deletes the segments it wrote, except when the manifest PUT itself
-failed: it may have been stored, and segments are better leaked than lost.
-cat builds its results from the same pieces.
+object's name, whose PUT is the commit (its ETag, kept in its content
+type, is the MD5 of the bytes). Either way the precondition is checked and
+the replaced version tombstoned right before the commit (:mod:`.retire`),
+and a failed write deletes the segments it wrote, except when the manifest
+PUT itself failed: it may have been stored, and segments are better leaked
+than lost; the write's note (:mod:`.journal`) then stays, and a collector
+settles it. cat builds its results from the same pieces.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from blobsvc.storage.swift.bodies import Body, Splitter, read_ahead
 from blobsvc.storage.swift.client import ContainerClient, head_or_none
 from blobsvc.storage.swift.errors import log, swift_errors
 from blobsvc.storage.swift.headers import Stored, Written, info_from_headers
+from blobsvc.storage.swift.journal import Journal, Lease
 from blobsvc.storage.swift.layout import SEGMENTS_DIR, ManifestEntry, private_prefix, slo_etag
 from blobsvc.storage.swift.objectmeta import bind_etag, segment_headers, write_headers
 from blobsvc.storage.swift.retire import NOTHING_REPLACED, Replaced, Retirement
@@ -42,12 +44,17 @@ class Parts:
     """Private objects one write creates, so a failure can remove them.
 
     ``headers`` go on each of them: the expiry of the object they belong
-    to, later by the segment grace (see the package docstring).
+    to, later by the segment grace (see the package docstring). With a
+    ``journal``, the first of them is preceded by a note of the write, so
+    that they are collected if this process dies (see :mod:`.journal`).
     """
 
-    def __init__(self, path: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, path: str, headers: dict[str, str] | None = None,
+                 journal: Journal | None = None) -> None:
         self.prefix = f"{private_prefix(SEGMENTS_DIR, path)}{uuid.uuid4().hex}/"
         self.headers = headers or {}
+        self.lease = Lease(path, self.prefix)
+        self.journal = journal
         self.written: list[str] = []
         #: Set once the manifest PUT started: a failure may have committed it.
         self.committing = False
@@ -55,6 +62,8 @@ class Parts:
         self.superseded = False
 
     def new_name(self) -> str:
+        if self.journal is not None:
+            self.journal.renew(self.lease)
         name = f"{self.prefix}{len(self.written):08d}"
         self.written.append(name)
         return name
@@ -64,9 +73,10 @@ class Uploader:
     """Writes object bodies into one container; tunables are attributes, tests shrink them."""
 
     def __init__(self, client: ContainerClient, retirement: Retirement, segment_size: int,
-                 segment_grace: int = 0) -> None:
+                 segment_grace: int = 0, journal: Journal | None = None) -> None:
         self.client = client
         self.retirement = retirement
+        self.journal = journal
         self.segment_size = segment_size
         #: Seconds a large object's segments outlive its expiry.
         self.segment_grace = segment_grace
@@ -146,15 +156,18 @@ class Uploader:
 
     def new_parts(self, path: str, meta: ObjectMeta) -> Parts:
         """The private objects of a large object carrying ``meta``."""
-        return Parts(path, segment_headers(meta.expires_at, self.segment_grace))
+        return Parts(path, segment_headers(meta.expires_at, self.segment_grace), self.journal)
 
     def settle_parts(self, path: str, parts: Parts) -> None:
         """After a commit: drop the segments of a version that already lost,
         or watch the winner's until they are safely referenced."""
         if parts.superseded:
             self.remove_parts(parts)
-        elif parts.written:
+            return
+        if parts.written:
             self.retirement.watch(path, parts.prefix)
+        if self.journal is not None:
+            self.journal.end(parts.lease)
 
     def _write_segments(self, path: str, chunks: Iterator[bytes],
                         parts: Parts) -> list[ManifestEntry]:
@@ -202,6 +215,8 @@ class Uploader:
         """
         size = sum(entry["size_bytes"] for entry in entries)
         entries = self._nest(entries, parts, path)
+        if parts.journal is not None:
+            parts.journal.committing(parts.lease)
         etag_value = None if etag is None else bind_etag(etag, slo_etag(entries))
         if keep_old:
             if precondition is not None:
@@ -243,8 +258,10 @@ class Uploader:
         been stored, and segments are better leaked than lost.
         """
         if parts.committing and isinstance(exc, BackendUnavailable):
-            log.warning("Swift failed while committing a manifest; its segments stay under %s",
-                        parts.prefix)
+            log.warning("Swift failed while committing a manifest; its segments stay under %s "
+                        "until the write's note is settled", parts.prefix)
             return
         for name in parts.written:
             self.client.delete_quietly(name)
+        if parts.journal is not None:
+            parts.journal.end(parts.lease)
