@@ -251,3 +251,34 @@ def test_work_kept_by_a_failed_sweep_waits_before_it_is_tried_again(parts):
     parts.clock.advance(0.5)
     parts.sweep()
     assert parts.swift.calls
+
+
+# -- a plain version slipping in before the tombstone ------------------------------------
+
+
+@pytest.mark.parametrize("change", ["overwrite", "delete"])
+def test_a_plain_version_between_the_head_and_the_tombstone_leaves_no_tombstone(
+        parts, monkeypatch, change):
+    # Racing overwrites: the HEAD saw a large version, then another writer's
+    # plain object landed before the copy. A copy of that would be a plain
+    # object, which Swift's manifest delete answers 200 for and leaves in
+    # place: a tombstone nobody could ever retire.
+    parts.put("big", large("old"))
+    real_check = parts.retirement.client.check_current
+
+    def check_then_replaced(path, precondition, conn):
+        headers = real_check(path, precondition, conn)
+        parts.swift.overwrite_unseen(path, b"plain")
+        return headers
+
+    monkeypatch.setattr(parts.retirement.client, "check_current", check_then_replaced)
+    if change == "overwrite":
+        parts.put("big", large("new"))
+        assert parts.swift.get_object("c", "big")[1] == large("new")
+    else:
+        monkeypatch.setattr(parts.mover.client, "head", lambda path: (
+            check_then_replaced(path, None, parts.swift)))
+        parts.mover.delete("big", None)
+        assert "big" not in parts.swift.names()
+    parts.retirement.close()
+    assert parts.swift.names(TOMBSTONES) == []

@@ -20,7 +20,7 @@ from blobsvc.storage.swift.claims import Claims, check_no_clash, missing
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.headers import Headers, Written, info_from_headers, is_large
 from blobsvc.storage.swift.objectmeta import carried
-from blobsvc.storage.swift.retire import Retirement
+from blobsvc.storage.swift.retire import NotAManifest, Retirement
 
 
 class Mover:
@@ -76,8 +76,11 @@ class Mover:
         through a tombstone.
         """
         if self.retirement.grace > 0:
-            tombstone = self.retirement.tombstone(path, self.client.conn(),
-                                                  headers.get("x-manifest-etag"))
+            try:
+                tombstone = self.retirement.tombstone(path, self.client.conn(), headers)
+            except NotAManifest:  # a plain version replaced it meanwhile: delete that
+                self.client.delete(path)
+                return
             try:
                 self.client.delete(path)
             except BaseException:

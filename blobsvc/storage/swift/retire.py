@@ -40,7 +40,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 from swiftclient.client import Connection
@@ -84,6 +84,10 @@ Watched = tuple[str, str]
 TOMBSTONE_PATH = "X-Object-Meta-Blobsvc-Path"
 TOMBSTONE_MANIFEST = "X-Object-Meta-Blobsvc-Manifest-Etag"
 TOMBSTONE_RETIRING = "X-Object-Meta-Blobsvc-Retiring"
+
+
+class NotAManifest(Exception):
+    """The version a tombstone was to copy was replaced by a plain object."""
 
 
 @dataclass(frozen=True)
@@ -143,23 +147,38 @@ class Retirement:
         if headers is None or not is_large(headers):
             return NOTHING_REPLACED
         try:
-            tombstone = self.tombstone(path, conn, headers.get("x-manifest-etag"))
-        except NotFound:  # gone meanwhile (expired, or deleted): nothing to retire
+            tombstone = self.tombstone(path, conn, headers)
+        except (NotFound, NotAManifest):  # replaced or gone meanwhile: not ours to retire
             return NOTHING_REPLACED
         return Replaced(headers.get("x-timestamp"), tombstone, headers.get("x-manifest-etag"))
 
-    def tombstone(self, path: str, conn: Connection, manifest_etag: str | None) -> str:
-        """Copy the manifest at ``path`` (``manifest_etag``, as its HEAD said)
-        to a new tombstone, which shares its segments and records both."""
+    def tombstone(self, path: str, conn: Connection, seen: Mapping[str, str]) -> str:
+        """Copy the manifest at ``path`` (``seen``: its HEAD's headers) to a
+        new tombstone, which shares its segments and records which it was.
+
+        NotAManifest when a plain object replaced it between the HEAD and
+        the copy: a copy of that would be a plain object, which Swift's
+        manifest delete answers 200 for and leaves in place, a tombstone
+        never retired. Then the copy goes again at once.
+        """
         tombstone = private_prefix(REPLACED_DIR, path) + uuid.uuid4().hex
         headers = {"X-Copy-From": quote(self.client.swift_path(path)),
                    "X-Fresh-Metadata": "true", TOMBSTONE_PATH: encode_value(path)}
+        manifest_etag = seen.get("x-manifest-etag")
         if manifest_etag:
             headers[TOMBSTONE_MANIFEST] = manifest_etag
+        response: dict[str, Any] = {}
         with swift_errors("store", path):
             conn.put_object(self.client.container, tombstone, contents=None, headers=headers,
-                            query_string=SLO_GET)
-        return tombstone
+                            query_string=SLO_GET, response_dict=response)
+        copied = str(response.get("headers", {}).get("etag", "")).strip('"')
+        if copied and copied == seen.get("etag", "").strip('"'):
+            return tombstone  # the very manifest the HEAD saw: the usual case
+        copy = self.client.head(tombstone)  # another version came between: which kind?
+        if copy is not None and is_large(copy):
+            return tombstone
+        self.client.delete_quietly(tombstone)
+        raise NotAManifest(f"{path} is no longer a large object")
 
     def settle(self, path: str, replaced: Replaced | None) -> None:
         """After a commit: retire the replaced version's segments, unless still in use.
