@@ -1,6 +1,6 @@
-"""The S3 API on a live server, on the filesystem and on the real Swift
-fixture: buckets, objects, errors, and the same objects through the
-native API.
+"""The S3 API on a live server, on the memory and filesystem drivers and
+on the real Swift fixture: buckets, objects, errors, and the same objects
+through the native API.
 
 Through boto3 (unsigned until the service verifies signatures) for what an
 SDK does, and through plain HTTP for the error documents and hostile input.
@@ -18,7 +18,7 @@ import pytest
 import requests
 from api_client import ServerProcess
 from defusedxml import ElementTree
-from live_server import running_server, swift_config
+from live_server import filesystem_config, running_server, swift_config
 from s3_helpers import (
     S3_NAMESPACE,
     boto_code,
@@ -37,10 +37,21 @@ def swift_s3_server(tmp_path_factory, swift_stack) -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.fixture(params=["filesystem", "swift"])
+@pytest.fixture(scope="module")
+def memory_s3_server(tmp_path_factory) -> Iterator[ServerProcess]:
+    """The filesystem server's settings, on the memory driver (one process holds it)."""
+    workdir = tmp_path_factory.mktemp("s3-api-memory")
+    config = filesystem_config(workdir / "data", max_object_size=4 * 1024 * 1024,
+                               chunk_size=64 * 1024, workers=1)
+    config["storage"] = {"driver": "memory"}
+    with running_server(workdir, config) as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "filesystem", "swift"])
 def server(request) -> ServerProcess:
-    return request.getfixturevalue("s3_server" if request.param == "filesystem"
-                                   else "swift_s3_server")
+    return request.getfixturevalue({"memory": "memory_s3_server", "filesystem": "s3_server",
+                                    "swift": "swift_s3_server"}[request.param])
 
 
 _clients: dict[str, Any] = {}

@@ -46,7 +46,7 @@ def driver_config(driver: str, workdir: Path, request) -> dict:
     return config
 
 
-@pytest.fixture(scope="module", params=["filesystem", "swift"])
+@pytest.fixture(scope="module", params=["memory", "filesystem", "swift"])
 def server(request, tmp_path_factory) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp(f"s3-multipart-{request.param}")
     config = driver_config(request.param, workdir, request)

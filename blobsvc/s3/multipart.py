@@ -117,9 +117,10 @@ class Multipart:
         try:
             check_part_list(listed, stored)
         except S3Error:
-            # An Abort (or another Complete) that took the parts meanwhile
-            # ended the upload: say so rather than blame the part list.
-            if not self.uploads.exists(state):
+            # An Abort or another Complete that took the parts meanwhile
+            # ended the upload, or is ending it: say so rather than blame
+            # the part list.
+            if not self.uploads.exists(state) or self.uploads.completing(state):
                 raise no_such_upload(state.upload_id) from None
             raise
         etag = multipart_etag([stored[number].etag or "" for number, _ in listed])
@@ -129,6 +130,7 @@ class Multipart:
         part_sizes = self.objects.part_sizes
         layout = part_sizes.keep(bucket, key, etag, [stored[number].size or 0
                                                      for number, _ in listed])
+        self.uploads.mark_completing(state)
         try:
             self.driver.cat_private(path, [self.uploads.part_path(state, number)
                                            for number, _ in listed],
@@ -136,6 +138,9 @@ class Multipart:
                                     with_layout(with_etag(state.meta, etag), layout))
         except MissingChunks:  # an Abort or another Complete took them
             raise no_such_upload(state.upload_id) from None
+        except BaseException:
+            self.uploads.unmark_completing(state)
+            raise
         context.current().wrote_object = True
         if layout != partsizes.LISTED:
             part_sizes.forget(bucket, key)

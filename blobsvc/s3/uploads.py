@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 AREA = "multipart"
 #: The name of an upload's state, beside its parts.
 STATE = "upload"
+#: There while a Complete joins the parts (see Uploads.mark_completing).
+COMPLETING = "completing"
 #: Part numbers, as S3 has them.
 MAX_PART_NUMBER = 10_000
 #: Uploads one reclamation pass removes at most, per bucket.
@@ -169,11 +171,26 @@ class Uploads:
         return had_state
 
     def discard_parts(self, state: UploadState, keep: set[int]) -> None:
-        """After a Complete: parts it did not name, then the state."""
+        """After a Complete: parts it did not name, then the state and the mark."""
         for number, _ in self.parts(state):
             if number not in keep:
                 self.driver.delete_private(self.part_path(state, number))
         self.driver.delete_private(self._name(state.bucket, state.upload_id, STATE))
+        self.unmark_completing(state)
+
+    def mark_completing(self, state: UploadState) -> None:
+        """Say a Complete is joining the parts: a rival Complete that finds
+        them gone meanwhile then knows the upload is ending, not misnamed."""
+        self.driver.put_private(self._name(state.bucket, state.upload_id, COMPLETING),
+                                Upload(b""))
+
+    def unmark_completing(self, state: UploadState) -> None:
+        self.driver.delete_private(self._name(state.bucket, state.upload_id, COMPLETING))
+
+    def completing(self, state: UploadState) -> bool:
+        """Whether a Complete of the upload is joining its parts."""
+        name = self._name(state.bucket, state.upload_id, COMPLETING)
+        return self.driver.private_info(name) is not None
 
     def reclaim_if_due(self) -> int:
         """A reclamation pass unless one ran (or is running) within the interval."""
