@@ -511,6 +511,18 @@ def test_content_md5_is_checked() -> None:
     assert caught.value.code == "InvalidDigest"
 
 
+def test_content_md5_left_to_the_caller_is_still_judged_well_formed() -> None:
+    """An upload checks Content-MD5 against the MD5 it computes for the ETag:
+    the payload check then only refuses a malformed one, up front."""
+    data = b"some object bytes"
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    headers = {"Content-MD5": wrong, "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    assert b"".join(verify_payload(None, iter([data]), headers, hash_md5=False)) == data
+    with pytest.raises(S3AuthError) as caught:
+        verify_payload(None, iter([data]), {"Content-MD5": "AAAA"}, hash_md5=False)
+    assert caught.value.code == "InvalidDigest"
+
+
 @pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])
 def test_a_checksum_header_is_checked_and_returned(algorithm: str) -> None:
     wire = boto_wire(lambda c: c.put_object(Bucket="b", Key="k", Body=b"checksummed" * 100,

@@ -125,7 +125,10 @@ class S3Access:
             decoded = headers.get("X-Amz-Decoded-Content-Length", "")
             expected = int(decoded) if decoded.isascii() and decoded.isdigit() and len(decoded) < 19 \
                 else None  # verify_payload refuses it
-        return self._verified(body_chunks(request.rfile, content_length, READ_SIZE)), expected
+        # Content-MD5 is the upload's to check, against the MD5 it computes
+        # for the ETag: the body is not hashed with MD5 twice.
+        return self._verified(body_chunks(request.rfile, content_length, READ_SIZE),
+                              hash_md5=False), expected
 
     def read_document(self, limit: int) -> bytes:
         """A small request body (an XML document) whole, read only up to
@@ -134,11 +137,11 @@ class S3Access:
         raw = read_capped(limit, S3Error("MalformedXML", f"the body is larger than {limit} bytes"))
         return b"".join(self._verified(iter((raw,))))
 
-    def _verified(self, body: Iterator[bytes]) -> Iterator[bytes]:
+    def _verified(self, body: Iterator[bytes], hash_md5: bool = True) -> Iterator[bytes]:
         """``body`` decoded and checked; the headers are judged before a byte is read."""
         request = exchange.request()
         try:
-            pieces = verify_payload(request.environ.get(SIGNED), body, request.headers)
+            pieces = verify_payload(request.environ.get(SIGNED), body, request.headers, hash_md5)
         except S3AuthError as exc:
             raise _s3_error(exc) from None
         return _translated(pieces)

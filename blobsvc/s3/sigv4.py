@@ -509,7 +509,7 @@ class _Digests:
 
 
 def verify_payload(signed: Signed | None, body: Iterator[bytes],
-                   headers: Mapping[str, str]) -> VerifiedBody:
+                   headers: Mapping[str, str], hash_md5: bool = True) -> VerifiedBody:
     """The object's bytes from the raw request body, checked as the request declares.
 
     A hex x-amz-content-sha256 is checked against the body; a STREAMING-*
@@ -517,12 +517,16 @@ def verify_payload(signed: Signed | None, body: Iterator[bytes],
     trailer signature checked, and its length held to
     x-amz-decoded-content-length. Content-MD5 and x-amz-checksum-* (header
     or trailer) are checked too. Memory stays flat: pieces pass through.
+
+    Without ``hash_md5`` a Content-MD5 is only judged well-formed here: the
+    caller checks it against the MD5 it computes anyway (an upload's, for
+    its ETag), so no body is hashed with MD5 twice.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
     mode = signed.payload if signed is not None else _checked_payload(
         lowered.get("x-amz-content-sha256", UNSIGNED_PAYLOAD))
     digests = _Digests()
-    expected = _declared_checksums(lowered, digests)
+    expected = _declared_checksums(lowered, digests, hash_md5)
     if _HEX_SHA256.fullmatch(mode):
         digests.sha256 = hashlib.sha256()
     verified: dict[str, str] = {}
@@ -562,8 +566,10 @@ def _held_back(pieces: Iterator[bytes], check: Callable[[], None]) -> Iterator[b
         yield previous
 
 
-def _declared_checksums(headers: Mapping[str, str], digests: _Digests) -> dict[str, str]:
-    """The checksums sent as headers (algorithm -> value); digests set up for them and Content-MD5."""
+def _declared_checksums(headers: Mapping[str, str], digests: _Digests,
+                        hash_md5: bool = True) -> dict[str, str]:
+    """The checksums sent as headers (algorithm -> value); digests set up for
+    them and (if ``hash_md5``) Content-MD5, which is refused here when malformed."""
     expected: dict[str, str] = {}
     for name, value in headers.items():
         algorithm = checksums.algorithm_of(name)
@@ -585,7 +591,8 @@ def _declared_checksums(headers: Mapping[str, str], digests: _Digests) -> dict[s
             digests.md5_expected = b""
         if len(digests.md5_expected) != 16:
             raise S3AuthError("InvalidDigest", 400, "The Content-MD5 you specified was not valid.")
-        digests.md5 = hashlib.md5(usedforsecurity=False)
+        if hash_md5:
+            digests.md5 = hashlib.md5(usedforsecurity=False)
     return expected
 
 
