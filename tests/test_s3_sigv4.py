@@ -28,7 +28,8 @@ from botocore.config import Config
 from hypothesis import HealthCheck, given, settings
 
 from blobsvc.s3 import checksums
-from blobsvc.s3.sigv4 import S3AuthError, Signed, canonical_path, verify, verify_payload
+from blobsvc.s3.payload import verify_payload
+from blobsvc.s3.sigv4 import S3AuthError, Signed, canonical_path, verify
 
 KEY, SECRET = "blob-user", "blob-user-secret-0123456789"
 SECRETS = {KEY: SECRET, "other-user": "other-user-secret-0123456789"}

@@ -31,7 +31,8 @@ from blobsvc.http.bodies import body_chunks, declared_length, read_capped
 from blobsvc.http.dispatch import raw_path_info
 from blobsvc.s3.credentials import s3_key_pairs
 from blobsvc.s3.errors import S3Error
-from blobsvc.s3.sigv4 import STREAMING_PAYLOADS, S3AuthError, Signed, verify, verify_payload
+from blobsvc.s3.payload import verify_payload
+from blobsvc.s3.sigv4 import STREAMING_PAYLOADS, S3AuthError, Signed, verify
 from blobsvc.storage.upload import UploadData
 
 #: Where a request's verified signature is kept, in its WSGI environ.
