@@ -23,22 +23,20 @@ do natively.
 from __future__ import annotations
 
 import time
-from typing import Iterator, Mapping
+from typing import Iterable, Mapping
 
 from blobsvc.auth import LEVELS, OPEN, AuthDenied, Authenticator, Principal
 from blobsvc.http import context, exchange
-from blobsvc.http.bodies import body_chunks, declared_length, read_capped
+from blobsvc.http.bodies import RequestBody, declared_length, read_capped
 from blobsvc.http.dispatch import raw_path_info
 from blobsvc.s3.credentials import s3_key_pairs
 from blobsvc.s3.errors import S3Error
-from blobsvc.s3.payload import verify_payload
+from blobsvc.s3.payload import VerifiedBody, verify_payload
 from blobsvc.s3.sigv4 import STREAMING_PAYLOADS, S3AuthError, Signed, verify
-from blobsvc.storage.upload import UploadData
+from blobsvc.storage.upload import BodySource, UploadData
 
 #: Where a request's verified signature is kept, in its WSGI environ.
 SIGNED = "blobsvc.s3.signed"
-#: Bytes of request body read at a time.
-READ_SIZE = 1024 * 1024
 
 
 class S3Access:
@@ -111,8 +109,9 @@ class S3Access:
         return not self.auth.settings.enabled or (principal is not None and principal.authenticated)
 
     def upload_body(self) -> tuple[UploadData, int | None]:
-        """An object's bytes from the request body, checked as they stream,
-        and their length (an aws-chunked body's decoded length)."""
+        """An object's bytes from the request body, checked as they stream
+        into the upload's buffers, and their length (an aws-chunked body's
+        decoded length)."""
         request = exchange.request()
         headers = request.headers
         content_length = declared_length(headers)
@@ -128,32 +127,40 @@ class S3Access:
                 else None  # verify_payload refuses it
         # Content-MD5 is the upload's to check, against the MD5 it computes
         # for the ETag: the body is not hashed with MD5 twice.
-        return self._verified(body_chunks(request.rfile, content_length, READ_SIZE),
-                              hash_md5=False), expected
+        body = self._verified(RequestBody(request.rfile, content_length), hash_md5=False)
+        return _Translated(body), expected
 
     def read_document(self, limit: int) -> bytes:
         """A small request body (an XML document) whole, read only up to
         ``limit`` bytes whatever the client declares, and checked as an
         object's bytes are."""
         raw = read_capped(limit, S3Error("MalformedXML", f"the body is larger than {limit} bytes"))
-        return b"".join(self._verified(iter((raw,))))
+        body = self._verified((raw,))
+        try:
+            return b"".join(body)
+        except S3AuthError as exc:
+            raise _s3_error(exc) from None
 
-    def _verified(self, body: Iterator[bytes], hash_md5: bool = True) -> Iterator[bytes]:
+    def _verified(self, body: BodySource | Iterable[bytes], hash_md5: bool = True) -> VerifiedBody:
         """``body`` decoded and checked; the headers are judged before a byte is read."""
         request = exchange.request()
         try:
-            pieces = verify_payload(request.environ.get(SIGNED), body, request.headers, hash_md5)
+            return verify_payload(request.environ.get(SIGNED), body, request.headers, hash_md5)
         except S3AuthError as exc:
             raise _s3_error(exc) from None
-        return _translated(pieces)
 
 
-def _translated(pieces: Iterator[bytes]) -> Iterator[bytes]:
+class _Translated:
     """A verified body whose refusals are S3 errors (raised while it is read)."""
-    try:
-        yield from pieces
-    except S3AuthError as exc:
-        raise _s3_error(exc) from None
+
+    def __init__(self, body: VerifiedBody) -> None:
+        self._body = body
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        try:
+            return self._body.readinto(buffer)
+        except S3AuthError as exc:
+            raise _s3_error(exc) from None
 
 
 def _payload_mode(signed: Signed | None, headers: Mapping[str, str]) -> str:

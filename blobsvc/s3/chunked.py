@@ -7,22 +7,29 @@
     <name>:<value>\\r\\n                                         (trailers, optional)
     \\r\\n
 
-This module only reads the framing, from a body that arrives in pieces of
-any size; what the signatures and checksums mean is checked by
-:mod:`blobsvc.s3.sigv4`. A chunk's bytes pass through in the pieces they
-arrive in, so memory stays flat whatever size a client gives its chunks.
-Every limit is explicit: a header line, a trailer, their number.
+This module only reads the framing, from a body read into buffers
+(``readinto``) that gives its bytes in pieces of any size; what the
+signatures and checksums mean is checked by :mod:`blobsvc.s3.payload`.
+A chunk's bytes are read straight into the caller's buffer, as many as
+the buffer and the chunk allow, so no object is made per piece and memory
+stays flat whatever size a client gives its chunks. Only the few bytes
+read ahead with a header line are copied once. Every limit is explicit:
+a header line, a trailer, their number.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator
+
+from blobsvc.storage.upload import BodySource
 
 #: The longest chunk header or trailer line accepted (a signature line is ~90 bytes).
 MAX_LINE = 4096
 MAX_TRAILERS = 16
+#: Bytes read at a time while looking for a line's end: a signed chunk's
+#: header and the CRLF before it fit, and little of the chunk is read ahead.
+LINE_READ = 256
 _SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 
 
@@ -43,14 +50,26 @@ class ChunkHeader:
 
 
 class ChunkedReader:
-    """Reads aws-chunked framing from ``body``: chunk headers, chunk data, trailers."""
+    """Reads aws-chunked framing from ``source``: chunk headers (:meth:`next_chunk`),
+    each chunk's data (:meth:`readinto`), trailers, and the end."""
 
-    def __init__(self, body: Iterator[bytes]) -> None:
-        self._body = iter(body)
-        self._buffer = b""
+    def __init__(self, source: BodySource) -> None:
+        self._source = source
+        #: Bytes read ahead of the framing, not consumed yet: ``_ahead[_start:]``.
+        self._ahead = bytearray()
+        self._start = 0
+        self._scratch = memoryview(bytearray(LINE_READ))
         self._chunks = 0
+        #: Data bytes of the current chunk not read yet.
+        self._remaining = 0
+        #: The current chunk had data, so a CRLF follows it.
+        self._crlf_due = False
 
     def next_chunk(self) -> ChunkHeader:
+        """The next chunk's header, once the previous chunk's data was read."""
+        assert not self._remaining, "the previous chunk was not read to its end"
+        if self._crlf_due:
+            self._expect_crlf()
         line = self._line()
         if line is None:
             raise FramingError("the body ended before its last (zero-size) chunk", incomplete=True)
@@ -67,19 +86,31 @@ class ChunkedReader:
                     raise FramingError(f"chunk {self._chunks} has two signatures")
                 signature = value.strip().decode("ascii", "replace")
         self._chunks += 1
-        return ChunkHeader(int(size_text, 16), signature)
+        size = int(size_text, 16)
+        self._remaining = size
+        self._crlf_due = size > 0
+        return ChunkHeader(size, signature)
 
-    def chunk_data(self, size: int) -> Iterator[bytes]:
-        """The chunk's ``size`` bytes, in the pieces they arrive in, then its CRLF is consumed."""
-        remaining = size
-        while remaining:
-            if not self._buffer and not self._fill():
+    def readinto(self, buffer: memoryview) -> int:
+        """Up to ``len(buffer)`` bytes of the current chunk's data into
+        ``buffer``; 0 once the chunk has been read (or has none), its
+        closing CRLF checked: the framing is judged before the signature."""
+        want = min(len(buffer), self._remaining)
+        if not want:
+            if self._crlf_due and not self._remaining:
+                self._expect_crlf()
+            return 0
+        held = len(self._ahead) - self._start
+        if held:
+            count = min(want, held)
+            buffer[:count] = self._ahead[self._start:self._start + count]
+            self._consume(count)
+        else:
+            count = self._source.readinto(buffer[:want])
+            if not count:
                 raise FramingError("the body ended inside a chunk", incomplete=True)
-            piece, self._buffer = self._buffer[:remaining], self._buffer[remaining:]
-            remaining -= len(piece)
-            yield piece
-        if size:
-            self._expect_crlf()
+        self._remaining -= count
+        return count
 
     def trailers(self, expected: bool) -> list[tuple[str, str]]:
         """The trailer lines after the last chunk, up to the blank line that ends the body.
@@ -109,42 +140,56 @@ class ChunkedReader:
 
     def finish(self) -> None:
         """Refuse anything but line ends after the body's end."""
-        while True:
-            if self._buffer.strip(b"\r\n"):
+        if self._ahead[self._start:].strip(b"\r\n"):
+            raise FramingError("data after the end of the aws-chunked body")
+        self._consume(len(self._ahead) - self._start)
+        rest = memoryview(bytearray(64 * 1024))
+        while count := self._source.readinto(rest):
+            if bytes(rest[:count]).strip(b"\r\n"):
                 raise FramingError("data after the end of the aws-chunked body")
-            self._buffer = b""
-            if not self._fill():
-                return
 
     def _line(self) -> bytes | None:
         """The next line without its ``\\n``; None at the end of the body."""
+        searched = 0
         while True:
-            end = self._buffer.find(b"\n")
+            end = self._ahead.find(b"\n", self._start + searched)
             if end >= 0:
-                if end > MAX_LINE:
+                if end - self._start > MAX_LINE:
                     break
-                line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+                line = bytes(self._ahead[self._start:end])
+                self._consume(end + 1 - self._start)
                 return line
-            if len(self._buffer) > MAX_LINE:
+            if len(self._ahead) - self._start > MAX_LINE:
                 break
+            searched = len(self._ahead) - self._start  # of what is held: _fill moves it
             if not self._fill():
-                if self._buffer:
+                if len(self._ahead) > self._start:
                     raise FramingError("the body ended inside a line", incomplete=True)
                 return None
         raise FramingError(f"a chunk header or trailer line is longer than {MAX_LINE} bytes")
 
     def _expect_crlf(self) -> None:
-        while len(self._buffer) < 2:
+        while len(self._ahead) - self._start < 2:
             if not self._fill():
                 raise FramingError("the body ended after a chunk's data", incomplete=True)
-        if self._buffer[:2] != b"\r\n":
+        if self._ahead[self._start:self._start + 2] != b"\r\n":
             raise FramingError(f"chunk {self._chunks - 1} is longer than its size says")
-        self._buffer = self._buffer[2:]
+        self._consume(2)
+        self._crlf_due = False
+
+    def _consume(self, count: int) -> None:
+        self._start += count
+        if self._start == len(self._ahead):
+            self._ahead.clear()
+            self._start = 0
 
     def _fill(self) -> bool:
-        """Append the body's next piece; False at its end."""
-        for piece in self._body:
-            if piece:
-                self._buffer += piece
-                return True
-        return False
+        """Read some more of the body after what is held; False at its end."""
+        if self._start:  # what is held moves to the front: the buffer stays a line long
+            del self._ahead[:self._start]
+            self._start = 0
+        count = self._source.readinto(self._scratch)
+        if not count:
+            return False
+        self._ahead += self._scratch[:count]
+        return True
