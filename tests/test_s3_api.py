@@ -441,6 +441,38 @@ def test_an_unsigned_aws_chunked_body_is_decoded_and_its_trailer_checked(server,
     assert requests.get(native(server, f"{bucket}/bad")).status_code == 404
 
 
+def test_an_aws_chunked_body_is_held_to_its_content_md5_and_stored_byte_for_byte(server, bucket):
+    """The decoded bytes, not the framing, are what Content-MD5 is checked
+    against (by the upload, with the MD5 of its ETag); chunks of odd sizes
+    cross the upload's buffers anywhere."""
+    import zlib
+
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    sizes = [1, 65536, 1000003, 7, 2 * 1024 * 1024]
+    chunks, at = [], 0
+    for size in sizes:
+        chunks.append(data[at:at + size])
+        at += size
+    chunks.append(data[at:])
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks if chunk)
+    checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    framed += f"0\r\nx-amz-checksum-crc32:{checksum}\r\n\r\n".encode()
+    headers = {"Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": str(len(data)),
+               "X-Amz-Content-Sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+               "X-Amz-Trailer": "x-amz-checksum-crc32"}
+    right = base64.b64encode(hashlib.md5(data).digest()).decode()
+    wrong = base64.b64encode(hashlib.md5(framed).digest()).decode()
+    answer = requests.put(f"{server.url}/{bucket}/wrong", data=framed,
+                          headers={**headers, "Content-MD5": wrong})
+    assert answer.status_code == 400 and error_of(answer)["Code"] == "BadDigest"
+    assert requests.get(native(server, f"{bucket}/wrong")).status_code == 404
+    answer = requests.put(f"{server.url}/{bucket}/right", data=framed,
+                          headers={**headers, "Content-MD5": right})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert requests.get(native(server, f"{bucket}/right")).content == data
+
+
 def test_aws_chunked_framing_without_a_streaming_payload_is_refused(server, bucket):
     answer = requests.put(f"{server.url}/{bucket}/framed", data=b"5\r\nhello\r\n0\r\n\r\n",
                           headers={"Content-Encoding": "aws-chunked"})
