@@ -14,8 +14,9 @@ What the config asks of HAProxy, and why:
 * round robin over the instances, each request balanced on its own (no
   stickiness): any instance must serve any request;
 * health checks of ``GET /readyz`` twice a second, down after two
-  failures: an instance that cannot reach its backend, or is gone, leaves
-  the rotation within a second;
+  failures: an instance that is gone (its port refuses) leaves the
+  rotation within a second; one that cannot reach its backend within the
+  check timeout, in a few seconds;
 * ``retry-on conn-failure`` with ``option redispatch``: a request that
   could not even connect to an instance (it was never sent, so a retry is
   safe whatever the method) goes to another one. Nothing that reached an
@@ -45,6 +46,11 @@ except ImportError:  # tests/ is not a package and the repo root not on path
 #: checks take it out of the rotation (one good one brings it back).
 CHECK_INTERVAL = 0.5
 CHECK_FALL = 2
+#: How long one health check may take. Not the interval (HAProxy's default):
+#: under load on a small machine /readyz takes over a second, and a check
+#: that timed out on every instance at once left none in the rotation. A
+#: dead instance refuses the connection, which fails a check at once.
+CHECK_TIMEOUT = 5.0
 #: How long the balancer waits for a connection to an instance before it
 #: counts a connection failure (and retries elsewhere).
 CONNECT_TIMEOUT = 1.0
@@ -80,6 +86,7 @@ def haproxy_config_text(port: int, stats_port: int, backends: list[Backend],
         "    log global\n"
         "    option httplog\n"
         f"    timeout connect {int(CONNECT_TIMEOUT * 1000)}ms\n"
+        f"    timeout check {int(CHECK_TIMEOUT * 1000)}ms\n"
         f"    timeout client {int(IDLE_TIMEOUT)}s\n"
         f"    timeout server {int(IDLE_TIMEOUT)}s\n"
         "    timeout http-request 30s\n"
