@@ -27,6 +27,7 @@ import requests
 from api_client import wait_for
 from balanced import Deployment, balanced_deployment
 from live_server import MiB, swift_config, swift_leftovers
+from reports import REPORTS
 
 try:
     from tests.swiftstack.cluster import SwiftCluster
@@ -493,3 +494,53 @@ def test_segments_of_an_upload_cut_off_by_kill_9_are_collected_within_abandoned_
         wait_for(lambda: not swift_leftovers(cluster, dep.container, [cut.path])[0],
                  timeout=bound + 5, interval=0.5)
         assert swift_leftovers(cluster, dep.container, [cut.path])[0] == []
+
+
+# -- f: the load model through the balancer, a node down midway ------------------------
+
+#: Seconds of load, and when in it object-1 stops and comes back.
+MODEL_SECONDS = 20.0
+MODEL_DOWN = (7.0, 14.0)
+
+
+@dataclass
+class _Front:
+    """What LoadRun needs of a server: its URL (here, the balancer's)."""
+
+    url: str
+
+
+def test_load_model_through_the_balancer_with_a_node_down_midway(
+        cluster: SwiftCluster, tmp_path, request: pytest.FixtureRequest) -> None:
+    from test_load import THREADS, LoadRun
+
+    # a deployment on a container of its own: the model starts from an empty store
+    with balanced_deployment(tmp_path / "deployment", base_config(cluster)) as dep:
+        run = LoadRun(_Front(dep.url), "swift", random.randrange(1 << 30))
+        outage = threading.Thread(target=_outage, args=(cluster, MODEL_DOWN))
+        outage.start()
+        try:
+            elapsed = run.run(THREADS, MODEL_SECONDS)
+        finally:
+            outage.join(MODEL_SECONDS + 60)
+        run.report(elapsed, tmp_path / "load-balanced.json")
+        # shown at the end of every run, as the load suite's figures are
+        request.config.stash.setdefault(REPORTS, []).append(
+            f"{run.report_text}\n  (three instances behind HAProxy; object-1 down "
+            f"{MODEL_DOWN[0]:g}s to {MODEL_DOWN[1]:g}s)")
+        sweep = run.final_sweep()
+    assert not run.tally.server_errors, run.tally.server_errors[:10]
+    assert not run.tally.connection_errors, run.tally.connection_errors[:10]
+    assert not run.tally.violations, run.tally.violations[:10]
+    assert not sweep, sweep[:10]
+
+
+def _outage(cluster: SwiftCluster, window: tuple[float, float]) -> None:
+    """object-1 down from ``window[0]`` to ``window[1]`` seconds from now."""
+    started = time.monotonic()
+    time.sleep(window[0])
+    cluster.stop_server("object-1")
+    try:
+        time.sleep(max(0.0, window[1] - (time.monotonic() - started)))
+    finally:
+        cluster.start_server("object-1")
