@@ -87,8 +87,10 @@ def balanced_deployment(workdir: Path, base_config: dict, instances: int = DEFAU
             server.start(wait=False)
         for server in servers:
             server.wait_ready(timeout=30)
-        backends = [Backend(instance_name(index), server.host, server.port)
-                    for index, server in enumerate(servers)]
+        backends = []
+        for index, server in enumerate(servers):
+            assert server.port is not None  # read from its log once it listened
+            backends.append(Backend(instance_name(index), server.host, server.port))
         balancer = Balancer(workdir / "haproxy", backends, haproxy, check_path).start()
         yield Deployment(servers, balancer, container)
     finally:

@@ -34,6 +34,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -175,7 +176,8 @@ class Balancer:
         return {row["svname"]: row["status"].split()[0] for row in rows
                 if row["pxname"] == "instances" and row["svname"] in names}
 
-    def wait_until(self, check, timeout: float, what: str) -> float:
+    def wait_until(self, check: Callable[[dict[str, str]], bool], timeout: float,
+                   what: str) -> float:
         """Poll the server states until ``check(states)`` holds; the seconds it took."""
         started = time.monotonic()
         states: dict[str, str] = {}

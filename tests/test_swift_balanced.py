@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -63,7 +64,8 @@ def cluster(swift_cluster: SwiftCluster) -> Iterator[SwiftCluster]:
 
 
 @pytest.fixture(scope="module")
-def shared(swift_cluster: SwiftCluster, tmp_path_factory) -> Iterator[Deployment]:
+def shared(swift_cluster: SwiftCluster,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """Three instances on one container behind HAProxy, for the module."""
     with balanced_deployment(tmp_path_factory.mktemp("balanced"), base_config(swift_cluster)) as dep:
         yield dep
@@ -314,6 +316,7 @@ def test_two_object_servers_down_refuse_writes_with_503_and_show_nothing_half_wr
                            timeout=TIMEOUT)
         refused[path] = (res.status_code, res.json()["error"]["code"], time.monotonic() - started)
     cluster.start()  # every node back
+    print(f"\nwrites without quorum: {refused}")
     assert {path: got[:2] for path, got in refused.items()} == {
         path: (503, "backend_unavailable") for path in refused}
     assert all(took < REFUSAL_BOUND for _, _, took in refused.values()), refused
@@ -460,11 +463,12 @@ def _cut_off_upload(dep: Deployment, cluster: SwiftCluster, path: str) -> CutOff
 
 
 def test_an_upload_cut_off_by_kill_9_of_its_instance_succeeds_on_the_clients_retry(
-        cluster: SwiftCluster, tmp_path) -> None:
+        cluster: SwiftCluster, tmp_path: Path) -> None:
     with balanced_deployment(tmp_path, base_config(cluster)) as dep:
         cut = _cut_off_upload(dep, cluster, "killed/upload")
+        orphans = swift_leftovers(cluster, dep.container, [cut.path])[0]
         print(f"\nupload cut off by kill -9: the client got {cut.cut_answer}; "
-              f"stored on attempt {cut.attempts}")
+              f"stored on attempt {cut.attempts}; {len(orphans)} segments no manifest lists")
         assert not cut.cut_answer.startswith("201"), cut.cut_answer
         assert cut.stored, f"no retry stored the object in {cut.attempts} attempts"
         survivors = [server for server in dep.instances if server.group_pids()]
@@ -485,7 +489,7 @@ COLLECTION = {"abandoned_after_seconds": 2, "collect_interval_seconds": 1}
     "not yet (today the config loader refuses storage.abandoned_after_seconds and "
     "storage.collect_interval_seconds, and nothing collects such segments)"))
 def test_segments_of_an_upload_cut_off_by_kill_9_are_collected_within_abandoned_after_seconds(
-        cluster: SwiftCluster, tmp_path) -> None:
+        cluster: SwiftCluster, tmp_path: Path) -> None:
     config = swift_config(cluster, workers=WORKERS, threads=8, storage=COLLECTION)
     with balanced_deployment(tmp_path, config) as dep:
         cut = _cut_off_upload(dep, cluster, "collected/upload")
@@ -511,12 +515,13 @@ class _Front:
 
 
 def test_load_model_through_the_balancer_with_a_node_down_midway(
-        cluster: SwiftCluster, tmp_path, request: pytest.FixtureRequest) -> None:
+        cluster: SwiftCluster, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from test_load import THREADS, LoadRun
 
     # a deployment on a container of its own: the model starts from an empty store
     with balanced_deployment(tmp_path / "deployment", base_config(cluster)) as dep:
-        run = LoadRun(_Front(dep.url), "swift", random.randrange(1 << 30))
+        front = _Front(dep.url)
+        run = LoadRun(front, "swift", random.randrange(1 << 30))  # type: ignore[arg-type]
         outage = threading.Thread(target=_outage, args=(cluster, MODEL_DOWN))
         outage.start()
         try:
