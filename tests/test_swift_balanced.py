@@ -272,10 +272,6 @@ def test_one_object_server_down_under_load_loses_no_acknowledged_write(
     assert healed, _unreadable(owned, urls)[:10]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Swift's proxy answers a GET from the first node holding a copy and blobsvc does not ask "
-    "for the newest (X-Newest): until the replicators heal it, a node back from an outage "
-    "serves the version it held before, older than writes acknowledged meanwhile"))
 def test_an_overwrite_acknowledged_while_a_node_was_down_reads_back_when_it_returns(
         deployment: Deployment, cluster: SwiftCluster) -> None:
     old, new = body("before", 300_000), body("during", 4000)
@@ -480,14 +476,12 @@ def test_an_upload_cut_off_by_kill_9_of_its_instance_succeeds_on_the_clients_ret
             assert res.headers["ETag"] == f'"{md5_hex(cut.data)}"'
 
 
-#: The clean-up settings of the collection of abandoned segments.
-COLLECTION = {"abandoned_after_seconds": 2, "collect_interval_seconds": 1}
+#: The clean-up settings of the collection of abandoned segments (an hour
+#: and five minutes by default); the grace period of replaced versions too.
+COLLECTION = {"abandoned_after_seconds": 4, "collect_interval_seconds": 1,
+              "segment_grace_seconds": 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "segments of an upload cut off by kill -9 are collected within abandoned_after_seconds: "
-    "not yet (today the config loader refuses storage.abandoned_after_seconds and "
-    "storage.collect_interval_seconds, and nothing collects such segments)"))
 def test_segments_of_an_upload_cut_off_by_kill_9_are_collected_within_abandoned_after_seconds(
         cluster: SwiftCluster, tmp_path: Path) -> None:
     config = swift_config(cluster, workers=WORKERS, threads=8, storage=COLLECTION)

@@ -36,10 +36,18 @@ def _expired(entry: Listed, now: float) -> bool:
     return expires_at is not None and expires_at <= now
 
 
+#: Sent with every read of an object: Swift's proxy then asks every node
+#: holding a copy and answers with the newest, not with the first that
+#: answers, which after an outage may be a node back with the version it
+#: held before writes acknowledged meanwhile (until replication heals it).
+NEWEST = {"X-Newest": "true"}
+
+
 def head_or_none(conn: Connection, container: str, name: str) -> Headers | None:
-    """HEAD ``name``; None when Swift has no such object. Errors untranslated."""
+    """HEAD ``name`` (the newest copy); None when Swift has no such object.
+    Errors untranslated."""
     try:
-        headers: Headers = conn.head_object(container, name)
+        headers: Headers = conn.head_object(container, name, headers=dict(NEWEST))
     except ClientException as exc:
         if exc.http_status == 404:
             return None

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from swiftclient.client import ClientException
 
 from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
-from blobsvc.storage.swift.client import head_or_none
+from blobsvc.storage.swift.client import NEWEST, head_or_none
 from blobsvc.storage.swift.connections import ConnectionPool
 from blobsvc.storage.swift.errors import swift_errors
 from blobsvc.storage.swift.headers import Headers
@@ -42,7 +42,8 @@ class Reader:
                 for attempt in (1, 2):
                     try:
                         response_headers, body = conn.get_object(
-                            self.container, path, headers=headers, resp_chunk_size=CHUNK_SIZE)
+                            self.container, path, headers={**NEWEST, **headers},
+                            resp_chunk_size=CHUNK_SIZE)
                         break
                     except ClientException as exc:
                         if exc.http_status == 416:
