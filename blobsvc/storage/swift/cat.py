@@ -20,6 +20,7 @@ copied ones from the start, lent ones by the widen-commit-narrow rule of
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Iterator, Union
@@ -32,7 +33,7 @@ from blobsvc.storage.contract import (
     check_total_size,
     too_large,
 )
-from blobsvc.storage.errors import MissingChunks
+from blobsvc.storage.errors import MissingChunks, NotFound
 from blobsvc.storage.metadata import is_expired
 from blobsvc.storage.swift.claims import Claims, check_no_clash
 from blobsvc.storage.swift.client import ContainerClient
@@ -91,6 +92,19 @@ class SizeBudget:
                 close()
 
 
+@contextlib.contextmanager
+def _vanished_as_missing(chunks: list[str]) -> Iterator[None]:
+    """A chunk deleted after its HEAD (a copy or read of it finds nothing)
+    is a missing chunk, as one found missing up front: MissingChunks, not
+    NotFound, which would name the result as the thing not there."""
+    try:
+        yield
+    except MissingChunks:
+        raise
+    except NotFound as exc:
+        raise MissingChunks(list(dict.fromkeys(chunks))) from exc
+
+
 def plan_cat(chunks: list[str], found: dict[str, Headers], small: int,
              segment_size: int) -> list[Piece]:
     """The result's pieces in order: runs of small chunks (lists) and big chunks.
@@ -141,7 +155,7 @@ class Concatenator:
         check_total_size((content_length(found[chunk]) for chunk in chunks), max_size, path)
         # Counted again as the result is built: a chunk may grow after its HEAD.
         budget = SizeBudget(max_size, path)
-        with self.claims.claim(path):
+        with self.claims.claim(path), _vanished_as_missing(chunks):
             check_no_clash(self.client, path)
             pieces = plan_cat(chunks, found, self.small_chunk, self.uploads.segment_size)
             parts = self.uploads.new_parts(path, meta)
