@@ -349,7 +349,6 @@ class Retirement:
     def _retire_tombstone(self, name: str) -> StorageError | None:
         return retire_tombstone(self.client, name)
 
-
     def _not_current(self, pool: ThreadPoolExecutor,
                      uploads: list[Watched]) -> tuple[list[Watched], list[Watched]]:
         """The due uploads their name no longer lists, and those Swift did not tell about."""
