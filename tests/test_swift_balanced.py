@@ -497,8 +497,8 @@ def test_segments_of_an_upload_cut_off_by_kill_9_are_collected_within_abandoned_
 # -- f: the load model through the balancer, a node down midway ------------------------
 
 #: Seconds of load, and when in it object-1 stops and comes back.
-MODEL_SECONDS = 20.0
-MODEL_DOWN = (7.0, 14.0)
+MODEL_SECONDS = 60.0
+MODEL_DOWN = (20.0, 40.0)
 
 
 @dataclass
