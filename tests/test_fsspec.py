@@ -631,6 +631,18 @@ def test_rm_recursive_removes_a_tree_in_bulk(root, fs, monkeypatch):
     assert not fs.exists(f"{root}/d")
 
 
+def test_rm_recursive_takes_an_object_deleted_after_its_listing_as_deleted(root, fs, monkeypatch):
+    # Another client deletes one object between the listing and the delete
+    # (or a lagging Swift listing still shows it): the tree goes all the same.
+    make_tree(fs, root)
+    listed = fs.expand_path(f"{root}/d", recursive=True)
+    fs.client.delete(f"{root}/d/one.bin")
+    monkeypatch.setattr(fs, "expand_path", lambda *args, **kwargs: listed)
+    fs.rm(f"{root}/d", recursive=True)
+    monkeypatch.undo()
+    assert fs.find(root) == [f"{root}/dx.bin", f"{root}/top.txt"]
+
+
 def test_rm_of_a_directory_without_recursive_is_refused(root, fs):
     make_tree(fs, root)
     with pytest.raises(IsADirectoryError):

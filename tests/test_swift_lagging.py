@@ -265,9 +265,6 @@ def test_a_bulk_delete_reaches_named_objects_the_listing_lacks_a_tree_delete_onl
     assert code(get(service, "bulk/")) == (404, "not_found")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fsspec's rm(recursive=True) raises FileNotFoundError for a path its own listing "
-    "named that the bulk delete found gone, where blobsvc rm -r counts it as deleted"))
 def test_fsspec_rm_recursive_takes_an_object_its_listing_shows_but_deleted_meanwhile_as_deleted(
         cluster: SwiftCluster, conn: Connection, service: GroupServer, container: str) -> None:
     fs = BlobsvcFileSystem(url=service.url, skip_instance_cache=True)

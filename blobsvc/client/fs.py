@@ -338,7 +338,11 @@ class BlobsvcFileSystem(AbstractFileSystem):
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
         """Bulk deletes of up to 1000 paths a request. Directories vanish with
-        their last object; a non-empty one without ``recursive`` is refused."""
+        their last object; a non-empty one without ``recursive`` is refused.
+        A recursive delete takes a name its listing showed but that is gone
+        now (an emptied directory, an object deleted meanwhile, an entry a
+        lagging Swift listing still shows) as deleted, as ``blobsvc rm -r``
+        does."""
         paths = [name for name in self.expand_path(path, recursive=recursive,
                                                    maxdepth=maxdepth) if name]  # "" is the root
         for start in range(0, len(paths), DELETE_BATCH):
@@ -346,7 +350,7 @@ class BlobsvcFileSystem(AbstractFileSystem):
             with translated(batch[0]):
                 result = self.client.delete_many(batch)
             for name in result.not_found:
-                if not (recursive and _has_below(name, paths)):  # not an emptied directory
+                if not recursive:
                     raise FileNotFoundError(errno.ENOENT, "no such object", name)
             for failure in result.errors:
                 name = failure["path"]
