@@ -73,6 +73,8 @@ class FakeSwift:
     down: bool = False
     failing: set[str] = field(default_factory=set)
     calls: list[str] = field(default_factory=list)
+    #: Names stored but not listed yet: a container listing lagging behind writes.
+    unlisted: set[str] = field(default_factory=set)
     #: The prefix of every listing asked for (None: the whole container).
     listed_prefixes: list[str | None] = field(default_factory=list)
     #: The wall clock that stamps each write (a listing's ``last_modified``).
@@ -172,7 +174,7 @@ class FakeSwift:
             self._container(container)
             listing: list[dict[str, Any]] = []
             for name in self.names(prefix or ""):
-                if marker is not None and name <= marker:
+                if (marker is not None and name <= marker) or name in self.unlisted:
                     continue
                 rest = name[len(prefix or ""):]
                 if delimiter and delimiter in rest:  # a "directory": one entry for all below
@@ -227,7 +229,8 @@ class FakeSwift:
         self.objects[name] = obj
 
     def _timestamp(self) -> str:
-        return f"{next(self._timestamps):016d}.00000"
+        """Swift's X-Timestamp: the wall clock, made unique and increasing."""
+        return f"{self.wall() + next(self._timestamps) * 1e-5:016.5f}"
 
 
 def _meta(headers: dict[str, str]) -> dict[str, str]:

@@ -2,11 +2,9 @@
 
 Why: a pass must not read the whole container to find what dead writes
 left. It lists ``.blobsvc/pending/`` and ``.blobsvc/replaced/`` and sends
-a few requests per thing it settles, whatever the container holds; only
-the ambiguous case (a write cut off while committing whose path lists no
-segments of it) reads every listing page and every manifest. Each case
-asserts its requests one by one, and the figures (requests, seconds) are
-shown after the run.
+a few requests per thing it settles, whatever the container holds, in
+every case. Each case asserts its requests one by one, and the figures
+(requests, seconds) are shown after the run.
 
 The 100 000 rows are merged into the container's database by Swift itself
 (see swift_rows): listed and counted as if PUT, in seconds rather than
@@ -15,7 +13,6 @@ the minutes the proxy would take.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -153,35 +150,27 @@ def test_a_pass_settling_a_write_cut_off_sends_a_request_per_step(crowded, sent,
     assert crowded.names(parts.prefix) == [] and crowded.names(NOTES) == []
 
 
-def test_the_ambiguous_case_reads_every_page_and_every_manifest_once(crowded, sent, request):
+def test_a_write_cut_off_mid_commit_is_decided_without_reading_the_container(
+        crowded, sent, request):
     parts = crowded.cut_off_write("cut/committing", 2)
     crowded.driver.journal.committing(parts.lease)  # killed before its manifest PUT
     assert read_note(crowded.driver.client.conn().get_object(
-        crowded.driver.container, parts.lease.name)[1]) == ("cut/committing", parts.prefix,
-                                                             COMMITTING)
+        crowded.driver.container, parts.lease.name)[1]).state == COMMITTING
     segments = crowded.names(parts.prefix)
-    objects = crowded.objects()
+    assert crowded.objects() > ROWS
     sent.clear()
     done, seconds = timed_pass(crowded.later_collector())
-    assert (done.notes, done.segments_deleted) == ([parts.lease.name], [parts.prefix])
-    pages = math.ceil(objects / PAGE) + 1  # the last page is the empty one that ends it
-    assert objects > ROWS and pages == ROWS // PAGE + 2
-    assert sent.sent[:5] == [
+    # Its path holds nothing: committed and moved since, or never committed.
+    # Only every manifest could tell, and a listing may lag: the segments stay.
+    assert (done.notes, done.segments_deleted) == ([parts.lease.name], [])
+    assert sent.sent == [
         Sent("get_container", NOTES), Sent("get_container", NOTES),
         Sent("get_object", parts.lease.name),
-        Sent("head_object", "cut/committing"),  # its path lists no segments of it
+        Sent("head_object", "cut/committing"),
+        Sent("delete_object", parts.lease.name),
         Sent("get_container", TOMBSTONES),
     ]
-    assert sent.count("get_container") == 3 + pages + 2
-    assert sent.count("get_container", None) == pages
-    assert Counter(s.target for s in sent.sent if s.function == "get_object") == Counter(
-        [parts.lease.name, *LARGE])  # the note, then each manifest once
-    assert sent.sent[-len(segments) - 1:] == [
-        *(Sent("delete_object", name) for name in segments),
-        Sent("delete_object", parts.lease.name)]
-    assert len(sent.sent) == 5 + pages + len(LARGE) + 2 + len(segments) + 1
-    report(request, f"the ambiguous case ({pages} listing pages of {objects} objects)",
-           seconds, sent)
-    assert crowded.names(parts.prefix) == []
+    report(request, "a write cut off mid-commit", seconds, sent)
+    assert crowded.names(parts.prefix) == segments
     for path in LARGE:
         assert crowded.driver.get_object(path) == b"x" * (SEGMENT_SIZE + 1)

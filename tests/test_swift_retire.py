@@ -55,7 +55,8 @@ class Rig:
 def parts() -> Rig:
     swift, clock = FakeSwift(), FakeClock()
     client = ContainerClient(swift.container, lambda role: swift)
-    retirement = Retirement(client, GRACE, clock=clock, background=False)
+    # Verdicts confirmed at once: the confirmation has tests of its own, below.
+    retirement = Retirement(client, GRACE, clock=clock, background=False, confirm_after=0)
     return Rig(swift, clock, retirement, Uploader(client, retirement, SEGMENT),
                Mover(client, retirement, Claims()))
 
@@ -282,3 +283,49 @@ def test_a_plain_version_between_the_head_and_the_tombstone_leaves_no_tombstone(
         assert "big" not in parts.swift.names()
     parts.retirement.close()
     assert parts.swift.names(TOMBSTONES) == []
+
+
+# -- a listing that lags behind writes --------------------------------------------------
+
+
+CONFIRM = 300.0
+
+
+@pytest.fixture
+def lagging(parts) -> Rig:
+    parts.retirement.confirm_after = CONFIRM
+    return parts
+
+
+def test_a_move_the_listing_lacks_keeps_the_segments_until_the_verdict_is_confirmed(lagging):
+    # Another instance moved the object right after it was written; the
+    # container listing does not show the new name yet.
+    lagging.put("big", large("ours"))
+    ours = lagging.swift.segments_of("big")
+    lagging.swift.put_object("c", "moved", headers={"X-Copy-From": "/c/big"},
+                             query_string=SLO_GET)
+    lagging.swift.delete_object("c", "big")
+    lagging.swift.unlisted.add("moved")
+    lagging.clock.advance(GRACE)
+    lagging.sweep()  # no manifest listed lists them: suspected, not deleted
+    assert set(ours) <= set(lagging.swift.names(SEGMENTS))
+    lagging.swift.unlisted.clear()  # the listing caught up
+    lagging.clock.advance(CONFIRM)
+    lagging.sweep()
+    assert lagging.swift.get_object("c", "moved")[1] == large("ours")
+    assert lagging.retirement.pending() == ([], [])
+
+
+def test_an_orphan_still_unlisted_when_confirmed_is_collected(lagging):
+    lagging.put("big", large("ours"))
+    lagging.swift.overwrite_unseen("big", b"theirs")
+    lagging.clock.advance(GRACE)
+    lagging.sweep()
+    assert lagging.swift.names(SEGMENTS), "deleted on one look"
+    lagging.clock.advance(CONFIRM - 1)
+    lagging.sweep()
+    assert lagging.swift.names(SEGMENTS)
+    lagging.clock.advance(1)
+    lagging.sweep()
+    assert lagging.swift.names(SEGMENTS) == []
+    assert lagging.retirement.pending() == ([], [])

@@ -163,7 +163,8 @@ class ContainerClient:
     def manifest(self, name: str, path: str) -> list[dict[str, Any]]:
         """A stored manifest as Swift lists it (``name``, ``hash``, ``bytes``, ``sub_slo``)."""
         with swift_errors("read", path):
-            _, body = self.conn().get_object(self.container, name, query_string=SLO_GET)
+            _, body = self.conn().get_object(self.container, name, query_string=SLO_GET,
+                                             headers=dict(NEWEST))
         listed: list[dict[str, Any]] = json.loads(body)
         for stored in listed:
             if stored.get("range"):

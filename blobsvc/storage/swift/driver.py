@@ -57,7 +57,9 @@ class SwiftDriver(StorageDriver):
         self.client = ContainerClient(settings.container, self.connections.conn)
         self.claims = Claims()
         self.retirement = Retirement(self.client, settings.segment_grace_seconds,
-                                     join_timeout=float(settings.timeout) * 3)
+                                     join_timeout=float(settings.timeout) * 3,
+                                     confirm_after=max(settings.segment_grace_seconds,
+                                                       settings.abandoned_after_seconds))
         self.lister = Lister(self.client)
         self.reader = Reader(self.connections, settings.container)
         segment_grace = math.ceil(settings.segment_grace_seconds)

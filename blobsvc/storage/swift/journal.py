@@ -7,11 +7,10 @@ manifest lists them, and only a look at the whole container could tell
 them from live ones. So before its first segment a write leaves a small
 note under ``.blobsvc/pending/<upload id>`` (its path and segment prefix),
 renews it while segments keep coming, marks it *committing* right before
-its manifest PUT, and deletes it once the manifest is committed or its
-segments are gone. A note nobody renewed for ``abandoned_after`` seconds
-belongs to a dead (or hopelessly stalled) write, and :mod:`.collector`
-settles it: the segments of a write that never reached its commit go at
-once; those of one that was committing stay if its manifest lists them.
+its manifest PUT (naming the tombstone of the version it replaces), and
+deletes it once the manifest is committed or its segments are gone. A
+note nobody renewed for ``abandoned_after`` seconds belongs to a dead (or
+hopelessly stalled) write, and :mod:`.collector` settles it.
 
 The lease is what makes that safe for a write that is only slow: it
 renews its note at every segment once a quarter of ``abandoned_after``
@@ -25,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from blobsvc.storage.errors import BackendUnavailable
@@ -70,9 +70,11 @@ class Journal:
             self._write(lease, WRITING)
             lease.renewed = now
 
-    def committing(self, lease: Lease) -> None:
-        """Mark the note right before the manifest PUT; refuse when the lease
-        is too old for a collector to have surely left the segments alone."""
+    def committing(self, lease: Lease, tombstone: str | None = None) -> None:
+        """Mark the note right before the manifest PUT, with the tombstone of
+        the version it replaces (settled by the collector if this process
+        dies); refuse when the lease is too old for a collector to have
+        surely left the segments alone."""
         if lease.renewed is None:
             return  # no segment was written: nothing a collector could take
         if self._clock() - lease.renewed >= self.abandoned_after / 2:
@@ -80,7 +82,7 @@ class Journal:
                 f"the upload of {lease.path} sent no segment for {self.abandoned_after / 2:.0f} s: "
                 f"its segments may be collected as abandoned, so it is not committed",
                 lease.path)
-        self._write(lease, COMMITTING)
+        self._write(lease, COMMITTING, tombstone)
         lease.renewed = self._clock()
 
     def end(self, lease: Lease) -> None:
@@ -90,20 +92,34 @@ class Journal:
         self.client.delete_quietly(lease.name)  # one left behind is settled again later
         lease.renewed = None
 
-    def _write(self, lease: Lease, state: str) -> None:
-        body = json.dumps({"path": lease.path, "prefix": lease.prefix, "state": state})
+    def _write(self, lease: Lease, state: str, tombstone: str | None = None) -> None:
+        body = json.dumps({"path": lease.path, "prefix": lease.prefix, "state": state,
+                           "tombstone": tombstone})
         with swift_errors("store", lease.path):
             self.client.conn().put_object(self.client.container, lease.name, contents=body,
                                           content_type="application/json")
 
 
-def read_note(raw: bytes) -> tuple[str, str, str] | None:
-    """(path, segment prefix, state) of a note; None when it is not one of ours."""
+@dataclass(frozen=True)
+class Note:
+    """What a note says: the write's path, segment prefix, state, and the
+    tombstone of the version its commit replaces (if it replaces a large one)."""
+
+    path: str
+    prefix: str
+    state: str
+    tombstone: str | None = None
+
+
+def read_note(raw: bytes) -> Note | None:
+    """A note as written; None when it is not one of ours."""
     try:
-        note = json.loads(raw)
-        path, prefix, state = note["path"], note["prefix"], note["state"]
+        found = json.loads(raw)
+        note = Note(found["path"], found["prefix"], found["state"], found.get("tombstone"))
     except (ValueError, KeyError, TypeError):
         return None
-    if not all(isinstance(value, str) for value in (path, prefix, state)):
+    if not all(isinstance(value, str) for value in (note.path, note.prefix, note.state)):
         return None
-    return path, prefix, state
+    if note.tombstone is not None and not isinstance(note.tombstone, str):
+        return None
+    return note

@@ -15,7 +15,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
-from blobsvc.storage.swift.client import ContainerClient
+from blobsvc.storage.swift.client import NEWEST, ContainerClient
 from blobsvc.storage.swift.errors import swift_errors
 from blobsvc.storage.swift.headers import is_large, unquote
 from blobsvc.storage.swift.layout import REPLACED_DIR, SEGMENTS_DIR, SLO_GET
@@ -53,7 +53,8 @@ class References:
         try:
             with swift_errors("read", name):
                 headers, body = self.client.conn().get_object(self.client.container, name,
-                                                              query_string=SLO_GET)
+                                                              query_string=SLO_GET,
+                                                              headers=dict(NEWEST))
         except NotFound:
             return None
         if expected_etag is not None and unquote(headers.get("etag")) != expected_etag:
@@ -72,9 +73,8 @@ class References:
                 uploads |= nested
         return uploads
 
-    def referenced_uploads(self, excluding: frozenset[str] = frozenset()) -> set[str] | None:
-        """Upload prefixes any manifest or tombstone lists, but those named in
-        ``excluding``; None if the container moved under us.
+    def referenced_uploads(self) -> set[str] | None:
+        """Upload prefixes any manifest or tombstone lists; None if the container moved under us.
 
         A large object moved or lent by cat keeps its segments where they
         were written, so only the whole container tells what is unused. A
@@ -86,8 +86,7 @@ class References:
             listing = self.client.conn().get_container(self.client.container,
                                                        full_listing=True)[1]
         manifests = [entry for entry in listing
-                     if "slo_etag" in entry and not entry["name"].startswith(f"{SEGMENTS_DIR}/")
-                     and entry["name"] not in excluding]
+                     if "slo_etag" in entry and not entry["name"].startswith(f"{SEGMENTS_DIR}/")]
         with ThreadPoolExecutor(READ_THREADS) as pool:
             found = pool.map(lambda entry: self.manifest_uploads(entry["name"], entry.get("hash")),
                              manifests)

@@ -17,7 +17,11 @@ object must delete them, but not at once and not always:
   version this process commits is therefore *watched*: once due, if its
   name no longer lists it and no manifest or tombstone in the container
   does (a move or a cat may have lent its segments elsewhere), they go;
-  :mod:`.references` reads the manifests that tell.
+  :mod:`.references` reads the manifests that tell. A container listing
+  may lag behind writes, and a manifest copied there moments ago (a move)
+  may not be listed yet, so the verdict must hold twice,
+  ``confirm_after`` seconds apart, before anything is deleted; only
+  ``close()`` decides on one look (see README's "Not promised").
 * Swift may stop answering in the middle of a round. What the round could
   not settle goes back on the queue, due again :data:`RETRY_SECONDS` later:
   an outage delays the deletion of segments, it does not leak them.
@@ -109,10 +113,16 @@ class Retirement:
     """Tombstones of replaced versions and watched uploads, and the sweep that settles them."""
 
     def __init__(self, client: ContainerClient, grace: float, *, clock: Clock = time.monotonic,
-                 background: bool = True, join_timeout: float = 30.0) -> None:
+                 background: bool = True, join_timeout: float = 30.0,
+                 confirm_after: float | None = None) -> None:
         self.client = client
         self.references = References(client)
         self.grace = float(grace)
+        #: Seconds an upload must stay unlisted by any manifest before its
+        #: segments go (the grace period unless given).
+        self.confirm_after = self.grace if confirm_after is None else float(confirm_after)
+        #: Upload prefix -> when a look at the container first found it unlisted.
+        self._suspected: dict[str, float] = {}
         self._clock = clock
         self._background = background
         self._join_timeout = join_timeout
@@ -315,7 +325,7 @@ class Retirement:
                     candidates = uploads
                 else:
                     candidates, unsure = self._not_current(pool, uploads)
-            kept_uploads = unsure + self._collect_orphans(candidates, now)
+            kept_uploads = unsure + self._collect_orphans(candidates, now, everything)
         finally:
             self._put_back(kept_tombstones, kept_uploads, now + RETRY_SECONDS)
 
@@ -357,12 +367,15 @@ class Retirement:
         return ([entry for entry, current in pairs if current is False],
                 [entry for entry, current in pairs if current is None])
 
-    def _collect_orphans(self, candidates: list[Watched], now: float) -> list[Watched]:
-        """Delete the segments of candidates no manifest or tombstone lists.
+    def _collect_orphans(self, candidates: list[Watched], now: float,
+                         everything: bool = False) -> list[Watched]:
+        """Delete the segments of candidates no manifest or tombstone lists,
+        twice ``confirm_after`` apart (once when ``everything``, at close).
 
         Returns the ones to try again soon (Swift did not answer while
         deleting); when the container kept changing, all go back for a
-        grace period.
+        grace period; those found unlisted a first time come back when
+        their verdict can be confirmed.
         """
         if not candidates:
             return []
@@ -374,7 +387,18 @@ class Retirement:
         if referenced is None:  # the container kept changing: try again later
             self._put_back([], candidates, now + self.grace)
             return []
-        orphans = [entry for entry in candidates if entry[1] not in referenced]
+        orphans = []
+        for entry in candidates:
+            prefix = entry[1]
+            if prefix in referenced:
+                self._suspected.pop(prefix, None)
+                continue
+            first = self._suspected.setdefault(prefix, now)
+            if everything or now - first >= self.confirm_after:
+                self._suspected.pop(prefix, None)
+                orphans.append(entry)
+            else:
+                self._put_back([], [entry], first + self.confirm_after)
         with ThreadPoolExecutor(SWEEP_THREADS) as pool:
             deleted = list(pool.map(lambda entry: self._delete_upload(entry[1]), orphans))
         return [entry for entry, done in zip(orphans, deleted, strict=True) if not done]

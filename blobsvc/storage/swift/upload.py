@@ -58,6 +58,8 @@ class Parts:
         self.written: list[str] = []
         #: Set once the manifest PUT started: a failure may have committed it.
         self.committing = False
+        #: Set once the manifest PUT succeeded: the segments are the object's.
+        self.committed = False
         #: Set when Swift kept a newer version instead of this write's manifest.
         self.superseded = False
 
@@ -215,8 +217,6 @@ class Uploader:
         """
         size = sum(entry["size_bytes"] for entry in entries)
         entries = self._nest(entries, parts, path)
-        if parts.journal is not None:
-            parts.journal.committing(parts.lease)
         etag_value = None if etag is None else bind_etag(etag, slo_etag(entries))
         if keep_old:
             if precondition is not None:
@@ -224,12 +224,19 @@ class Uploader:
             replaced = NOTHING_REPLACED
         else:
             replaced = self.retirement.prepare_replace(path, precondition, self.client.conn())
+        try:
+            if parts.journal is not None:  # with the tombstone the commit will settle
+                parts.journal.committing(parts.lease, replaced.tombstone)
+        except BaseException:
+            self.retirement.drop(replaced)
+            raise
         parts.committing = True
         try:
             stored = self.client.put_manifest(path, entries, write_headers(meta, etag_value), path)
         except BaseException:
             self.retirement.drop(replaced)
             raise
+        parts.committed = True
         parts.superseded = stored.superseded
         self.retirement.settle(path, replaced)
         written = Written(etag or stored.etag or slo_etag(entries), size, meta,
@@ -255,8 +262,13 @@ class Uploader:
         """Delete what a failed or superseded write created.
 
         Not after a failure during the commit itself: the manifest may have
-        been stored, and segments are better leaked than lost.
+        been stored, and segments are better leaked than lost. Never after a
+        commit that won, whatever failed later: they are the object's.
         """
+        if parts.committed and not parts.superseded:
+            log.error("a committed manifest's segments under %s were not removed after %r",
+                      parts.prefix, exc)
+            return
         if parts.committing and isinstance(exc, BackendUnavailable):
             log.warning("Swift failed while committing a manifest; its segments stay under %s "
                         "until the write's note is settled", parts.prefix)
