@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
+from swiftclient.client import ClientException
+
 #: What ``before_end`` returns, kept for the caller as ``Body.end_result``.
 R = TypeVar("R")
 
@@ -37,13 +39,22 @@ class Body(Generic[R]):
         self.error: BaseException | None = None
         self.end_result: R | None = None
         self.size = 0
+        self._started = False
 
     @property
     def md5_hex(self) -> str:
         assert self._md5 is not None, "a body made without hashed=True"
         return self._md5.hexdigest()
 
+    def reset(self, *_: object, **__: object) -> None:
+        """swiftclient's hook before it retries the PUT: fine while no byte was
+        read (Swift refused the connection, say), since the PUT is then often
+        a write's first request; a body read once cannot be sent again."""
+        if self._started:
+            raise ClientException("a streamed body cannot be sent again")
+
     def __iter__(self) -> Iterator[bytes]:
+        self._started = True
         held = None
         try:
             for chunk in self._chunks:
