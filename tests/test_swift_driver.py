@@ -30,6 +30,7 @@ from blobsvc import config
 from blobsvc.storage import Upload, create_driver
 from blobsvc.storage.errors import (
     BackendUnavailable,
+    Conflict,
     IncompleteBody,
     InsufficientStorage,
     NotFound,
@@ -199,6 +200,24 @@ def test_failing_precondition_on_a_large_upload_leaves_no_segments(swift, raw):
     with pytest.raises(PreconditionFailed):
         swift.put_object("big", Upload(pattern(LARGE), precondition=refuse))
     assert stored_names(raw, swift) == ["big"]
+
+
+def test_a_large_upload_found_clashing_at_its_commit_leaves_no_segments(swift, raw):
+    # The clash rules are judged right before the manifest PUT, segments written.
+    swift.put_object("obj", b"an object")
+    swift.put_object("dir/inside", b"x")
+    for path in ("obj/below", "dir"):
+        with pytest.raises(Conflict):
+            swift.put_object(path, pattern(LARGE))
+    assert stored_names(raw, swift) == ["dir/inside", "obj"]
+
+
+def test_a_name_both_object_and_directory_takes_an_overwrite(swift, raw):
+    # Left so by instances racing: the object's HEAD is all an overwrite checks.
+    swift.put_object("both", b"old")
+    raw.put_object(swift.container, "both/inside", b"x")
+    assert swift.put_object("both", b"new").size == 3
+    assert swift.get_object("both") == b"new"
 
 
 def test_segments_of_a_path_too_long_for_swift_use_a_digest(swift, raw):

@@ -2,8 +2,9 @@
 
 Every HTTP request swiftclient sends is recorded (so retries, reads on
 connections of their own and the side connection count too) and named in
-a short form: ``HEAD a/b``, ``LIST a/b/`` (a listing; ``LEVEL`` when it is
-one level, with a delimiter), ``PUT``, ``COPY dst<-src`` (a PUT with
+a short form: ``HEAD a/b``, ``LIST a/b/`` (a listing of a prefix, ``after``
+and ``before`` its markers; ``LEVEL`` when it is one level, with a
+delimiter), ``PUT``, ``COPY dst<-src`` (a PUT with
 ``X-Copy-From``), ``GET``, ``DELETE``, ``POST``; a query string is kept
 (``?multipart-manifest=put``), an upload id shows as ``*``. A PUT is
 named when it starts: what is sent while its body streams (the
@@ -69,7 +70,9 @@ class Recorder:
             if method != "GET":
                 return f"{method} container"
             kind = "LEVEL" if query.get("delimiter") else "LIST"
-            return f"{kind} {query.get('prefix', '')}"
+            bounds = "".join(f" {word} {query[key]}" for word, key in
+                             (("after", "marker"), ("before", "end_marker")) if key in query)
+            return f"{kind} {query.get('prefix', '')}{bounds}"
         obj = _anonymous(obj)
         source = {k.lower(): v for k, v in headers.items()}.get("x-copy-from")
         if method == "PUT" and source is not None:
@@ -107,27 +110,41 @@ def sent(swift, monkeypatch) -> Iterator[Recorder]:
 
 def test_a_small_put_of_a_new_object_at_the_top(swift, sent):
     swift.put_object("c.bin", b"data")
-    assert sent.take() == ["LIST c.bin/", "PUT c.bin", "HEAD c.bin"]
+    # One HEAD right before the commit: nothing there, so the listing of the clash rules.
+    assert sent.take() == ["PUT c.bin", "HEAD c.bin", "LIST c.bin/"]
 
 
 def test_a_small_put_of_a_new_object_whose_parents_are_absent(swift, sent):
     swift.put_object("a/b/c.bin", b"data")
-    assert sent.take() == ["LIST a/b/c.bin/", "LIST a/b/", "HEAD a/b", "LIST a/", "HEAD a",
-                           "PUT a/b/c.bin", "HEAD a/b/c.bin"]
+    # Each parent level: nothing below it, and no object named like it.
+    assert sent.take() == ["PUT a/b/c.bin", "HEAD a/b/c.bin",
+                           "LIST a/b/ after a/b/c.bin/", "LIST a/b/ before a/b/c.bin/",
+                           "HEAD a/b", "LIST a/", "HEAD a"]
 
 
 def test_a_small_put_of_a_new_object_whose_parents_are_present(swift, sent):
     swift.put_object("a/b/other", b"x")
     sent.take()
     swift.put_object("a/b/c.bin", b"data")
-    assert sent.take() == ["LIST a/b/c.bin/", "LIST a/b/", "PUT a/b/c.bin", "HEAD a/b/c.bin"]
+    # The first name after a/b/c.bin/ is no name below it, and is in a/b/,
+    # so every parent is a directory.
+    assert sent.take() == ["PUT a/b/c.bin", "HEAD a/b/c.bin", "LIST a/b/ after a/b/c.bin/"]
+
+
+def test_a_small_put_of_a_new_object_whose_siblings_all_sort_before_it(swift, sent):
+    swift.put_object("a/b/a.bin", b"x")
+    sent.take()
+    swift.put_object("a/b/c.bin", b"data")
+    assert sent.take() == ["PUT a/b/c.bin", "HEAD a/b/c.bin", "LIST a/b/ after a/b/c.bin/",
+                           "LIST a/b/ before a/b/c.bin/"]
 
 
 def test_a_small_overwrite(swift, sent):
     swift.put_object("a/b/c.bin", b"old")
     sent.take()
     swift.put_object("a/b/c.bin", b"new")
-    assert sent.take() == ["LIST a/b/c.bin/", "LIST a/b/", "PUT a/b/c.bin", "HEAD a/b/c.bin"]
+    # An object there: by the rules its parents are directories and it is none.
+    assert sent.take() == ["PUT a/b/c.bin", "HEAD a/b/c.bin"]
 
 
 def test_a_small_overwrite_of_a_large_object(swift, sent):
@@ -137,7 +154,7 @@ def test_a_small_overwrite_of_a_large_object(swift, sent):
     # The replaced manifest goes to a tombstone, which owns its segments for
     # the grace period; a HEAD after the commit tells that the new version
     # won, and the tombstone is marked so.
-    assert sent.take() == ["LIST d/big/", "LIST d/", "PUT d/big", "HEAD d/big",
+    assert sent.take() == ["PUT d/big", "HEAD d/big",
                            "COPY .blobsvc/replaced/d/big/*<-d/big?multipart-manifest=get",
                            "HEAD d/big", "POST .blobsvc/replaced/d/big/*"]
 
@@ -148,7 +165,7 @@ def test_a_large_overwrite_of_a_large_object(swift, sent):
     swift.put_object("d/big", pattern(LARGE + 1))
     # The upload's note (written, then marked committing, then ended) lets any
     # instance collect the segments of a write that died.
-    assert sent.take() == ["LIST d/big/", "LIST d/", "PUT .blobsvc/pending/*",
+    assert sent.take() == ["PUT .blobsvc/pending/*",
                            "PUT .blobsvc/segments/d/big/*/00000000",
                            "PUT .blobsvc/segments/d/big/*/00000001",
                            "PUT .blobsvc/segments/d/big/*/00000002",
@@ -197,23 +214,31 @@ def test_a_move_to_a_new_name(swift, sent):
     swift.put_object("d/src", b"data")
     sent.take()
     swift.move_object("d/src", "d/dst")
-    assert sent.take() == ["HEAD d/src", "LIST d/dst/", "LIST d/", "HEAD d/dst",
+    assert sent.take() == ["HEAD d/src", "HEAD d/dst", "LIST d/ after d/dst/",
                            "COPY d/dst<-d/src", "DELETE d/src"]
+
+
+def test_a_move_onto_an_object(swift, sent):
+    swift.put_object("d/src", b"data")
+    swift.put_object("d/dst", b"old")
+    sent.take()
+    swift.move_object("d/src", "d/dst")
+    assert sent.take() == ["HEAD d/src", "HEAD d/dst", "COPY d/dst<-d/src", "DELETE d/src"]
 
 
 def test_a_move_into_a_new_directory(swift, sent):
     swift.put_object("d/src", b"data")
     sent.take()
     swift.move_object("d/src", "e/dst")
-    assert sent.take() == ["HEAD d/src", "LIST e/dst/", "LIST e/", "HEAD e", "HEAD e/dst",
-                           "COPY e/dst<-d/src", "DELETE d/src"]
+    assert sent.take() == ["HEAD d/src", "HEAD e/dst", "LIST e/ after e/dst/",
+                           "LIST e/ before e/dst/", "HEAD e", "COPY e/dst<-d/src", "DELETE d/src"]
 
 
 def test_a_copy_to_a_new_name(swift, sent):
     swift.put_object("d/src", b"data")
     sent.take()
     swift.copy_object("d/src", "d/dst")
-    assert sent.take() == ["HEAD d/src", "LIST d/dst/", "LIST d/", "HEAD d/dst",
+    assert sent.take() == ["HEAD d/src", "HEAD d/dst", "LIST d/ after d/dst/",
                            "COPY d/dst<-d/src"]
 
 
@@ -223,8 +248,9 @@ def test_a_cat_of_three_small_chunks(swift, sent):
     sent.take()
     swift.cat_objects("d/all", ["d/1", "d/2", "d/3"])
     # The chunks are read while the PUT of the result streams.
-    assert sent.take() == ["HEAD d/1", "HEAD d/2", "HEAD d/3", "LIST d/all/", "LIST d/",
-                           "PUT d/all", "GET d/1", "GET d/2", "GET d/3", "HEAD d/all",
+    assert sent.take() == ["HEAD d/1", "HEAD d/2", "HEAD d/3",
+                           "PUT d/all", "GET d/1", "GET d/2", "GET d/3",
+                           "HEAD d/all", "LIST d/ after d/all/", "LIST d/ before d/all/",
                            "DELETE d/1", "DELETE d/2", "DELETE d/3"]
     assert swift.get_object("d/all") == b"d/1d/2d/3"
 

@@ -45,9 +45,15 @@ drivers, and why:
 * **Directory/object clashes are checked, best effort.** Swift has no
   directories, so the contract's rules (no object below an object, no object
   named like a directory, no delete of a non-empty directory) are enforced
-  by a HEAD or a one-entry listing before the write, and writes in flight in
-  this process claim their names. Two blobsvc instances writing clashing
-  names at the same moment can still both succeed.
+  right before a write commits, from the HEAD that also judges its
+  precondition: a live object there means, by the rules, that its parents
+  are directories and it is none, so an overwrite costs no listing. A new
+  name costs a one-entry listing or two, and a HEAD per parent level that
+  holds nothing yet. Writes in flight in this process claim their names.
+  A clash is found after the body was sent (a large upload's segments are
+  then deleted). Two blobsvc instances writing clashing names at the same
+  moment can still both succeed, and a name that such a race left both an
+  object and a directory takes overwrites.
 * **Concurrency is Swift's.** Swift orders the versions of an object by the
   time each PUT *started*, so a long upload can lose to a shorter one that
   started later. Write preconditions (of a PUT, and of a move's or cat's

@@ -35,7 +35,7 @@ from blobsvc.storage.contract import (
 )
 from blobsvc.storage.errors import MissingChunks, NotFound
 from blobsvc.storage.metadata import is_expired
-from blobsvc.storage.swift.claims import Claims, check_no_clash
+from blobsvc.storage.swift.claims import Claims
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.expiry import Owned, SegmentExpiry
 from blobsvc.storage.swift.headers import Headers, content_length, info_from_headers, is_large
@@ -156,7 +156,6 @@ class Concatenator:
         # Counted again as the result is built: a chunk may grow after its HEAD.
         budget = SizeBudget(max_size, path)
         with self.claims.claim(path), _vanished_as_missing(chunks):
-            check_no_clash(self.client, path)
             pieces = plan_cat(chunks, found, self.small_chunk, self.uploads.segment_size)
             parts = self.uploads.new_parts(path, meta)
             if not pieces or (len(pieces) == 1 and isinstance(pieces[0], list)):

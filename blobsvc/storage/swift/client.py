@@ -66,6 +66,11 @@ class ContainerClient:
         """This thread's connection (``side``: while ``main`` streams a PUT body)."""
         return self._conn(role)
 
+    def using(self, conn: Connection) -> ContainerClient:
+        """This container's requests, all on ``conn``: checks made while
+        ``main`` streams a PUT body go on the ``side`` connection."""
+        return ContainerClient(self.container, lambda role: conn)
+
     # -- the container itself ------------------------------------------------
 
     def ensure_container(self) -> None:
@@ -95,11 +100,16 @@ class ContainerClient:
         with swift_errors("look up", name):
             return head_or_none(self.conn(), self.container, name)
 
-    def check_current(self, path: str, precondition: Precondition | None,
-                      conn: Connection) -> Headers | None:
-        """HEAD ``path`` and judge it by ``precondition``; its headers, None if absent."""
+    def check_current(self, path: str, precondition: Precondition | None, conn: Connection,
+                      before: Callable[[Headers | None], None] | None = None) -> Headers | None:
+        """HEAD ``path`` and judge it by ``precondition``; its headers, None if absent.
+
+        ``before`` judges the headers first (the clash rules, from the same HEAD).
+        """
         with swift_errors("read", path):
             headers = head_or_none(conn, self.container, path)
+        if before is not None:
+            before(headers)
         if precondition is not None:
             precondition(info_from_headers(path, headers) if headers is not None else None)
         return headers
@@ -119,20 +129,29 @@ class ContainerClient:
             raise BackendUnavailable(f"Swift container {self.container} is missing") from None
 
     def has_objects_below(self, prefix: str) -> bool:
-        """Whether an object that has not expired lives below ``prefix``.
+        """Whether an object that has not expired lives below ``prefix``."""
+        return self.first_live_below(prefix) is not None
+
+    def first_live_below(self, prefix: str, marker: str | None = None,
+                         end_marker: str | None = None) -> str | None:
+        """The first name below ``prefix`` (after ``marker``, before
+        ``end_marker``) of an object that has not expired; None if none.
 
         Expired objects stay in Swift's listings until its object-expirer
         removes them, and must not make a directory of a name meanwhile
         (a clash, a delete refused, a listing found). One one-entry request
         while the first object below is live, as it nearly always is."""
-        marker, limit = None, 1
+        limit = 1
         while True:
-            page = self.listing_page(prefix, marker, limit, "look up", delimiter=None)
+            page = self.listing_page(prefix, marker, limit, "look up", delimiter=None,
+                                     end_marker=end_marker)
             now = time.time()
-            if any(not _expired(entry, now) for entry in page):
-                return True
+            for entry in page:
+                if not _expired(entry, now):
+                    name: str = entry["name"]
+                    return name
             if len(page) < limit:
-                return False
+                return None
             marker, limit = page[-1]["name"], EXPIRED_PAGE
 
     def names_below(self, prefix: str) -> list[str]:

@@ -25,7 +25,7 @@ from blobsvc.storage.contract import (
     check_alive,
 )
 from blobsvc.storage.errors import NotFound
-from blobsvc.storage.swift.claims import Claims, check_no_clash, missing
+from blobsvc.storage.swift.claims import Claims, missing, prepare_write
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.headers import Written, info_from_headers, is_large
 from blobsvc.storage.swift.layout import ManifestEntry
@@ -58,14 +58,13 @@ class Copier:
                 meta = ObjectMeta.of(old).without_expiry()
             elif meta.content_type is None:
                 meta = dataclasses.replace(meta, content_type=old.content_type)
-            check_no_clash(self.client, dst)
             if is_large(source):  # same bytes, same ETag
                 return self._copy_large(src, dst, meta, precondition, carried(source).etag)
             return self._copy_plain(src, dst, old, meta, precondition)
 
     def _copy_plain(self, src: str, dst: str, old: ObjectInfo, meta: ObjectMeta,
                     precondition: Precondition | None) -> ObjectInfo:
-        replaced = self.retirement.prepare_replace(dst, precondition, self.client.conn())
+        replaced = prepare_write(self.retirement, dst, precondition, self.client.conn())
         try:
             stored = self.client.copy(src, dst, manifest_only=False, path=dst,
                                       headers={**FRESH, **write_headers(meta)})

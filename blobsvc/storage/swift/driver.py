@@ -23,7 +23,7 @@ from blobsvc.storage.contract import (
 )
 from blobsvc.storage.errors import BackendUnavailable, NotFound
 from blobsvc.storage.swift.cat import Concatenator
-from blobsvc.storage.swift.claims import Claims, check_no_clash
+from blobsvc.storage.swift.claims import Claims
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.collector import Collector
 from blobsvc.storage.swift.connections import ConnectionPool, connection_args
@@ -148,7 +148,6 @@ class SwiftDriver(StorageDriver):
     def _put(self, path: str, upload: Upload) -> ObjectInfo:
         self.limits.check(upload.meta, path)  # before any byte goes
         with self.claims.claim(path):
-            check_no_clash(self.client, path)
             return self.uploads.put(path, upload)
 
     def _update(self, path: str, meta: ObjectMeta, precondition: Precondition) -> ObjectInfo:

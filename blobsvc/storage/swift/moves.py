@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from blobsvc.storage.contract import ObjectInfo, Precondition, check_alive
 from blobsvc.storage.errors import BackendUnavailable
-from blobsvc.storage.swift.claims import Claims, check_no_clash, missing
+from blobsvc.storage.swift.claims import Claims, missing, prepare_write
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.headers import Headers, Written, info_from_headers, is_large
 from blobsvc.storage.swift.objectmeta import carried
@@ -37,8 +37,7 @@ class Mover:
             if source is None:
                 raise missing(self.client, src)
             old = check_alive(info_from_headers(src, source))
-            check_no_clash(self.client, dst)
-            replaced = self.retirement.prepare_replace(dst, precondition, self.client.conn())
+            replaced = prepare_write(self.retirement, dst, precondition, self.client.conn())
             try:
                 stored = self.client.copy(src, dst, manifest_only=is_large(source))
             except BaseException:

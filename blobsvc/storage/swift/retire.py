@@ -54,7 +54,7 @@ from blobsvc.storage.contract import Precondition
 from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.errors import log, swift_errors
-from blobsvc.storage.swift.headers import is_large
+from blobsvc.storage.swift.headers import Headers, is_large
 from blobsvc.storage.swift.layout import (
     REPLACED_DIR,
     SLO_DELETE,
@@ -153,7 +153,11 @@ class Retirement:
         A manifest about to be overwritten is copied to a tombstone, which
         then owns its segments until the new version is known to have won.
         """
-        headers = self.client.check_current(path, precondition, conn)
+        return self.replacing(path, self.client.check_current(path, precondition, conn), conn)
+
+    def replacing(self, path: str, headers: Headers | None, conn: Connection) -> Replaced:
+        """Keep hold of the segments of the version ``headers`` describe (a HEAD's
+        that judged it), as :meth:`prepare_replace` does after its own HEAD."""
         if headers is None or not is_large(headers):
             return NOTHING_REPLACED
         try:

@@ -6,11 +6,12 @@ object with a plain MD5 ETag, as on the other drivers. Any other becomes a
 Static Large Object: segments of at most ``segment_size`` bytes under
 ``.blobsvc/segments/<path>/<upload id>/``, then a manifest under the
 object's name, whose PUT is the commit (its ETag, kept in its content
-type, is the MD5 of the bytes). Either way the precondition is checked and
-the replaced version tombstoned right before the commit (:mod:`.retire`),
-and a failed write deletes the segments it wrote, except when the manifest
-PUT itself failed: it may have been stored, and segments are better leaked
-than lost; the write's note (:mod:`.journal`) then stays, and a collector
+type, is the MD5 of the bytes). Either way the clash rules and the
+precondition are checked from one HEAD (:mod:`.claims`) and the replaced
+version tombstoned right before the commit (:mod:`.retire`), and a failed
+write deletes the segments it wrote, except when the manifest PUT itself
+failed: it may have been stored, and segments are better leaked than
+lost; the write's note (:mod:`.journal`) then stays, and a collector
 settles it. cat builds its results from the same pieces.
 """
 
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectMeta, Precondition, Upload
 from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.bodies import Body, Splitter, read_ahead
+from blobsvc.storage.swift.claims import prepare_write
 from blobsvc.storage.swift.client import ContainerClient, head_or_none
 from blobsvc.storage.swift.errors import log, swift_errors
 from blobsvc.storage.swift.headers import Stored, Written, info_from_headers
@@ -86,7 +88,7 @@ class Uploader:
         self.max_manifest_segments = MAX_MANIFEST_SEGMENTS
 
     def put(self, path: str, upload: Upload) -> ObjectInfo:
-        """Store ``upload`` at ``path`` (claimed and clash-checked by the caller)."""
+        """Store ``upload`` at ``path`` (claimed by the caller)."""
         size = upload.expected_size
         if size is not None and size <= self.segment_size:
             if upload.leave_md5_to_backend():
@@ -111,8 +113,8 @@ class Uploader:
         ``md5_hex`` gives the bytes' MD5 when the chunks are hashed already
         (None from it: no MD5 but Swift's ETag).
         """
-        body: Body[Replaced] = Body(chunks, before_end=lambda: self.retirement.prepare_replace(
-            path, precondition, self.client.conn("side")), hashed=md5_hex is None)
+        body: Body[Replaced] = Body(chunks, before_end=lambda: prepare_write(
+            self.retirement, path, precondition, self.client.conn("side")), hashed=md5_hex is None)
         try:
             stored = self.stream_put(path, body, write_headers(meta), path)
         except BaseException:
@@ -218,12 +220,12 @@ class Uploader:
         size = sum(entry["size_bytes"] for entry in entries)
         entries = self._nest(entries, parts, path)
         etag_value = None if etag is None else bind_etag(etag, slo_etag(entries))
-        if keep_old:
+        if keep_old:  # a live chunk a moment ago: the clash rules hold already
             if precondition is not None:
                 self.client.check_current(path, precondition, self.client.conn())
             replaced = NOTHING_REPLACED
         else:
-            replaced = self.retirement.prepare_replace(path, precondition, self.client.conn())
+            replaced = prepare_write(self.retirement, path, precondition, self.client.conn())
         try:
             if parts.journal is not None:  # with the tombstone the commit will settle
                 parts.journal.committing(parts.lease, replaced.tombstone)
