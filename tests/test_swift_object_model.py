@@ -331,7 +331,7 @@ def test_a_plain_put_and_get_without_metadata_make_no_more_requests(swift, monke
         monkeypatch.setattr(Connection, method,
                             lambda conn, *a, _m=method, _r=real, **k: calls.append(_m) or _r(conn, *a, **k))
     swift.put_object("obj", b"data")
-    # The clash check, the PUT, and the precondition's HEAD before the body ends.
+    # The PUT; before its body ends, the HEAD and, the name being new, the clash listing.
     assert sorted(calls) == ["get_container", "head_object", "put_object"]
     calls.clear()
     assert swift.get_object("obj") == b"data"
