@@ -66,11 +66,13 @@ def check_write(client: ContainerClient, path: str, precondition: Precondition |
     is checked by listings, on ``conn`` too. The headers are returned
     for :meth:`.Retirement.replacing`.
     """
-    def rules(headers: Headers | None) -> None:
-        if headers is None or is_expired(info_from_headers(path, headers)):
-            check_no_clash(client.using(conn), path)
-
-    return client.check_current(path, precondition, conn, before=rules)
+    headers = client.check_current(path, None, conn)
+    current = None if headers is None else info_from_headers(path, headers)
+    if current is None or is_expired(current):
+        check_no_clash(client.using(conn), path)
+    if precondition is not None:  # after the rules: a clash is a Conflict whatever the condition
+        precondition(current)
+    return headers
 
 
 def prepare_write(retirement: Retirement, path: str, precondition: Precondition | None,

@@ -100,16 +100,11 @@ class ContainerClient:
         with swift_errors("look up", name):
             return head_or_none(self.conn(), self.container, name)
 
-    def check_current(self, path: str, precondition: Precondition | None, conn: Connection,
-                      before: Callable[[Headers | None], None] | None = None) -> Headers | None:
-        """HEAD ``path`` and judge it by ``precondition``; its headers, None if absent.
-
-        ``before`` judges the headers first (the clash rules, from the same HEAD).
-        """
+    def check_current(self, path: str, precondition: Precondition | None,
+                      conn: Connection) -> Headers | None:
+        """HEAD ``path`` and judge it by ``precondition``; its headers, None if absent."""
         with swift_errors("read", path):
             headers = head_or_none(conn, self.container, path)
-        if before is not None:
-            before(headers)
         if precondition is not None:
             precondition(info_from_headers(path, headers) if headers is not None else None)
         return headers
