@@ -73,6 +73,8 @@ class Rig:
         return parts
 
     def collect(self) -> Collected:
+        """One pass; :attr:`FakeSwift.listed_prefixes` then holds its listings alone."""
+        self.swift.listed_prefixes.clear()
         return Collector(self.client, ABANDONED, GRACE, clock=self.clock).collect()
 
     def note(self, parts: Parts) -> Note | None:

@@ -163,14 +163,16 @@ def test_a_large_overwrite_of_a_large_object(swift, sent):
     swift.put_object("d/big", pattern(LARGE))
     sent.take()
     swift.put_object("d/big", pattern(LARGE + 1))
-    # The upload's note (written, then marked committing, then ended) lets any
-    # instance collect the segments of a write that died.
+    # The upload's note (written, then marked committing with the tombstone
+    # its commit settles, then ended) lets any instance collect what a write
+    # that died left.
     assert sent.take() == ["PUT .blobsvc/pending/*",
                            "PUT .blobsvc/segments/d/big/*/00000000",
                            "PUT .blobsvc/segments/d/big/*/00000001",
                            "PUT .blobsvc/segments/d/big/*/00000002",
-                           "PUT .blobsvc/pending/*", "HEAD d/big",
+                           "HEAD d/big",
                            "COPY .blobsvc/replaced/d/big/*<-d/big?multipart-manifest=get",
+                           "PUT .blobsvc/pending/*",
                            "PUT d/big?multipart-manifest=put", "HEAD d/big",
                            "POST .blobsvc/replaced/d/big/*", "DELETE .blobsvc/pending/*"]
 
