@@ -285,6 +285,10 @@ DRIVER_SETTINGS_OUT_OF_RANGE = [
         ("max-backoff-negative", {"max_backoff": -0.5}, {}, "storage.max_backoff"),
         ("segment-size-zero", {"segment_size": 0}, {}, "storage.segment_size"),
         ("segment-grace-negative", {"segment_grace_seconds": -1}, {}, "storage.segment_grace_seconds"),
+        ("abandoned-after-under-a-second", {"abandoned_after_seconds": 0.5}, {},
+         "storage.abandoned_after_seconds"),
+        ("collect-interval-negative", {"collect_interval_seconds": -1}, {},
+         "storage.collect_interval_seconds"),
         ("unknown-key", {"bogus": 1}, {}, "storage.bogus"),
     ]],
 ]

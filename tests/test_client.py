@@ -137,12 +137,9 @@ def chunks_of(data: bytes, size: int) -> Iterator[bytes]:
 
 
 def assert_etag(info: ObjectInfo, data: bytes, driver: str = "filesystem") -> None:
-    """The MD5 of the bytes, except for Swift's segmented objects (above the
-    1 MiB segments of the test services), whose ETag is Swift's own."""
-    if driver == "filesystem" or len(data) <= MiB:
-        assert info.etag == md5_hex(data)
-    else:
-        assert info.etag and info.etag != md5_hex(data)
+    """The MD5 of the bytes, on every driver: Swift's segmented objects
+    (above the 1 MiB segments of the test services) included."""
+    assert info.etag == md5_hex(data), driver
 
 
 # -- objects: put and get --------------------------------------------------------

@@ -309,9 +309,13 @@ def test_metrics_are_summed_over_worker_processes(workers_server):
         response = requests.put(f"{workers_server.url}/v1/objects/spread/{index}", data=b"s" * 100,
                                 timeout=10)
         assert response.status_code == 201
-    after = scrape_url(workers_server.url)
     labels = {"method": "PUT", "route": "object", "status": "201"}
     name = "blobsvc_requests_total"
+    # A request is counted once its answer is sent: a scrape on another
+    # worker right after the last answer may come a moment before its count.
+    wait_for(lambda: scrape_url(workers_server.url).value(name, **labels)
+             - before.value(name, **labels) >= 20, timeout=5)
+    after = scrape_url(workers_server.url)
     assert after.value(name, **labels) - before.value(name, **labels) == 20
     assert after.value("blobsvc_objects_written_total") - before.value("blobsvc_objects_written_total") == 20
     assert after.value("blobsvc_received_bytes_total") - before.value("blobsvc_received_bytes_total") == 2000

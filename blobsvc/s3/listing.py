@@ -67,7 +67,9 @@ def _flat(driver: StorageDriver, bucket: str, prefix: str, after: str | None,
 
 def _grouped(driver: StorageDriver, bucket: str, prefix: str, after: str | None,
              max_keys: int) -> Page:
-    directory_key, _, name_prefix = prefix.rpartition("/")
+    directory_key, slash, name_prefix = prefix.rpartition("/")
+    if slash and "" in directory_key.split("/"):
+        return Page()  # "/x", "a//x": no key has an empty segment
     base = f"{directory_key}/" if directory_key else ""
     marker, past_the_end = _relative_marker(after, base)
     if past_the_end:
