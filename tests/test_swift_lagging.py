@@ -320,9 +320,10 @@ def test_cat_move_and_copy_take_objects_the_listing_lacks_by_name(
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "the check of a committed large version (at close(), or once its grace is due) asks "
-    "a whole-container listing which manifests list its segments; one the listing lacks "
-    "does not count, so the segments of a live object are deleted and Swift answers 409"))
+    "at close() the check of a committed large version asks a whole-container listing, "
+    "once, which manifests list its segments (the timed check asks twice, "
+    "abandoned_after_seconds apart); one the listing lacks does not count, so the "
+    "segments of a live object are deleted and Swift answers 409"))
 def test_segments_of_a_large_object_stay_while_the_listing_lacks_the_manifest_that_lists_them(
         cluster: SwiftCluster, conn: Connection) -> None:
     drv = create_driver("swift", swift_settings(cluster, segment_grace_seconds=60,
