@@ -33,8 +33,10 @@ drivers, and why:
   tombstone the version before both, so the loser's segments would be
   tombstoned by nobody: each large version this process commits is checked
   after the grace period (or at ``close()``), and its segments go if no
-  manifest or tombstone in the container lists them. A process killed
-  before then leaves them behind, as it leaves its pending tombstones.
+  manifest a move or cat recorded (``lending``) and no manifest or
+  tombstone in the container listing lists them, twice, since listings
+  lag. What a killed process leaves (segments of writes in flight,
+  pending tombstones) any instance collects (``journal``, ``collector``).
 * **cat copies inside Swift where it pays.** Chunks of 1 MiB or more are
   copied by Swift into segments of the result (a large chunk lends its
   segments); runs of smaller ones are read through blobsvc and joined into
@@ -112,6 +114,9 @@ The modules, one job each, in the order a request meets them:
 ``constraints``     the cluster's metadata limits, from /info, checked first
 ``objectmeta``      metadata, stored headers and expiry as Swift headers
 ``retire``          tombstones and the sweeper that deletes segments late
+``journal``         notes of large writes in flight, kept in Swift
+``collector``       settles what writes and replacements of a dead process left
+``lending``         records of where moves and cats took an upload's segments
 ``references``      which uploads the container's manifests still list
 ``layout``          where private objects live; SLO query strings and ETag
 ``headers``         what Swift's answers say about an object

@@ -40,8 +40,10 @@ from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.expiry import Owned, SegmentExpiry
 from blobsvc.storage.swift.headers import Headers, content_length, info_from_headers, is_large
 from blobsvc.storage.swift.layout import ManifestEntry
+from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.objectmeta import carried, composite_etag
 from blobsvc.storage.swift.reads import Opened, guarded
+from blobsvc.storage.swift.references import References
 from blobsvc.storage.swift.upload import Parts, Uploader
 
 #: cat chunks smaller than this are joined through blobsvc rather than kept
@@ -147,6 +149,8 @@ class Concatenator:
         self.read = read
         self.read_manifest = read_manifest
         self.small_chunk = SMALL_CHUNK
+        #: Where lent segments went (see :mod:`.lending`).
+        self.lending: Lending | None = None
 
     def cat(self, path: str, chunks: list[str], max_size: int | None,
             precondition: Precondition | None, meta: ObjectMeta) -> ObjectInfo:
@@ -184,6 +188,7 @@ class Concatenator:
             copies: dict[str, ManifestEntry] = {}
             for piece in pieces:
                 entries.extend(self._piece_entries(path, piece, parts, copies, budget))
+            self._record_lending(path, pieces)
             lent = self._lent_expiring_otherwise(path, pieces, found, meta.expires_at)
             info = self.expiry.move(
                 lent, meta.expires_at, path,
@@ -219,6 +224,14 @@ class Concatenator:
                                       headers=headers)
             copies[piece.name] = self.client.entry(name, stored.etag, piece.size)
         return [copies[piece.name]]
+
+    def _record_lending(self, path: str, pieces: list[Piece]) -> None:
+        """Before the result lists them: the large chunks' segments go to ``path`` too."""
+        if self.lending is None:
+            return
+        references = References(self.client)
+        for name in dict.fromkeys(p.name for p in pieces if isinstance(p, Chunk) and p.large):
+            self.lending.lend(references.manifest_uploads(name) or set(), path)
 
     def _lent_expiring_otherwise(self, path: str, pieces: list[Piece], found: dict[str, Headers],
                                  expires_at: int | None) -> list[Owned]:

@@ -34,6 +34,7 @@ from blobsvc.storage.swift.expiry import SegmentExpiry
 from blobsvc.storage.swift.headers import content_length, info_from_headers, range_header
 from blobsvc.storage.swift.journal import Journal
 from blobsvc.storage.swift.layout import ManifestEntry
+from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.listing import Lister
 from blobsvc.storage.swift.moves import Mover
 from blobsvc.storage.swift.reads import CHUNK_SIZE, Opened, Reader, guarded
@@ -84,6 +85,10 @@ class SwiftDriver(StorageDriver):
             reachable_at_start(settings.auth_url, settings.container)
         except BackendUnavailable as exc:
             report_unreachable_at_start(exc, settings.auth_url, settings.container)
+        # Records of where moves and cats take segments outlive every check of them.
+        lending = Lending(self.client, 2 * (settings.segment_grace_seconds
+                                            + settings.abandoned_after_seconds))
+        self.retirement.lending = self.mover.lending = self.concatenator.lending = lending
         if settings.collect_interval_seconds > 0:
             self.retirement.collect = self.collector.collect
             self.retirement.collect_interval = settings.collect_interval_seconds

@@ -8,7 +8,9 @@ private lives under the reserved prefix, which listings never show:
 * ``.blobsvc/replaced/<object path>/<id>``: a tombstone, a copy of a replaced
   manifest that owns its segments until the grace period is over;
 * ``.blobsvc/pending/<upload id>``: a note of a write whose segments are
-  not yet listed by a committed manifest (see :mod:`.journal`).
+  not yet listed by a committed manifest (see :mod:`.journal`);
+* ``.blobsvc/lent/<upload id>``: the names a move or cat gave an upload's
+  segments (see :mod:`.lending`).
 
 A digest replaces the path when a name would exceed Swift's 1024 bytes.
 """
@@ -26,6 +28,7 @@ MAX_OBJECT_NAME_BYTES = 1024
 SEGMENTS_DIR = f"{paths.RESERVED_PREFIX}/segments"
 REPLACED_DIR = f"{paths.RESERVED_PREFIX}/replaced"
 PENDING_DIR = f"{paths.RESERVED_PREFIX}/pending"
+LENT_DIR = f"{paths.RESERVED_PREFIX}/lent"
 
 #: Bytes a private name adds after its prefix: "<upload id>/<index>".
 _UNIQUE_SUFFIX_BYTES = 32 + 1 + 8

@@ -19,7 +19,9 @@ from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.claims import Claims, missing, prepare_write
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.headers import Headers, Written, info_from_headers, is_large
+from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.objectmeta import carried
+from blobsvc.storage.swift.references import References
 from blobsvc.storage.swift.retire import NotAManifest, Retirement
 
 
@@ -30,6 +32,8 @@ class Mover:
         self.client = client
         self.retirement = retirement
         self.claims = claims
+        #: Where a moved manifest's segments went (see :mod:`.lending`).
+        self.lending: Lending | None = None
 
     def move(self, src: str, dst: str, precondition: Precondition | None) -> ObjectInfo:
         with self.claims.claim(dst):
@@ -39,6 +43,8 @@ class Mover:
             old = check_alive(info_from_headers(src, source))
             replaced = prepare_write(self.retirement, dst, precondition, self.client.conn())
             try:
+                if is_large(source) and self.lending is not None:
+                    self.lending.lend(References(self.client).manifest_uploads(src) or set(), dst)
                 stored = self.client.copy(src, dst, manifest_only=is_large(source))
             except BaseException:
                 self.retirement.drop(replaced)

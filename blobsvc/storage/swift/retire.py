@@ -61,6 +61,7 @@ from blobsvc.storage.swift.layout import (
     SLO_GET,
     private_prefix,
 )
+from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.objectmeta import encode_value
 from blobsvc.storage.swift.references import References
 
@@ -123,6 +124,8 @@ class Retirement:
         self.confirm_after = self.grace if confirm_after is None else float(confirm_after)
         #: Upload prefix -> when a look at the container first found it unlisted.
         self._suspected: dict[str, float] = {}
+        #: Where moves and cats took uploads' segments (see :mod:`.lending`).
+        self.lending: Lending | None = None
         self._clock = clock
         self._background = background
         self._join_timeout = join_timeout
@@ -381,6 +384,7 @@ class Retirement:
         grace period; those found unlisted a first time come back when
         their verdict can be confirmed.
         """
+        candidates = [entry for entry in candidates if not self._lent_to_a_holder(*entry)]
         if not candidates:
             return []
         referenced = None
@@ -406,6 +410,17 @@ class Retirement:
         with ThreadPoolExecutor(SWEEP_THREADS) as pool:
             deleted = list(pool.map(lambda entry: self._delete_upload(entry[1]), orphans))
         return [entry for entry, done in zip(orphans, deleted, strict=True) if not done]
+
+    def _lent_to_a_holder(self, path: str, prefix: str) -> bool:
+        """Whether a name a move or cat recorded for the segments under
+        ``prefix`` lists them: read by name, so a lagging listing cannot hide it."""
+        if self.lending is None:
+            return False
+        for holder in self.lending.holders(prefix):
+            if holder != path and self.references.is_current(holder, prefix) is not False:
+                self._suspected.pop(prefix, None)
+                return True
+        return False
 
     def _delete_upload(self, prefix: str) -> bool:
         return delete_upload(self.client, prefix)
