@@ -62,7 +62,9 @@ def raw(swift_stack) -> Connection:
 
 
 def stored_names(raw: Connection, drv: SwiftDriver) -> list[str]:
-    return [entry["name"] for entry in raw.get_container(drv.container, full_listing=True)[1]]
+    """Every name, but the lending records Swift expires by themselves."""
+    return [entry["name"] for entry in raw.get_container(drv.container, full_listing=True)[1]
+            if not entry["name"].startswith(".blobsvc/lent/")]
 
 
 def segments_of(raw: Connection, drv: SwiftDriver, name: str) -> list[str]:
