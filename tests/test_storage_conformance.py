@@ -473,7 +473,16 @@ def test_large_stream_partly_read_before_an_overwrite_yields_the_old_version_who
         assert first + b"".join(stream) == old
 
 
-def test_large_stream_opened_before_a_delete_yields_the_old_version_whole(driver):
+#: The service RemoteDriver talks to on Swift runs with no grace period, so
+#: a delete takes a large object's segments at once: a reader already
+#: streaming it finishes only if it read them first (README: a reader
+#: longer than segment_grace_seconds may be cut off, never sent a wrong byte).
+REMOTE_SWIFT_NO_GRACE = ("remote-swift: the test service has segment_grace_seconds 0, so a "
+                         "delete may cut off a reader of a large object (never a wrong byte)")
+
+
+def test_large_stream_opened_before_a_delete_yields_the_old_version_whole(driver, request):
+    documented_deviation(request, driver, "remote-swift", REMOTE_SWIFT_NO_GRACE, strict=False)
     old = pattern(LARGE_STREAM, seed="old")
     driver.put_object("obj", iter([old]))
     length, stream = driver.stream_object("obj")

@@ -136,10 +136,10 @@ class Multipart:
                                            for number, _ in listed],
                                     self.settings.max_object_size, precondition,
                                     with_layout(with_etag(state.meta, etag), layout))
-        except MissingChunks:  # an Abort or another Complete took them
-            raise no_such_upload(state.upload_id) from None
-        except BaseException:
+        except BaseException as exc:
             self.uploads.unmark_completing(state)
+            if isinstance(exc, MissingChunks):  # an Abort or another Complete took them
+                raise no_such_upload(state.upload_id) from None
             raise
         context.current().wrote_object = True
         if layout != partsizes.LISTED:
