@@ -30,7 +30,7 @@ from typing import Callable
 from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.errors import swift_errors
-from blobsvc.storage.swift.layout import PENDING_DIR
+from blobsvc.storage.swift.layout import PENDING_DIR, upload_id
 
 #: A note's states: segments being written; the manifest PUT under way.
 WRITING = "writing"
@@ -39,7 +39,7 @@ COMMITTING = "committing"
 
 def note_name(prefix: str) -> str:
     """The note of the write whose segments are under ``prefix`` (``.../<upload id>/``)."""
-    return f"{PENDING_DIR}/{prefix.rstrip('/').rsplit('/', 1)[-1]}"
+    return f"{PENDING_DIR}/{upload_id(prefix)}"
 
 
 class Lease:

@@ -52,6 +52,12 @@ def private_prefix(directory: str, path: str) -> str:
     return prefix
 
 
+def upload_id(prefix: str) -> str:
+    """The upload id a segment prefix (``.../<upload id>/``) ends in: what
+    an upload's note and lending record are named by."""
+    return prefix.rstrip("/").rsplit("/", 1)[-1]
+
+
 def slo_etag(entries: list[ManifestEntry]) -> str:
     """The ETag Swift gives a manifest: the MD5 of its entries' ETags."""
     return hashlib.md5("".join(entry["etag"] for entry in entries).encode("ascii")).hexdigest()

@@ -28,12 +28,12 @@ import json
 from blobsvc.storage.errors import NotFound
 from blobsvc.storage.swift.client import NEWEST, ContainerClient
 from blobsvc.storage.swift.errors import swift_errors
-from blobsvc.storage.swift.layout import LENT_DIR
+from blobsvc.storage.swift.layout import LENT_DIR, upload_id
 
 
 def record_name(prefix: str) -> str:
     """The record of the upload whose segments are under ``prefix``."""
-    return f"{LENT_DIR}/{prefix.rstrip('/').rsplit('/', 1)[-1]}"
+    return f"{LENT_DIR}/{upload_id(prefix)}"
 
 
 class Lending:
