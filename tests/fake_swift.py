@@ -55,7 +55,8 @@ class FakeObject:
     def headers(self) -> dict[str, str]:
         headers = {"x-timestamp": self.timestamp, "content-length": str(self.size),
                    "content-type": self.content_type, "etag": self.etag,
-                   "last-modified": formatdate(usegmt=True), **self.meta}
+                   "last-modified": formatdate(usegmt=True), "accept-ranges": "bytes",
+                   **self.meta}
         if self.entries is not None:
             headers.update({"x-static-large-object": "True", "etag": f'"{self.etag}"',
                             "x-manifest-etag": md5_hex(self.manifest)})

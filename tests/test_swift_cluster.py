@@ -19,6 +19,7 @@ from conftest import swift_settings
 from swiftclient.client import ClientException, Connection
 
 from blobsvc.storage import Upload, create_driver
+from blobsvc.storage.errors import NotFound
 
 try:
     from tests.swiftstack import pid_alive
@@ -218,3 +219,49 @@ def test_stopping_one_daemon_ends_that_process_alone(cluster: SwiftCluster) -> N
     del before["object-replicator-1"]
     assert cluster.pids == before
     assert all(pid_alive(other) for other in before.values())
+
+
+#: Reads of each object while a delete has reached one node only.
+TORN_DELETE_READS = 12
+
+
+def test_an_object_a_delete_reached_on_one_node_only_reads_as_deleted(
+        cluster: SwiftCluster, conn: Connection) -> None:
+    # Swift's proxy, asked for the newest copy, drops the copies older than
+    # the one tombstone; when they make a quorum it answers 200 from their
+    # statuses alone: an empty body, no Content-Type, the deleted version's
+    # ETag. blobsvc must take that for what it is, the object deleted.
+    drv = create_driver("swift", swift_settings(cluster, segment_grace_seconds=0))
+    small, large = pattern(200_000, "torn-small"), pattern(2 * MIB + 17, "torn-large")
+    try:
+        drv.put_object("small", small)
+        drv.put_object("large", Upload(iter([large]), expected_size=len(large)))
+        names = [entry["name"] for entry in conn.get_container(drv.container,
+                                                               full_listing=True)[1]]
+        wait_until(lambda: all(len(copies(cluster, drv.container, name)) == len(NODES)
+                               for name in names),
+                   HEAL_TIMEOUT, "a copy of every object on every node")
+        for node in NODES:  # no replicator may carry the tombstone to the others
+            cluster.stop_server(f"object-replicator-{node}")
+        for name in ("small", "large"):
+            assert cluster.delete_on_node(3, drv.container, name) == 204
+
+        made_up = 0
+        for _ in range(TORN_DELETE_READS):
+            for name in ("small", "large"):
+                try:
+                    raw = conn.head_object(drv.container, name, headers={"X-Newest": "true"})
+                    made_up += "accept-ranges" not in raw
+                except ClientException as exc:
+                    assert exc.http_status == 404
+                with pytest.raises(NotFound):
+                    drv.stat_object(name)
+                with pytest.raises(NotFound):
+                    drv.get_object(name)
+                with pytest.raises(NotFound):
+                    drv.open_object(name, 10, 100)
+        # the case happened, not only the proxy's plain 404
+        assert made_up > 0
+        assert copies(cluster, drv.container, "small").keys() == {1, 2}
+    finally:
+        drv.close()

@@ -35,6 +35,7 @@ import socket
 import struct
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from . import (
     ACCOUNT,
@@ -46,6 +47,7 @@ from . import (
     SwiftStack,
     _account_ok,
     _device_root,
+    _http,
     _expirer_conf_text,
     _healthcheck_ok,
     _memcached_ok,
@@ -191,6 +193,17 @@ class SwiftCluster(SwiftStack):
     def container_dbs(self, container: str) -> dict[int, list[Path]]:
         """Each node's database files of one container of the test account."""
         return self._stored("containers", "*.db", container)
+
+    def delete_on_node(self, node: int, container: str, obj: str) -> int | None:
+        """DELETE one object of the test account on node ``node`` alone, as
+        a delete still on its way to the others, or one that lost its quorum,
+        leaves it: a tombstone there newer than the other nodes' copies. The
+        object server's status (None if it did not answer)."""
+        name_hash = hash_path(ACCOUNT, container, obj)
+        url = (f"http://127.0.0.1:{self.ports[_node_server('object', node)]}/d{node}/"
+               f"{partition(name_hash)}/{quote(f'{ACCOUNT}/{container}/{obj}')}")
+        status, _ = _http("DELETE", url, {"X-Timestamp": f"{time.time():016.5f}"})
+        return status
 
     def _stored(self, kind_dir: str, pattern: str, *names: str) -> dict[int, list[Path]]:
         """Files in the hash directory Swift keeps a name in, per node: the

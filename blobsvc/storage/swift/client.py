@@ -42,6 +42,30 @@ def _expired(entry: Listed, now: float) -> bool:
 #: held before writes acknowledged meanwhile (until replication heals it).
 NEWEST = {"X-Newest": "true"}
 
+#: The Content-Type Swift's proxy gives an answer it makes up itself.
+_PROXY_DEFAULT_TYPE = "text/html; charset=utf-8"
+
+
+def from_a_copy(headers: Headers) -> bool:
+    """Whether a 2xx answer to an ``X-Newest`` read came from a stored copy.
+
+    When a delete has reached one node but not the others (in flight, or a
+    delete that lost its quorum), the newest answer is that node's 404,
+    and Swift's proxy drops every older copy; but when those copies make a
+    quorum, it answers their 2xx without any of them: no body, no
+    Content-Type and no Accept-Ranges, which every answer made from a copy
+    carries. Its ETag and timestamp are the deleted version's, so it would
+    pass for an empty (or, for a large object, unreadable) version of it.
+    The newest state is "deleted", and that is what such an answer means.
+    """
+    return ("accept-ranges" in headers
+            or headers.get("content-type", "").lower() != _PROXY_DEFAULT_TYPE)
+
+
+def _deleted(name: str) -> ClientException:
+    return ClientException(f"{name}: the newest copy is a delete", http_status=404,
+                           http_reason="Not Found")
+
 
 def head_or_none(conn: Connection, container: str, name: str) -> Headers | None:
     """HEAD ``name`` (the newest copy); None when Swift has no such object.
@@ -52,7 +76,20 @@ def head_or_none(conn: Connection, container: str, name: str) -> Headers | None:
         if exc.http_status == 404:
             return None
         raise
-    return headers
+    return headers if from_a_copy(headers) else None
+
+
+def get_newest(conn: Connection, container: str, name: str,
+               headers: dict[str, str] | None = None, **options: Any) -> tuple[Headers, Any]:
+    """GET ``name``'s newest copy (swiftclient's ``get_object`` with ``options``):
+    its headers and body; a 404 as swiftclient raises it when Swift has none."""
+    found, body = conn.get_object(container, name, headers={**NEWEST, **(headers or {})},
+                                  **options)
+    if not from_a_copy(found):
+        if hasattr(body, "close"):
+            body.close()
+        raise _deleted(name)
+    return found, body
 
 
 class ContainerClient:
@@ -177,8 +214,7 @@ class ContainerClient:
     def manifest(self, name: str, path: str) -> list[dict[str, Any]]:
         """A stored manifest as Swift lists it (``name``, ``hash``, ``bytes``, ``sub_slo``)."""
         with swift_errors("read", path):
-            _, body = self.conn().get_object(self.container, name, query_string=SLO_GET,
-                                             headers=dict(NEWEST))
+            _, body = get_newest(self.conn(), self.container, name, query_string=SLO_GET)
         listed: list[dict[str, Any]] = json.loads(body)
         for stored in listed:
             if stored.get("range"):

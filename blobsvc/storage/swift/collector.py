@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from blobsvc.storage.errors import BackendUnavailable, NotFound
-from blobsvc.storage.swift.client import NEWEST, ContainerClient
+from blobsvc.storage.swift.client import ContainerClient, get_newest
 from blobsvc.storage.swift.errors import log, swift_errors
 from blobsvc.storage.swift.headers import is_large
 from blobsvc.storage.swift.journal import COMMITTING, WRITING, Note, read_note
@@ -100,8 +100,7 @@ class Collector:
     def _settle_note(self, name: str, written: float, done: Collected) -> None:
         try:
             with swift_errors("read", name):
-                _, raw = self.client.conn().get_object(self.client.container, name,
-                                                       headers=dict(NEWEST))
+                _, raw = get_newest(self.client.conn(), self.client.container, name)
         except NotFound:
             return  # settled meanwhile
         note = read_note(raw)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 
 from blobsvc.storage.errors import NotFound
-from blobsvc.storage.swift.client import NEWEST, ContainerClient
+from blobsvc.storage.swift.client import ContainerClient, get_newest
 from blobsvc.storage.swift.errors import swift_errors
 from blobsvc.storage.swift.layout import LENT_DIR, upload_id
 
@@ -62,8 +62,8 @@ class Lending:
         """The names a move or cat gave the segments under ``prefix``."""
         try:
             with swift_errors("read", prefix):
-                _, raw = self.client.conn().get_object(self.client.container,
-                                                       record_name(prefix), headers=dict(NEWEST))
+                _, raw = get_newest(self.client.conn(), self.client.container,
+                                    record_name(prefix))
         except NotFound:
             return []
         try:

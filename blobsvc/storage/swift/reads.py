@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from swiftclient.client import ClientException
 
 from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
-from blobsvc.storage.swift.client import NEWEST, head_or_none
+from blobsvc.storage.swift.client import get_newest, head_or_none
 from blobsvc.storage.swift.connections import ConnectionPool
 from blobsvc.storage.swift.errors import swift_errors
 from blobsvc.storage.swift.headers import Headers
@@ -41,9 +41,8 @@ class Reader:
             with swift_errors("read", path):
                 for attempt in (1, 2):
                     try:
-                        response_headers, body = conn.get_object(
-                            self.container, path, headers={**NEWEST, **headers},
-                            resp_chunk_size=CHUNK_SIZE)
+                        response_headers, body = get_newest(
+                            conn, self.container, path, headers, resp_chunk_size=CHUNK_SIZE)
                         break
                     except ClientException as exc:
                         if exc.http_status == 416:
@@ -51,14 +50,19 @@ class Reader:
                             return None
                         # 409: a segment of the large object is gone. Deleted or
                         # replaced meanwhile: the new version may be in place now.
-                        if exc.http_status != 409:
+                        if exc.http_status == 409 and attempt == 1:
+                            continue
+                        # 500: the manifest came back empty, as when the newest
+                        # copy is a delete (see client.from_a_copy).
+                        if exc.http_status not in (409, 500):
                             raise
-                        if attempt == 2:
-                            if head_or_none(conn, self.container, path) is None:
-                                raise NotFound(f"no object at {path}", path) from None
-                            raise BackendUnavailable(
-                                f"Swift could not read {path}: a segment is missing",
-                                path) from None
+                        if head_or_none(conn, self.container, path) is None:
+                            raise NotFound(f"no object at {path}", path) from None
+                        if exc.http_status == 500:
+                            raise
+                        raise BackendUnavailable(
+                            f"Swift could not read {path}: a segment is missing",
+                            path) from None
         except BaseException:
             self.pool.give_back_reader(conn)
             raise

@@ -15,7 +15,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
-from blobsvc.storage.swift.client import NEWEST, ContainerClient
+from blobsvc.storage.swift.client import ContainerClient, get_newest
 from blobsvc.storage.swift.errors import swift_errors
 from blobsvc.storage.swift.headers import is_large, unquote
 from blobsvc.storage.swift.layout import REPLACED_DIR, SEGMENTS_DIR, SLO_GET
@@ -52,9 +52,8 @@ class References:
         """Upload prefixes a manifest lists; None when gone or not ``expected_etag`` any more."""
         try:
             with swift_errors("read", name):
-                headers, body = self.client.conn().get_object(self.client.container, name,
-                                                              query_string=SLO_GET,
-                                                              headers=dict(NEWEST))
+                headers, body = get_newest(self.client.conn(), self.client.container, name,
+                                           query_string=SLO_GET)
         except NotFound:
             return None
         if expected_etag is not None and unquote(headers.get("etag")) != expected_etag:
