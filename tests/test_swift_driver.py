@@ -774,3 +774,30 @@ def test_a_small_object_swift_cuts_short_is_an_error_before_any_byte(swift, monk
         swift.open_object("small")
     monkeypatch.undo()
     assert swift.get_object("small") == data  # and the connection went back to the pool whole
+
+
+def test_a_segment_swift_refuses_after_its_body_is_reported_with_swifts_status(swift, raw,
+                                                                                monkeypatch):
+    # swiftclient retries a 5xx, but a streamed segment cannot be sent again:
+    # the error must carry Swift's answer, not read as a lost connection.
+    real_put = swiftclient.client.put_object
+
+    def refuse_second_segment(url, token, container, name, contents=None, *args,
+                              response_dict=None, **kwargs):
+        if name.endswith("/00000001"):
+            for _ in contents:  # the proxy reads the body, then finds no quorum
+                pass
+            if response_dict is not None:
+                response_dict.update(status=503, reason="Service Unavailable")
+            raise ClientException("Object PUT failed", http_status=503)
+        return real_put(url, token, container, name, contents, *args,
+                        response_dict=response_dict, **kwargs)
+
+    monkeypatch.setattr(swiftclient.client, "put_object", refuse_second_segment)
+    with pytest.raises(BackendUnavailable) as refused:
+        swift.put_object("big", Upload(iter([pattern(LARGE)]), expected_size=LARGE))
+    assert "HTTP 503" in refused.value.message
+    monkeypatch.undo()
+    assert segment_names(raw, swift) == []
+    with pytest.raises(NotFound):
+        swift.stat_object("big")

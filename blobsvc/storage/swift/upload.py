@@ -21,6 +21,8 @@ import itertools
 import uuid
 from typing import Any, Callable, Iterable, Iterator
 
+from swiftclient.client import ClientException
+
 from blobsvc.storage.contract import DEFAULT_CONTENT_TYPE, ObjectInfo, ObjectMeta, Precondition, Upload
 from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.bodies import Body, Splitter, read_ahead
@@ -40,6 +42,17 @@ PLAIN_LOOKAHEAD = 1024 * 1024
 #: Entries per manifest (Swift's default ``max_manifest_segments``); longer
 #: lists are split into nested manifests.
 MAX_MANIFEST_SEGMENTS = 1000
+
+
+def _failed_attempt(exc: ClientException, response: dict[str, Any]) -> ClientException:
+    """What to report when swiftclient's retry stopped at a body that cannot
+    be sent again (see ``Body.reset``): the status of the attempt that failed,
+    not a status-less error that reads as a lost connection."""
+    status = response.get("status")
+    if exc.http_status is not None or not isinstance(status, int):
+        return exc
+    return ClientException(f"{exc.msg} after Swift answered {status}", http_status=status,
+                           http_reason=response.get("reason", ""))
 
 
 class Parts:
@@ -198,9 +211,12 @@ class Uploader:
         response: dict[str, Any] = {}
         try:
             with swift_errors("store", path):
-                etag = self.client.conn().put_object(self.client.container, name, contents=body,
-                                                     headers=dict(headers),
-                                                     response_dict=response)
+                try:
+                    etag = self.client.conn().put_object(self.client.container, name,
+                                                         contents=body, headers=dict(headers),
+                                                         response_dict=response)
+                except ClientException as exc:
+                    raise _failed_attempt(exc, response) from None
         except BaseException:
             if body.error is not None:
                 raise body.error from None
