@@ -11,19 +11,20 @@ answered from a dict.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
-from fake_swift import FakeClock, FakeSwift
+from fake_swift import FakeClock, FakeSwift, md5_hex
 
 from blobsvc.storage import Upload
 from blobsvc.storage.errors import BackendUnavailable
 from blobsvc.storage.swift.claims import Claims
 from blobsvc.storage.swift.client import ContainerClient
-from blobsvc.storage.swift.layout import SLO_GET
+from blobsvc.storage.swift.layout import SLO_GET, SLO_PUT, upload_prefix
 from blobsvc.storage.swift.lending import Lending, record_name
 from blobsvc.storage.swift.moves import Mover
-from blobsvc.storage.swift.retire import RETRY_SECONDS, Retirement
+from blobsvc.storage.swift.retire import RETRY_SECONDS, Retirement, retire_tombstone
 from blobsvc.storage.swift.upload import Uploader
 
 GRACE = 60.0
@@ -284,6 +285,61 @@ def test_a_plain_version_between_the_head_and_the_tombstone_leaves_no_tombstone(
         assert "big" not in parts.swift.names()
     parts.retirement.close()
     assert parts.swift.names(TOMBSTONES) == []
+
+
+# -- a move racing the write that replaces its source -----------------------------------
+
+
+def test_a_move_racing_an_overwrite_of_its_source_keeps_the_moved_segments(parts, monkeypatch):
+    # The overwrite tombstones the version at "big"; before it commits, a
+    # move copies that very manifest to "moved" and deletes "big". The
+    # tombstone, retired once the overwrite won, must not take the
+    # segments "moved" now lists: the move's lending record says where they went.
+    parts.mover.lending = parts.retirement.lending = Lending(parts.retirement.client, 3600)
+    parts.put("big", large("ours"))
+    ours = parts.swift.segments_of("big")
+    real_tombstone = parts.retirement.tombstone
+
+    def tombstone_then_moved(path, conn, seen):
+        made = real_tombstone(path, conn, seen)
+        monkeypatch.setattr(parts.retirement, "tombstone", real_tombstone)
+        parts.mover.move("big", "moved", None)
+        return made
+
+    monkeypatch.setattr(parts.retirement, "tombstone", tombstone_then_moved)
+    parts.put("big", large("new"))
+    [tombstone] = parts.swift.names(TOMBSTONES)
+    parts.clock.advance(GRACE)
+    parts.sweep()
+    assert parts.swift.names(TOMBSTONES) == []
+    assert parts.swift.segments_of("moved") == ours
+    assert set(ours) <= set(parts.swift.names(SEGMENTS))
+    assert parts.swift.get_object("c", "moved")[1] == large("ours")
+    assert parts.swift.get_object("c", "big")[1] == large("new")
+    parts.retirement.close()
+    assert parts.swift.get_object("c", "moved")[1] == large("ours")
+
+
+def test_a_tombstone_of_a_join_keeps_only_the_segments_another_name_holds(parts):
+    # A cat result lists segments of two uploads; one of them was lent on to
+    # "kept" meanwhile. Retiring the result's tombstone deletes the rest.
+    lending = Lending(parts.retirement.client, 3600)
+    parts.put("a", large("aaa"))
+    parts.put("b", large("bbb"))
+    entries = [{"path": f"/c/{name}", "etag": md5_hex(parts.swift.get_object("c", name)[1]),
+                "size_bytes": len(parts.swift.get_object("c", name)[1])}
+               for name in parts.swift.segments_of("a") + parts.swift.segments_of("b")]
+    parts.swift.put_object("c", TOMBSTONES + "ab/old", contents=json.dumps(entries),
+                           query_string=SLO_PUT)
+    for path in ("a", "b"):
+        parts.swift.delete_object("c", path)
+    parts.swift.put_object("c", "kept", contents=json.dumps(entries[:3]), query_string=SLO_PUT)
+    lending.lend({upload_prefix(entries[0]["path"].split("/", 2)[2])}, "kept")
+    lent = [entry["path"].split("/", 2)[2] for entry in entries[:3]]
+    assert retire_tombstone(parts.retirement.client, TOMBSTONES + "ab/old", lending) is None
+    assert parts.swift.names(TOMBSTONES) == []
+    assert parts.swift.names(SEGMENTS) == lent
+    assert parts.swift.get_object("c", "kept")[1] == large("aaa")
 
 
 # -- a listing that lags behind writes --------------------------------------------------

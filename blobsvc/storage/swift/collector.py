@@ -44,6 +44,7 @@ from blobsvc.storage.swift.errors import log, swift_errors
 from blobsvc.storage.swift.headers import is_large
 from blobsvc.storage.swift.journal import COMMITTING, WRITING, Note, read_note
 from blobsvc.storage.swift.layout import PENDING_DIR, REPLACED_DIR
+from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.references import References
 from blobsvc.storage.swift.retire import (
     TOMBSTONE_MANIFEST,
@@ -74,6 +75,8 @@ class Collector:
         self.abandoned_after = float(abandoned_after)
         self.grace = float(grace)
         self._clock = clock
+        #: Where moves and cats took uploads' segments (see :mod:`.lending`).
+        self.lending: Lending | None = None
 
     def collect(self) -> Collected:
         """One pass (see the module docstring)."""
@@ -173,7 +176,7 @@ class Collector:
         done.tombstones.append(name)
 
     def _retire(self, name: str, done: Collected) -> None:
-        error = retire_tombstone(self.client, name)
+        error = retire_tombstone(self.client, name, self.lending)
         if error is None:
             done.tombstones.append(name)
         elif isinstance(error, BackendUnavailable):

@@ -89,6 +89,7 @@ class SwiftDriver(StorageDriver):
         lending = Lending(self.client, 2 * (settings.segment_grace_seconds
                                             + settings.abandoned_after_seconds))
         self.retirement.lending = self.mover.lending = self.concatenator.lending = lending
+        self.collector.lending = lending
         if settings.collect_interval_seconds > 0:
             self.retirement.collect = self.collector.collect
             self.retirement.collect_interval = settings.collect_interval_seconds

@@ -58,6 +58,11 @@ def upload_id(prefix: str) -> str:
     return prefix.rstrip("/").rsplit("/", 1)[-1]
 
 
+def upload_prefix(segment: str) -> str:
+    """The upload prefix (``.../<upload id>/``) a segment's name lies under."""
+    return segment.rsplit("/", 1)[0] + "/"
+
+
 def slo_etag(entries: list[ManifestEntry]) -> str:
     """The ETag Swift gives a manifest: the MD5 of its entries' ETags."""
     return hashlib.md5("".join(entry["etag"] for entry in entries).encode("ascii")).hexdigest()

@@ -11,7 +11,9 @@ the segments of a live object went. So before a move or a cat copies a
 manifest that lists an upload's segments, it adds the new name to that
 upload's record, ``.blobsvc/lent/<upload id>``: a small JSON list read
 back with a GET, which never lags. The check then asks each name there
-whether its manifest lists the segments.
+whether its manifest lists the segments. So does the retirement of a
+tombstone: a move that raced the write replacing its source copied the
+very manifest the tombstone holds, and the segments are the copy's now.
 
 A record only matters while the writer's check may still run (the grace
 period plus ``confirm_after``), so it carries an ``X-Delete-After`` of
@@ -29,6 +31,7 @@ from blobsvc.storage.errors import NotFound
 from blobsvc.storage.swift.client import ContainerClient, get_newest
 from blobsvc.storage.swift.errors import swift_errors
 from blobsvc.storage.swift.layout import LENT_DIR, upload_id
+from blobsvc.storage.swift.references import References
 
 
 def record_name(prefix: str) -> str:
@@ -57,6 +60,15 @@ class Lending:
                     self.client.container, record_name(prefix), contents=body,
                     content_type="application/json",
                     headers={"X-Delete-After": str(self.lifetime)})
+
+    def held(self, prefixes: set[str], besides: str | None = None) -> set[str]:
+        """Those of ``prefixes`` whose segments a move or cat gave a name
+        (other than ``besides``) that still lists them, or may: a name Swift
+        did not answer for counts as holding them."""
+        references = References(self.client)
+        return {prefix for prefix in prefixes
+                if any(references.is_current(holder, prefix) is not False
+                       for holder in self.holders(prefix) if holder != besides)}
 
     def holders(self, prefix: str) -> list[str]:
         """The names a move or cat gave the segments under ``prefix``."""

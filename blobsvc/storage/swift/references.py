@@ -18,7 +18,7 @@ from blobsvc.storage.errors import BackendUnavailable, NotFound, StorageError
 from blobsvc.storage.swift.client import ContainerClient, get_newest
 from blobsvc.storage.swift.errors import swift_errors
 from blobsvc.storage.swift.headers import is_large, unquote
-from blobsvc.storage.swift.layout import REPLACED_DIR, SEGMENTS_DIR, SLO_GET
+from blobsvc.storage.swift.layout import REPLACED_DIR, SEGMENTS_DIR, SLO_GET, upload_prefix
 
 #: Threads that read manifests in parallel.
 READ_THREADS = 8
@@ -64,7 +64,7 @@ class References:
             if not entry["name"].startswith(root):
                 continue
             listed = entry["name"][len(root):]
-            uploads.add(listed.rsplit("/", 1)[0] + "/")
+            uploads.add(upload_prefix(listed))
             if entry.get("sub_slo"):  # nested: lent segments may be listed only there
                 nested = self.manifest_uploads(listed)
                 if nested is None:

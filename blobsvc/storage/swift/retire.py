@@ -8,7 +8,9 @@ object must delete them, but not at once and not always:
   commits, the old manifest is copied to a *tombstone* under
   ``.blobsvc/replaced/``, which owns its segments from then on; the sweep
   deletes the tombstone with its segments ``segment_grace_seconds`` after
-  the new version won (``close()`` does it at once, whatever the age).
+  the new version won (``close()`` does it at once, whatever the age),
+  except segments a move or cat recorded giving another name meanwhile
+  (:mod:`.lending`): a move racing the overwrite of its source.
 * The old version may not have lost: Swift orders versions by the time each
   PUT *started*, so a write that started later can be current still, and a
   retried move lists the very same segments. Then the tombstone goes alone.
@@ -60,6 +62,7 @@ from blobsvc.storage.swift.layout import (
     SLO_DELETE,
     SLO_GET,
     private_prefix,
+    upload_prefix,
 )
 from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.objectmeta import encode_value
@@ -364,7 +367,7 @@ class Retirement:
                 if isinstance(exc, BackendUnavailable)]
 
     def _retire_tombstone(self, name: str) -> StorageError | None:
-        return retire_tombstone(self.client, name)
+        return retire_tombstone(self.client, name, self.lending)
 
     def _not_current(self, pool: ThreadPoolExecutor,
                      uploads: list[Watched]) -> tuple[list[Watched], list[Watched]]:
@@ -414,13 +417,10 @@ class Retirement:
     def _lent_to_a_holder(self, path: str, prefix: str) -> bool:
         """Whether a name a move or cat recorded for the segments under
         ``prefix`` lists them: read by name, so a lagging listing cannot hide it."""
-        if self.lending is None:
+        if self.lending is None or not self.lending.held({prefix}, besides=path):
             return False
-        for holder in self.lending.holders(prefix):
-            if holder != path and self.references.is_current(holder, prefix) is not False:
-                self._suspected.pop(prefix, None)
-                return True
-        return False
+        self._suspected.pop(prefix, None)
+        return True
 
     def _delete_upload(self, prefix: str) -> bool:
         return delete_upload(self.client, prefix)
@@ -451,11 +451,34 @@ def delete_upload(client: ContainerClient, prefix: str) -> bool:
     return True
 
 
-def retire_tombstone(client: ContainerClient, name: str) -> StorageError | None:
-    """Delete one tombstone and its segments; the error instead of a log line."""
+def retire_tombstone(client: ContainerClient, name: str,
+                     lending: Lending | None = None) -> StorageError | None:
+    """Delete one tombstone and its segments; the error instead of a log line.
+
+    Segments a move or cat gave another name meanwhile (``lending``'s
+    records) stay: a move of the replaced version that raced the write
+    replacing it copied this very manifest elsewhere, and its segments are
+    that copy's now. Then the tombstone goes alone, and the rest of its
+    segments one by one.
+    """
     try:
         with swift_errors("clean up", None):
-            client.conn().delete_object(client.container, name, query_string=SLO_DELETE)
+            held: set[str] = set()
+            if lending is not None:
+                uploads = References(client).manifest_uploads(name)
+                if uploads is None:
+                    return None  # retired already (by another instance)
+                held = lending.held(uploads)
+            if not held:
+                client.conn().delete_object(client.container, name, query_string=SLO_DELETE)
+                return None
+            listed = client.listed_names(name, name)
+            client.delete(name)
+        log.info("retired %s without the segments under %s: another name lists them",
+                 name, ", ".join(sorted(held)))
+        for segment in listed:
+            if upload_prefix(segment) not in held:
+                client.delete_quietly(segment)
     except NotFound:
         pass  # retired already (by another instance)
     except StorageError as exc:
