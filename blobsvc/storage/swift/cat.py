@@ -43,7 +43,6 @@ from blobsvc.storage.swift.layout import ManifestEntry
 from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.objectmeta import carried, composite_etag
 from blobsvc.storage.swift.reads import Opened, guarded
-from blobsvc.storage.swift.references import References
 from blobsvc.storage.swift.upload import Parts, Uploader
 
 #: cat chunks smaller than this are joined through blobsvc rather than kept
@@ -229,9 +228,8 @@ class Concatenator:
         """Before the result lists them: the large chunks' segments go to ``path`` too."""
         if self.lending is None:
             return
-        references = References(self.client)
         for name in dict.fromkeys(p.name for p in pieces if isinstance(p, Chunk) and p.large):
-            self.lending.lend(references.manifest_uploads(name) or set(), path)
+            self.lending.lend_segments_of(name, path)
 
     def _lent_expiring_otherwise(self, path: str, pieces: list[Piece], found: dict[str, Headers],
                                  expires_at: int | None) -> list[Owned]:

@@ -61,6 +61,11 @@ class Lending:
                     content_type="application/json",
                     headers={"X-Delete-After": str(self.lifetime)})
 
+    def lend_segments_of(self, manifest: str, path: str) -> None:
+        """Record that the manifest about to be written at ``path`` lists the
+        segments ``manifest`` lists (nested manifests' included)."""
+        self.lend(References(self.client).manifest_uploads(manifest) or set(), path)
+
     def held(self, prefixes: set[str], besides: str | None = None) -> set[str]:
         """Those of ``prefixes`` whose segments a move or cat gave a name
         (other than ``besides``) that still lists them, or may: a name Swift

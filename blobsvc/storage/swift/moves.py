@@ -21,7 +21,6 @@ from blobsvc.storage.swift.client import ContainerClient
 from blobsvc.storage.swift.headers import Headers, Written, info_from_headers, is_large
 from blobsvc.storage.swift.lending import Lending
 from blobsvc.storage.swift.objectmeta import carried
-from blobsvc.storage.swift.references import References
 from blobsvc.storage.swift.retire import NotAManifest, Retirement
 
 
@@ -44,7 +43,7 @@ class Mover:
             replaced = prepare_write(self.retirement, dst, precondition, self.client.conn())
             try:
                 if is_large(source) and self.lending is not None:
-                    self.lending.lend(References(self.client).manifest_uploads(src) or set(), dst)
+                    self.lending.lend_segments_of(src, dst)
                 stored = self.client.copy(src, dst, manifest_only=is_large(source))
             except BaseException:
                 self.retirement.drop(replaced)

@@ -463,16 +463,12 @@ def retire_tombstone(client: ContainerClient, name: str,
     """
     try:
         with swift_errors("clean up", None):
-            held: set[str] = set()
-            if lending is not None:
-                uploads = References(client).manifest_uploads(name)
-                if uploads is None:
-                    return None  # retired already (by another instance)
-                held = lending.held(uploads)
+            listed = [] if lending is None else client.listed_names(name, name)
+            held = set() if lending is None else lending.held(
+                {upload_prefix(segment) for segment in listed})
             if not held:
                 client.conn().delete_object(client.container, name, query_string=SLO_DELETE)
                 return None
-            listed = client.listed_names(name, name)
             client.delete(name)
         log.info("retired %s without the segments under %s: another name lists them",
                  name, ", ".join(sorted(held)))
