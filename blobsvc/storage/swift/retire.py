@@ -463,9 +463,11 @@ def retire_tombstone(client: ContainerClient, name: str,
     """
     try:
         with swift_errors("clean up", None):
-            listed = [] if lending is None else client.listed_names(name, name)
-            held = set() if lending is None else lending.held(
-                {upload_prefix(segment) for segment in listed})
+            listed: list[str] = []
+            held: set[str] = set()
+            if lending is not None:
+                listed = client.listed_names(name, name)
+                held = lending.held({upload_prefix(segment) for segment in listed})
             if not held:
                 client.conn().delete_object(client.container, name, query_string=SLO_DELETE)
                 return None
