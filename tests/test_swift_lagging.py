@@ -10,7 +10,9 @@ every container server down it answers 503: the objects that lag are
 written by a plain Swift PUT, as blobsvc writes a small object. Its
 DELETE only HEADs, so it runs with them down. Every test checks that the
 lag is real, what blobsvc answers meanwhile, and, once the updater has run,
-that everything agrees again.
+that everything agrees again. Where blobsvc itself must make the writes
+that lag, one container server is down while they are written, then left
+to answer listings alone.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from blobsvc.storage import Upload, create_driver
 from blobsvc.storage.swift import claims
 
 try:
+    from tests.swiftstack import ERROR_SUPPRESSION_SECONDS
     from tests.swiftstack.cluster import SwiftCluster
 except ImportError:  # tests/ is not a package and the repo root not on path
+    from swiftstack import ERROR_SUPPRESSION_SECONDS  # type: ignore[no-redef]
     from swiftstack.cluster import SwiftCluster  # type: ignore[no-redef]
 
 TIMEOUT = 30.0
@@ -315,6 +319,40 @@ def test_cat_move_and_copy_take_objects_the_listing_lacks_by_name(
     final = ["named/copy", "named/dst", "named/joined", "named/orig"]
     catch_up(cluster, conn, container, final, "named/")
     assert [path for path, _, _ in entries(get(service, "named/", recursive="true"))] == final
+
+
+def test_an_s3_multipart_upload_completes_with_parts_the_listing_lacks(
+        cluster: SwiftCluster, conn: Connection, service: GroupServer, container: str) -> None:
+    # Behind a balancer a part lands on one instance and the Complete on
+    # another. Here the parts are written while container-3 is down, which
+    # then answers every listing alone, before any replicator could tell it
+    # of them: boto3's Complete names every part, and blobsvc must find
+    # them by name, not by that listing.
+    from s3_helpers import new_bucket_name, s3_client
+
+    s3, bucket = s3_client(service.url), new_bucket_name()
+    s3.create_bucket(Bucket=bucket)
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="late.bin")["UploadId"]
+    first, last = random.Random("part 1").randbytes(5 * MiB), b"the last part"
+    cluster.stop_server("object-updater")
+    cluster.stop_server("container-3")
+    etags = [s3.upload_part(Bucket=bucket, Key="late.bin", UploadId=upload_id,
+                            PartNumber=number, Body=data)["ETag"]
+             for number, data in ((1, first), (2, last))]
+    for node in (1, 2):  # its rows and the replicators that would push them
+        cluster.stop_server(f"container-{node}")
+        cluster.stop_server(f"container-replicator-{node}")
+    cluster.start_server("container-3")
+    time.sleep(ERROR_SUPPRESSION_SECONDS + 0.5)  # the proxy shuns it a while after its outage
+    assert s3.list_parts(Bucket=bucket, Key="late.bin", UploadId=upload_id).get("Parts") is None
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="late.bin", UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": number, "ETag": etag}
+                                   for number, etag in enumerate(etags, 1)]})
+    assert s3.get_object(Bucket=bucket, Key="late.bin")["Body"].read() == first + last
+    cluster.start()
+    catch_up(cluster, conn, container, [f"{bucket}/late.bin"], f"{bucket}/")
+    assert s3.get_object(Bucket=bucket, Key="late.bin")["Body"].read() == first + last
 
 
 # -- f: segments kept for manifests the listing lacks -----------------------------------

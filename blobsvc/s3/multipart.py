@@ -113,7 +113,7 @@ class Multipart:
     def complete(self, bucket: str, key: str) -> bytes:
         state = self._upload(bucket, key)
         listed = parse_part_list(xmldoc.parse_xml(self.access.read_document(MAX_COMPLETE_BODY)))
-        stored = dict(self.uploads.parts(state))
+        stored = self.uploads.named_parts(state, listed)
         try:
             check_part_list(listed, stored)
         except S3Error:

@@ -140,6 +140,25 @@ class Uploads:
                  if not info.isdir and info.name.isdigit()]
         return found if limit is None else found[:limit + 1]
 
+    def named_parts(self, state: UploadState,
+                    named: list[tuple[int, str]]) -> dict[int, ObjectInfo]:
+        """The upload's parts by number, as stored, for a Complete naming
+        ``named`` (number, ETag): a listing answers for them all at once,
+        and a part it lacks or shows with another ETag is asked for by name.
+
+        Why: a listing may lag behind writes (Swift's does, while a
+        container server is down or slow), so a part just stored, through
+        another instance behind the same balancer, may not be listed yet.
+        """
+        stored = dict(self.parts(state))
+        for number, etag in named:
+            listed = stored.get(number)
+            if listed is None or listed.etag != etag:
+                found = self.driver.private_info(self.part_path(state, number))
+                if found is not None:
+                    stored[number] = found
+        return stored
+
     def upload_ids(self, bucket: str) -> list[str]:
         """Every upload id of ``bucket``, oldest first."""
         return [info.name for info in self.driver.list_private(self._name(bucket))
